@@ -1,0 +1,87 @@
+using System.Collections.Immutable;
+using System.Text.Json.Serialization;
+
+namespace Fabric.Contracts;
+
+[JsonConverter(typeof(JsonStringEnumConverter<HostState>))]
+public enum HostState
+{
+    /// <summary>Accepts new VMs.</summary>
+    Ready,
+
+    /// <summary>Runs its VMs but takes no new ones.</summary>
+    Cordoned,
+
+    /// <summary>Cordoned and moving its VMs away.</summary>
+    Draining,
+
+    /// <summary>Its silo is not in the cluster: its VMs are unreachable, not lost.</summary>
+    Down,
+}
+
+/// <summary>An amount of compute: vCPUs and memory.</summary>
+[GenerateSerializer, Immutable, Alias("fabric.Resources")]
+public sealed record Resources([property: Id(0)] int VCpus, [property: Id(1)] long MemoryMiB)
+{
+    public static readonly Resources Zero = new(0, 0);
+
+    public static Resources operator +(Resources a, Resources b) => new(a.VCpus + b.VCpus, a.MemoryMiB + b.MemoryMiB);
+
+    public static Resources operator -(Resources a, Resources b) => new(a.VCpus - b.VCpus, a.MemoryMiB - b.MemoryMiB);
+
+    public bool Fits(Resources request, Resources capacity) =>
+        VCpus + request.VCpus <= capacity.VCpus && MemoryMiB + request.MemoryMiB <= capacity.MemoryMiB;
+
+    public override string ToString() => $"{VCpus} vCPU, {Sizes.FormatMiB(MemoryMiB)}";
+}
+
+/// <summary>A host as operators see it (<c>host get -o json</c>).</summary>
+[GenerateSerializer, Immutable, Alias("fabric.HostInfo")]
+public sealed record HostInfo
+{
+    [Id(0)]
+    public required string Name { get; init; }
+
+    [Id(1)]
+    public required HostState State { get; init; }
+
+    /// <summary>What may be reserved: the machine's resources times the overcommit ratios.</summary>
+    [Id(2)]
+    public required Resources Capacity { get; init; }
+
+    [Id(3)]
+    public required Resources Allocated { get; init; }
+
+    [Id(4)]
+    public int VmCount { get; init; }
+
+    /// <summary>The machine's own resources, before overcommit.</summary>
+    [Id(5)]
+    public Resources Physical { get; init; } = Resources.Zero;
+
+    [Id(6)]
+    public double CpuOvercommit { get; init; } = 1;
+
+    [Id(7)]
+    public double MemoryOvercommit { get; init; } = 1;
+
+    /// <summary><c>kvm</c> or <c>tcg</c>.</summary>
+    [Id(8)]
+    public string Accelerator { get; init; } = "";
+
+    /// <summary>Why that accelerator was chosen.</summary>
+    [Id(9)]
+    public string AcceleratorReason { get; init; } = "";
+
+    [Id(10)]
+    public string Driver { get; init; } = "";
+
+    [Id(11)]
+    public ImmutableArray<string> Images { get; init; } = [];
+
+    [Id(12)]
+    public ImmutableSortedDictionary<string, string> Labels { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
+
+    [Id(13)]
+    public ImmutableArray<string> Vms { get; init; } = [];
+}

@@ -1,0 +1,37 @@
+using System.Globalization;
+
+namespace Fabric.Contracts;
+
+/// <summary>Memory sizes as operators type them (<c>256Mi</c>, <c>2Gi</c>, <c>512M</c>, a bare number is MiB).</summary>
+public static class Sizes
+{
+    public static int ParseMiB(string field, string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var trimmed = text.Trim();
+        var (digits, multiplier) = trimmed switch
+        {
+            _ when trimmed.EndsWith("Gi", StringComparison.Ordinal) => (trimmed[..^2], 1024L),
+            _ when trimmed.EndsWith("Mi", StringComparison.Ordinal) => (trimmed[..^2], 1L),
+            _ when trimmed.EndsWith('G') => (trimmed[..^1], 1024L),
+            _ when trimmed.EndsWith('M') => (trimmed[..^1], 1L),
+            _ => (trimmed, 1L),
+        };
+
+        if (!long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value <= 0)
+        {
+            throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is not a size: use a positive number with Mi or Gi (e.g. 256Mi, 2Gi)");
+        }
+
+        var mib = value * multiplier;
+        if (mib > int.MaxValue)
+        {
+            throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is too large");
+        }
+
+        return (int)mib;
+    }
+
+    public static string FormatMiB(long mib) =>
+        mib >= 1024 && mib % 1024 == 0 ? $"{mib / 1024}Gi" : $"{mib}Mi";
+}

@@ -1,0 +1,56 @@
+using Orleans.Concurrency;
+
+namespace Fabric.Contracts;
+
+/// <summary>
+/// One VM, keyed by its name: the single writer of the VM's record (spec, placement, lifecycle state).
+/// Calls flow VM → host only; hosts report back through the one-way <see cref="Observe"/>, so no call cycle can deadlock.
+/// </summary>
+[Alias("fabric.IVmGrain")]
+public interface IVmGrain : IGrainWithStringKey
+{
+    /// <summary>Validates the spec, places the VM and reserves its capacity on a host. Leaves nothing behind on failure.</summary>
+    [Alias("Create")]
+    Task<VmInfo> Create(VmSpec spec);
+
+    /// <summary>Launches the VM's process on its host; returns once it is Running (or has failed).</summary>
+    [Alias("Start")]
+    Task<VmInfo> Start();
+
+    /// <summary>Begins stopping the VM and returns in Stopping; the host reports Stopped when the process is gone.</summary>
+    [Alias("Stop")]
+    Task<VmInfo> Stop(StopOptions options);
+
+    [Alias("Pause")]
+    Task<VmInfo> Pause();
+
+    [Alias("Resume")]
+    Task<VmInfo> Resume();
+
+    /// <summary>Resets the guest (a new boot in the same process).</summary>
+    [Alias("Reboot")]
+    Task<VmInfo> Reboot();
+
+    /// <summary>Deletes a VM that is not running and releases its reservation.</summary>
+    [Alias("Delete")]
+    Task Delete();
+
+    [AlwaysInterleave, Alias("Get")]
+    Task<VmInfo> Get();
+
+    /// <summary>Completes when the VM reaches one of <paramref name="states"/>, or with its current state after <paramref name="timeout"/>.</summary>
+    [AlwaysInterleave, Alias("WaitFor")]
+    Task<VmInfo> WaitFor(VmState[] states, TimeSpan timeout);
+
+    /// <summary>Reads the serial console log from <paramref name="offset"/>, waiting up to <paramref name="wait"/> for new output.</summary>
+    [AlwaysInterleave, Alias("ReadConsole")]
+    Task<ConsoleChunk> ReadConsole(long offset, int maxBytes, TimeSpan wait);
+
+    /// <summary>Types <paramref name="text"/> into the guest's serial console.</summary>
+    [AlwaysInterleave, Alias("SendConsole")]
+    Task SendConsole(string text);
+
+    /// <summary>Receives what the VM's host observed of its process (one-way: the host never waits on a VM).</summary>
+    [OneWay, Alias("Observe")]
+    Task Observe(VmObservation observation);
+}

@@ -1,0 +1,75 @@
+using System.Collections.Immutable;
+
+namespace Fabric.Contracts;
+
+/// <summary>A VM as operators and programs see it (<c>vm get -o json</c>).</summary>
+[GenerateSerializer, Immutable, Alias("fabric.VmInfo")]
+public sealed record VmInfo
+{
+    [Id(0)]
+    public required string Name { get; init; }
+
+    [Id(1)]
+    public required VmState State { get; init; }
+
+    /// <summary>The host the VM is placed on (its capacity is reserved there).</summary>
+    [Id(2)]
+    public required string Host { get; init; }
+
+    [Id(3)]
+    public required int VCpus { get; init; }
+
+    [Id(4)]
+    public required int MemoryMiB { get; init; }
+
+    [Id(5)]
+    public required string Image { get; init; }
+
+    [Id(6)]
+    public ImmutableSortedDictionary<string, string> Labels { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
+
+    /// <summary>Why the VM is in its state, when that is not obvious (a crash, a guest power-off).</summary>
+    [Id(7)]
+    public string? Reason { get; init; }
+
+    [Id(8)]
+    public DateTimeOffset Since { get; init; }
+
+    [Id(9)]
+    public DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>The QEMU process id on <see cref="Host"/> while a process exists.</summary>
+    [Id(10)]
+    public int? Pid { get; init; }
+
+    /// <summary>Identifies the current QEMU process; a new one is made at every start.</summary>
+    [Id(11)]
+    public Guid? InstanceId { get; init; }
+
+    [Id(12)]
+    public VmPlacement Placement { get; init; } = VmPlacement.None;
+}
+
+/// <summary>How to stop a VM: gracefully (ACPI power button, then quit, then kill) or at once.</summary>
+[GenerateSerializer, Immutable, Alias("fabric.StopOptions")]
+public sealed record StopOptions
+{
+    public static readonly TimeSpan DefaultGracePeriod = TimeSpan.FromSeconds(10);
+    public static readonly StopOptions Graceful = new();
+
+    /// <summary>Skip the ACPI power-down and stop the process at once.</summary>
+    [Id(0)]
+    public bool Force { get; init; }
+
+    /// <summary>How long the guest gets to power itself off after the ACPI request.</summary>
+    [Id(1)]
+    public TimeSpan GracePeriod { get; init; } = DefaultGracePeriod;
+}
+
+/// <summary>A slice of a VM's serial console log.</summary>
+[GenerateSerializer, Immutable, Alias("fabric.ConsoleChunk")]
+public sealed record ConsoleChunk(
+    [property: Id(0)] byte[] Data,
+    [property: Id(1)] long Offset,
+    [property: Id(2)] long NextOffset,
+    [property: Id(3)] Guid? InstanceId);

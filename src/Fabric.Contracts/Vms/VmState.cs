@@ -1,0 +1,28 @@
+using System.Text.Json.Serialization;
+
+namespace Fabric.Contracts;
+
+/// <summary>A VM's lifecycle state, as persisted and as shown to operators. Persisted by name, so members may be added.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<VmState>))]
+public enum VmState
+{
+    Defined,
+    Starting,
+    Running,
+    Paused,
+    Stopping,
+    Stopped,
+    Failed,
+    Deleted,
+}
+
+/// <summary>What an operator asks a VM to do.</summary>
+public enum VmAction
+{
+    Start,
+    Stop,
+    Pause,
+    Resume,
+    Reboot,
+    Delete,
+}

@@ -1,0 +1,71 @@
+using System.Globalization;
+using Fabric.Hypervisor.Accel;
+
+namespace Fabric.Hypervisor.Qemu;
+
+/// <summary>
+/// Builds a QEMU argument list (never a shell string) from a validated launch spec. The process daemonizes once it is
+/// initialised, leaving its pid in <see cref="VmPaths.PidFile"/>, its QMP monitor and serial console on UNIX sockets,
+/// and everything the guest prints in <see cref="VmPaths.ConsoleLog"/> — whether or not anyone is connected.
+/// </summary>
+public static class QemuCommandLine
+{
+    public static IReadOnlyList<string> Build(LaunchSpec spec, GuestImage image, AcceleratorChoice accelerator, VmPaths paths)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(accelerator);
+        ArgumentNullException.ThrowIfNull(paths);
+        VmPaths.EnsureSafeName(spec.Vm);
+
+        var args = new List<string>
+        {
+            "-name", $"guest={spec.Vm},debug-threads=on",
+            "-uuid", spec.InstanceId.ToString("D"),
+            "-nodefaults",
+            "-no-user-config",
+            "-machine", "pc",
+            "-accel", accelerator.IsKvm ? "kvm" : "tcg",
+            "-cpu", accelerator.IsKvm ? "host" : "max",
+            "-smp", spec.VCpus.ToString(CultureInfo.InvariantCulture),
+            "-m", $"{spec.MemoryMiB.ToString(CultureInfo.InvariantCulture)}M",
+            "-display", "none",
+            "-chardev", $"socket,id=console,path={Escape(paths.ConsoleSocket)},server=on,wait=off,logfile={Escape(paths.ConsoleLog)},logappend=off",
+            "-serial", "chardev:console",
+            "-chardev", $"socket,id=qmp,path={Escape(paths.QmpSocket)},server=on,wait=off",
+            "-mon", "chardev=qmp,mode=control",
+            "-pidfile", paths.PidFile,
+            "-msg", "timestamp=on",
+            "-daemonize",
+        };
+
+        switch (image.Boot)
+        {
+            case GuestBoot.Disk:
+                args.Add("-drive");
+                args.Add($"file={Escape(image.Disk!)},format=raw,if=floppy,readonly=on");
+                break;
+            case GuestBoot.Kernel:
+                args.Add("-kernel");
+                args.Add(image.Kernel!);
+                if (image.Initrd is not null)
+                {
+                    args.Add("-initrd");
+                    args.Add(image.Initrd);
+                }
+
+                if (!string.IsNullOrEmpty(image.KernelCommandLine))
+                {
+                    args.Add("-append");
+                    args.Add(image.KernelCommandLine);
+                }
+
+                break;
+        }
+
+        return args;
+    }
+
+    /// <summary>Escapes a value inside a QEMU <c>key=value,…</c> option, where a literal comma is written twice.</summary>
+    public static string Escape(string value) => value.Replace(",", ",,", StringComparison.Ordinal);
+}

@@ -1,0 +1,420 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Threading.Channels;
+using Fabric.Hypervisor.Accel;
+using Fabric.Hypervisor.Linux;
+using Microsoft.Extensions.Logging;
+
+namespace Fabric.Hypervisor.Qemu;
+
+/// <summary>
+/// Runs VMs as real QEMU processes on this machine. Each process daemonizes (so it outlives the silo), is watched over
+/// QMP, and is found again by <see cref="AttachAllAsync"/> after a silo restart from its runtime directory.
+/// </summary>
+public sealed partial class QemuDriver : IHypervisorDriver
+{
+    private const int MaxConsoleInput = 4096;
+    private static readonly TimeSpan LogCatchUp = TimeSpan.FromMilliseconds(2);
+
+    private readonly QemuDriverOptions _options;
+    private readonly AcceleratorChoice _accelerator;
+    private readonly ILogger<QemuDriver> _logger;
+    private readonly ConcurrentDictionary<string, QemuVm> _vms = new(StringComparer.Ordinal);
+    private readonly Channel<ProcessEvent> _events = Channel.CreateUnbounded<ProcessEvent>(new UnboundedChannelOptions { SingleReader = true });
+
+    private QemuDriver(QemuDriverOptions options, AcceleratorChoice accelerator, IReadOnlyDictionary<string, GuestImage> images, HostFacts facts, ILogger<QemuDriver> logger)
+    {
+        _options = options;
+        _accelerator = accelerator;
+        Images = images;
+        Facts = facts;
+        _logger = logger;
+    }
+
+    public string Kind => "qemu";
+
+    public HostFacts Facts { get; }
+
+    public IReadOnlyDictionary<string, GuestImage> Images { get; }
+
+    public ChannelReader<ProcessEvent> Events => _events.Reader;
+
+    /// <summary>
+    /// Prepares the driver for this machine: checks the data directory, decides the accelerator once (logging why),
+    /// loads the guest images and reads QEMU's version.
+    /// </summary>
+    public static async Task<QemuDriver> CreateAsync(QemuDriverOptions options, ILogger<QemuDriver> logger, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var dataDirectory = Path.GetFullPath(options.DataDirectory);
+        if (dataDirectory.Length > VmPaths.MaxDataDirectoryLength)
+        {
+            throw new HypervisorException(HypervisorErrorKind.InvalidRequest,
+                $"dataDirectory '{dataDirectory}' is {dataDirectory.Length} characters long; VM sockets need it to be at most {VmPaths.MaxDataDirectoryLength}");
+        }
+
+        options.DataDirectory = dataDirectory;
+        Directory.CreateDirectory(Path.Combine(dataDirectory, "vms"));
+        Directory.CreateDirectory(Path.Combine(dataDirectory, "run"));
+
+        var accelerator = AcceleratorProbe.Decide(options.Accelerator, AcceleratorProbe.ReadFacts());
+        LogAccelerator(logger, accelerator.Name, accelerator.Reason);
+
+        var (images, problems) = ImageCatalog.Load(options.ImagesDirectory);
+        foreach (var problem in problems)
+        {
+            LogImageProblem(logger, problem);
+        }
+
+        LogImages(logger, images.Count, images.Keys);
+        var version = await ReadVersionAsync(options.QemuBinary, cancellationToken).ConfigureAwait(false);
+        Processes.BecomeSubreaper();
+
+        var facts = new HostFacts(Environment.ProcessorCount, ReadMemoryMiB(), accelerator.Name, accelerator.Reason, version);
+        return new QemuDriver(options, accelerator, images, facts, logger);
+    }
+
+    public async Task<IReadOnlyList<ProcessStatus>> AttachAllAsync(CancellationToken cancellationToken)
+    {
+        var found = new List<ProcessStatus>();
+        foreach (var directory in Directory.EnumerateDirectories(Path.Combine(_options.DataDirectory, "vms")).Order(StringComparer.Ordinal))
+        {
+            var vm = Path.GetFileName(directory);
+            var paths = VmPaths.For(_options.DataDirectory, vm);
+            if (InstanceRecord.TryRead(paths.InstanceFile) is not { } record || record.Vm != vm)
+            {
+                continue;
+            }
+
+            var attached = await AttachOneAsync(record, paths, cancellationToken).ConfigureAwait(false);
+            _vms[vm] = attached;
+            found.Add(attached.Status);
+        }
+
+        return found;
+    }
+
+    public async Task<ProcessStatus> LaunchAsync(LaunchSpec spec, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var paths = VmPaths.For(_options.DataDirectory, spec.Vm);
+        if (!Images.TryGetValue(spec.Image, out var image))
+        {
+            throw new HypervisorException(HypervisorErrorKind.InvalidRequest, $"unknown image '{spec.Image}' (available: {string.Join(", ", Images.Keys)})");
+        }
+
+        if (spec.MemoryMiB < image.MinMemoryMiB)
+        {
+            throw new HypervisorException(HypervisorErrorKind.InvalidRequest, $"image '{image.Name}' needs at least {image.MinMemoryMiB} MiB of memory");
+        }
+
+        if (_vms.TryGetValue(spec.Vm, out var existing) && existing.Status.IsAlive)
+        {
+            throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{spec.Vm}' already has a running process (pid {existing.Pid})");
+        }
+
+        Directory.CreateDirectory(paths.Directory);
+        foreach (var stale in new[] { paths.QmpSocket, paths.ConsoleSocket, paths.PidFile })
+        {
+            File.Delete(stale);
+        }
+
+        var arguments = QemuCommandLine.Build(spec, image, _accelerator, paths);
+        var record = new InstanceRecord(spec.Vm, spec.InstanceId, DateTimeOffset.UtcNow, arguments, Exit: null);
+        record.Write(paths.InstanceFile);
+
+        var started = Stopwatch.GetTimestamp();
+        var pid = await DaemonizeAsync(spec.Vm, arguments, paths, cancellationToken).ConfigureAwait(false);
+        QemuVm vm;
+        try
+        {
+            vm = await QemuVm.AttachAsync(record, pid, paths, _options, _logger, Publish, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Never leave a process we cannot control behind.
+            Processes.Kill(pid);
+            Processes.TryReap(pid);
+            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{spec.Vm}': QEMU started (pid {pid}) but its monitor did not answer: {ex.Message}", ex);
+        }
+
+        _vms[spec.Vm] = vm;
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        LogLaunched(spec.Vm, pid, _accelerator.Name, elapsed.TotalMilliseconds);
+        return vm.Status;
+    }
+
+    public ProcessStatus GetStatus(string vm) =>
+        _vms.TryGetValue(vm, out var qemu) ? qemu.Status : ProcessStatus.Absent(vm);
+
+    public Task<ProcessStatus> PauseAsync(string vm, CancellationToken cancellationToken) =>
+        Require(vm).ExecuteAsync("stop", ProcessPower.Paused, cancellationToken);
+
+    public Task<ProcessStatus> ResumeAsync(string vm, CancellationToken cancellationToken) =>
+        Require(vm).ExecuteAsync("cont", ProcessPower.Running, cancellationToken);
+
+    public Task<ProcessStatus> ResetAsync(string vm, CancellationToken cancellationToken) =>
+        Require(vm).ExecuteAsync("system_reset", expected: null, cancellationToken);
+
+    public Task StopAsync(string vm, StopRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var qemu = Require(vm);
+        if (!qemu.Status.IsAlive)
+        {
+            throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{vm}' has no running process to stop");
+        }
+
+        qemu.BeginStop(request);
+        return Task.CompletedTask;
+    }
+
+    public async Task<ConsoleRead> ReadConsoleAsync(string vm, long offset, int maxBytes, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var paths = VmPaths.For(_options.DataDirectory, vm);
+        _vms.TryGetValue(vm, out var qemu);
+        var instance = qemu?.InstanceId ?? Guid.Empty;
+        maxBytes = Math.Clamp(maxBytes, 1, 1 << 20);
+
+        var pulse = qemu?.ConsoleOutput.Next;
+        var read = await ReadLogAsync(paths.ConsoleLog, offset, maxBytes, instance, cancellationToken).ConfigureAwait(false);
+        if (read.Data.Length > 0 || wait <= TimeSpan.Zero || pulse is null || qemu is null || !qemu.Status.IsAlive)
+        {
+            return read;
+        }
+
+        try
+        {
+            await pulse.WaitAsync(wait, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return read;
+        }
+
+        // QEMU writes its log file just after the socket, so give the file a moment to catch up with the pulse.
+        for (var attempt = 0; attempt < 25; attempt++)
+        {
+            read = await ReadLogAsync(paths.ConsoleLog, offset, maxBytes, instance, cancellationToken).ConfigureAwait(false);
+            if (read.Data.Length > 0 || !qemu.Status.IsAlive)
+            {
+                break;
+            }
+
+            await Task.Delay(LogCatchUp, cancellationToken).ConfigureAwait(false);
+        }
+
+        return read;
+    }
+
+    public Task SendConsoleAsync(string vm, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        if (data.Length > MaxConsoleInput)
+        {
+            throw new HypervisorException(HypervisorErrorKind.InvalidRequest, $"console input is {data.Length} bytes; the limit is {MaxConsoleInput}");
+        }
+
+        return Require(vm).SendConsoleAsync(data, cancellationToken);
+    }
+
+    public Task RemoveAsync(string vm, CancellationToken cancellationToken)
+    {
+        var paths = VmPaths.For(_options.DataDirectory, vm);
+        if (_vms.TryGetValue(vm, out var qemu) && qemu.Status.IsAlive)
+        {
+            throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{vm}' still has a running process (pid {qemu.Pid})");
+        }
+
+        _vms.TryRemove(vm, out _);
+        if (Directory.Exists(paths.Directory))
+        {
+            Directory.Delete(paths.Directory, recursive: true);
+        }
+
+        File.Delete(paths.QmpSocket);
+        File.Delete(paths.ConsoleSocket);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Lets go of every process without stopping any: VMs outlive the silo and are re-attached at its next start.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var vm in _vms.Values)
+        {
+            await vm.DetachAsync().ConfigureAwait(false);
+        }
+
+        _events.Writer.TryComplete();
+    }
+
+    private static async Task<ConsoleRead> ReadLogAsync(string path, long offset, int maxBytes, Guid instance, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(path))
+        {
+            return new ConsoleRead([], 0, 0, instance);
+        }
+
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, useAsync: true);
+        var length = stream.Length;
+
+        // A new process starts a new log: an offset past its end means the reader followed an older one.
+        var start = offset < 0 || offset > length ? 0 : offset;
+        var count = (int)Math.Min(maxBytes, length - start);
+        var data = new byte[count];
+        stream.Position = start;
+        await stream.ReadExactlyAsync(data, cancellationToken).ConfigureAwait(false);
+        return new ConsoleRead(data, start, start + count, instance);
+    }
+
+    private async Task<QemuVm> AttachOneAsync(InstanceRecord record, VmPaths paths, CancellationToken cancellationToken)
+    {
+        if (record.Exit is { } exit)
+        {
+            return QemuVm.Ended(record, paths, _options, _logger, exit);
+        }
+
+        if (ReadPid(paths.PidFile) is { } pid && Processes.IsAlive(pid) && IsOurProcess(pid, record))
+        {
+            try
+            {
+                var vm = await QemuVm.AttachAsync(record, pid, paths, _options, _logger, Publish, cancellationToken).ConfigureAwait(false);
+                LogReattached(record.Vm, pid, vm.Status.Power);
+                return vm;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // A guest nobody can control must not run on while the fabric thinks it stopped: end it, and say so.
+                LogReattachFailed(record.Vm, pid, ex.Message);
+                Processes.Kill(pid);
+                var killed = new ExitRecord(ProcessPower.Crashed, $"QEMU pid {pid} ran but its monitor did not answer at re-attach ({ex.Message}); it was killed", DateTimeOffset.UtcNow);
+                (record with { Exit = killed }).Write(paths.InstanceFile);
+                return QemuVm.Ended(record, paths, _options, _logger, killed);
+            }
+        }
+
+        var gone = new ExitRecord(ProcessPower.Crashed, "QEMU exited while the host agent was down", DateTimeOffset.UtcNow);
+        (record with { Exit = gone }).Write(paths.InstanceFile);
+        LogFoundGone(record.Vm);
+        return QemuVm.Ended(record, paths, _options, _logger, gone);
+    }
+
+    /// <summary>Guards against pid reuse: the process must carry this VM's name and instance id on its command line.</summary>
+    private static bool IsOurProcess(int pid, InstanceRecord record)
+    {
+        var arguments = Processes.Arguments(pid);
+        return arguments.Contains($"guest={record.Vm},debug-threads=on") && arguments.Contains(record.InstanceId.ToString("D"));
+    }
+
+    private async Task<int> DaemonizeAsync(string vm, IReadOnlyList<string> arguments, VmPaths paths, CancellationToken cancellationToken)
+    {
+        var startInfo = new ProcessStartInfo(_options.QemuBinary)
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(startInfo) ?? throw new HypervisorException(HypervisorErrorKind.Failed, $"could not start {_options.QemuBinary}");
+
+        // The parent exits once the daemon is initialised; the daemon then points its stdio at /dev/null, closing our pipes.
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        try
+        {
+            await process.WaitForExitAsync(cancellationToken).WaitAsync(_options.LaunchTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU did not initialise within {_options.LaunchTimeout.TotalSeconds:0} s");
+        }
+
+        var errors = (await stderr.ConfigureAwait(false) + await stdout.ConfigureAwait(false)).Trim();
+        if (process.ExitCode != 0)
+        {
+            var message = errors.Length > 800 ? errors[..800] + "…" : errors;
+            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU exited with code {process.ExitCode}: {message}");
+        }
+
+        return ReadPid(paths.PidFile) ?? throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU daemonized but wrote no pid file");
+    }
+
+    private static int? ReadPid(string pidFile)
+    {
+        try
+        {
+            return File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private QemuVm Require(string vm)
+    {
+        VmPaths.EnsureSafeName(vm);
+        return _vms.TryGetValue(vm, out var qemu)
+            ? qemu
+            : throw new HypervisorException(HypervisorErrorKind.NotFound, $"vm '{vm}' has no process on this host");
+    }
+
+    private void Publish(ProcessStatus status) => _events.Writer.TryWrite(new ProcessEvent(status, DateTimeOffset.UtcNow));
+
+    private static async Task<string> ReadVersionAsync(string binary, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var startInfo = new ProcessStartInfo(binary, "-version") { RedirectStandardOutput = true, UseShellExecute = false };
+            using var process = Process.Start(startInfo)!;
+            var output = await process.StandardOutput.ReadToEndAsync(cancellationToken).ConfigureAwait(false);
+            await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+            var firstLine = output.Split('\n')[0];
+            var marker = firstLine.IndexOf("version ", StringComparison.Ordinal);
+            return marker >= 0 ? firstLine[(marker + "version ".Length)..].Split(' ')[0] : firstLine.Trim();
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new HypervisorException(HypervisorErrorKind.Failed, $"cannot run {binary}: {ex.Message} (run ./fabric setup)", ex);
+        }
+    }
+
+    private static long ReadMemoryMiB()
+    {
+        foreach (var line in File.ReadLines("/proc/meminfo"))
+        {
+            if (line.StartsWith("MemTotal:", StringComparison.Ordinal))
+            {
+                return long.Parse(line["MemTotal:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024;
+            }
+        }
+
+        return 0;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Accelerator: {Accelerator} ({Reason})")]
+    private static partial void LogAccelerator(ILogger logger, string accelerator, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Guest image problem: {Problem}")]
+    private static partial void LogImageProblem(ILogger logger, string problem);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Count} guest images: {Names}")]
+    private static partial void LogImages(ILogger logger, int count, IEnumerable<string> names);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm}: QEMU pid {Pid} launched ({Accelerator}) in {Milliseconds:0.0} ms")]
+    private partial void LogLaunched(string vm, int pid, string accelerator, double milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm}: re-attached to QEMU pid {Pid} ({Power})")]
+    private partial void LogReattached(string vm, int pid, ProcessPower power);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: QEMU pid {Pid} is alive but re-attach failed: {Error}")]
+    private partial void LogReattachFailed(string vm, int pid, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: its QEMU process is gone (exited while the host agent was down)")]
+    private partial void LogFoundGone(string vm);
+}

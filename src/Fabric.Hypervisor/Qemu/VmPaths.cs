@@ -1,0 +1,49 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Fabric.Hypervisor.Qemu;
+
+/// <summary>
+/// Where one VM's runtime files live under the host's data directory. Files go in <c>vms/&lt;name&gt;/</c>; the two
+/// UNIX sockets go in <c>run/</c> under a short hash of the name, because a socket path may not exceed 107 bytes.
+/// </summary>
+public sealed partial record VmPaths(string Directory, string PidFile, string ConsoleLog, string InstanceFile, string QmpSocket, string ConsoleSocket)
+{
+    /// <summary>The longest socket path the kernel accepts (sun_path is 108 bytes with its terminator).</summary>
+    public const int MaxSocketPath = 107;
+
+    private const int SocketNameLength = 16; // 12 hex digits + ".qmp"
+
+    public static VmPaths For(string dataDirectory, string vm)
+    {
+        EnsureSafeName(vm);
+        var directory = Path.Combine(dataDirectory, "vms", vm);
+        var socketStem = Path.Combine(dataDirectory, "run", ShortHash(vm));
+        return new VmPaths(
+            directory,
+            Path.Combine(directory, "qemu.pid"),
+            Path.Combine(directory, "console.log"),
+            Path.Combine(directory, "instance.json"),
+            socketStem + ".qmp",
+            socketStem + ".con");
+    }
+
+    /// <summary>The longest data directory path whose sockets still fit the kernel's limit.</summary>
+    public static int MaxDataDirectoryLength => MaxSocketPath - "/run/".Length - SocketNameLength;
+
+    /// <summary>Defence in depth: the driver re-checks that a VM name cannot escape its directory or split a QEMU option.</summary>
+    public static void EnsureSafeName(string vm)
+    {
+        if (vm is null || vm.Length > 63 || !SafeName().IsMatch(vm))
+        {
+            throw new HypervisorException(HypervisorErrorKind.InvalidRequest, $"'{vm}' is not a safe VM name");
+        }
+    }
+
+    private static string ShortHash(string vm) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(vm)))[..12];
+
+    [GeneratedRegex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", RegexOptions.CultureInvariant)]
+    private static partial Regex SafeName();
+}
