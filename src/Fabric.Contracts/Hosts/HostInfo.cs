@@ -29,13 +29,17 @@ public sealed record Resources([property: Id(0)] int VCpus, [property: Id(1)] lo
 
     public static Resources operator -(Resources a, Resources b) => new(a.VCpus - b.VCpus, a.MemoryMiB - b.MemoryMiB);
 
+    /// <summary>Whether <paramref name="request"/> fits beside this allocation within <paramref name="capacity"/>.</summary>
     public bool Fits(Resources request, Resources capacity) =>
         VCpus + request.VCpus <= capacity.VCpus && MemoryMiB + request.MemoryMiB <= capacity.MemoryMiB;
 
     public override string ToString() => $"{VCpus} vCPU, {Sizes.FormatMiB(MemoryMiB)}";
 }
 
-/// <summary>A host as operators see it (<c>host get -o json</c>).</summary>
+/// <summary>
+/// A host as operators see it (<c>host get -o json</c>) and as the scheduler sees it. Hosts push this summary to the
+/// scheduler whenever it changes; <see cref="Version"/> orders the pushes.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("fabric.HostInfo")]
 public sealed record HostInfo
 {
@@ -65,7 +69,7 @@ public sealed record HostInfo
     [Id(7)]
     public double MemoryOvercommit { get; init; } = 1;
 
-    /// <summary><c>kvm</c> or <c>tcg</c>.</summary>
+    /// <summary><c>kvm</c>, <c>tcg</c>, or <c>simulated</c>.</summary>
     [Id(8)]
     public string Accelerator { get; init; } = "";
 
@@ -73,6 +77,7 @@ public sealed record HostInfo
     [Id(9)]
     public string AcceleratorReason { get; init; } = "";
 
+    /// <summary><c>qemu</c>, or <c>simulated</c> for the fleet-scale simulation.</summary>
     [Id(10)]
     public string Driver { get; init; } = "";
 
@@ -82,6 +87,32 @@ public sealed record HostInfo
     [Id(12)]
     public ImmutableSortedDictionary<string, string> Labels { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
 
+    /// <summary>The VMs placed here; filled by <c>host get</c>, empty in the scheduler's summaries.</summary>
     [Id(13)]
     public ImmutableArray<string> Vms { get; init; } = [];
+
+    /// <summary>Anti-affinity groups with a member on this host.</summary>
+    [Id(14)]
+    public ImmutableArray<string> AntiAffinityGroups { get; init; } = [];
+
+    /// <summary>Affinity groups with a member on this host.</summary>
+    [Id(15)]
+    public ImmutableArray<string> AffinityGroups { get; init; } = [];
+
+    /// <summary>Increases with every change of the host's reservations or state; newer summaries replace older ones.</summary>
+    [Id(16)]
+    public long Version { get; init; }
+
+    /// <summary>When the host last reported (for a Down host: when it was last seen).</summary>
+    [Id(17)]
+    public DateTimeOffset ReportedAt { get; init; }
+
+    /// <summary>The silo serving this host, or empty when it is Down.</summary>
+    [Id(18)]
+    public string Silo { get; init; } = "";
+
+    [Id(19)]
+    public string HypervisorVersion { get; init; } = "";
+
+    public Resources Free => Capacity - Allocated;
 }

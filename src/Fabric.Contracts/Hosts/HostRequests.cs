@@ -1,9 +1,8 @@
-using System.Collections.Immutable;
 using System.Text.Json.Serialization;
 
 namespace Fabric.Contracts;
 
-/// <summary>Capacity a VM holds on its host for as long as the VM exists.</summary>
+/// <summary>Capacity a VM holds on its host for as long as the VM exists, with what the host needs to launch it.</summary>
 [GenerateSerializer, Immutable, Alias("fabric.VmReservation")]
 public sealed record VmReservation
 {
@@ -21,16 +20,7 @@ public sealed record VmReservation
 
     [Id(4)]
     public string? AffinityGroup { get; init; }
-
-    [Id(5)]
-    public ImmutableSortedDictionary<string, string> Labels { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
 }
-
-/// <summary>Asks a host to launch one process for a reserved VM.</summary>
-[GenerateSerializer, Immutable, Alias("fabric.VmLaunchRequest")]
-public sealed record VmLaunchRequest(
-    [property: Id(0)] string Vm,
-    [property: Id(1)] Guid InstanceId);
 
 /// <summary>What a host sees of a VM's process.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<RuntimePower>))]
@@ -59,7 +49,7 @@ public sealed record VmObservation
     [Id(0)]
     public required string Host { get; init; }
 
-    /// <summary>The process this observation is about; reports about other processes are stale and ignored.</summary>
+    /// <summary>The process this observation is about (empty when the host has no record of any); reports about other processes are stale.</summary>
     [Id(1)]
     public required Guid InstanceId { get; init; }
 
@@ -72,6 +62,7 @@ public sealed record VmObservation
     [Id(4)]
     public int? Pid { get; init; }
 
+    /// <summary>When the host observed it; older observations than the VM's last one are ignored.</summary>
     [Id(5)]
     public DateTimeOffset At { get; init; }
 }

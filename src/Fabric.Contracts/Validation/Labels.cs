@@ -49,6 +49,7 @@ public static partial class Labels
         return new(text[..eq], text[(eq + 1)..]);
     }
 
-    [GeneratedRegex("^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$", RegexOptions.CultureInvariant)]
+    // \z, not $: in .NET '$' also matches before a final newline, which would let "name\n" through.
+    [GeneratedRegex("^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?\\z", RegexOptions.CultureInvariant)]
     private static partial Regex KeyPattern();
 }

@@ -46,6 +46,7 @@ public static partial class Names
         return builder.ToString();
     }
 
-    [GeneratedRegex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", RegexOptions.CultureInvariant)]
+    // \z, not $: in .NET '$' also matches before a final newline, which would let "name\n" through.
+    [GeneratedRegex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?\\z", RegexOptions.CultureInvariant)]
     private static partial Regex NamePattern();
 }

@@ -23,13 +23,13 @@ public static class Sizes
             throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is not a size: use a positive number with Mi or Gi (e.g. 256Mi, 2Gi)");
         }
 
-        var mib = value * multiplier;
-        if (mib > int.MaxValue)
+        // Compare before multiplying: a 64-bit product can wrap round to a small positive size.
+        if (value > int.MaxValue / multiplier)
         {
             throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is too large");
         }
 
-        return (int)mib;
+        return (int)(value * multiplier);
     }
 
     public static string FormatMiB(long mib) =>

@@ -4,7 +4,8 @@ namespace Fabric.Contracts;
 
 /// <summary>
 /// One VM, keyed by its name: the single writer of the VM's record (spec, placement, lifecycle state).
-/// Calls flow VM → host only; hosts report back through the one-way <see cref="Observe"/>, so no call cycle can deadlock.
+/// Calls flow VM → scheduler → host and VM → host only; hosts report back through the one-way <see cref="Observe"/>,
+/// so no call cycle can deadlock.
 /// </summary>
 [Alias("fabric.IVmGrain")]
 public interface IVmGrain : IGrainWithStringKey
@@ -13,7 +14,7 @@ public interface IVmGrain : IGrainWithStringKey
     [Alias("Create")]
     Task<VmInfo> Create(VmSpec spec);
 
-    /// <summary>Launches the VM's process on its host; returns once it is Running (or has failed).</summary>
+    /// <summary>Launches the VM's process on its host; returns once the process runs (or the start failed).</summary>
     [Alias("Start")]
     Task<VmInfo> Start();
 
@@ -35,6 +36,7 @@ public interface IVmGrain : IGrainWithStringKey
     [Alias("Delete")]
     Task Delete();
 
+    /// <summary>The VM, or <c>not-found</c>.</summary>
     [AlwaysInterleave, Alias("Get")]
     Task<VmInfo> Get();
 

@@ -48,7 +48,23 @@ public sealed record VmInfo
 
     [Id(12)]
     public VmPlacement Placement { get; init; } = VmPlacement.None;
+
+    /// <summary>False while the VM's host is Down: the VM is shown in its last known state, unreachable but not lost.</summary>
+    [Id(13)]
+    public bool Reachable { get; init; } = true;
+
+    /// <summary>The latest lifecycle transitions, newest last (bounded); empty in listings.</summary>
+    [Id(14)]
+    public ImmutableArray<VmHistoryEntry> History { get; init; } = [];
 }
+
+/// <summary>One lifecycle transition of a VM.</summary>
+[GenerateSerializer, Immutable, Alias("fabric.VmHistoryEntry")]
+public sealed record VmHistoryEntry(
+    [property: Id(0)] DateTimeOffset At,
+    [property: Id(1)] VmState From,
+    [property: Id(2)] VmState To,
+    [property: Id(3)] string? Reason);
 
 /// <summary>How to stop a VM: gracefully (ACPI power button, then quit, then kill) or at once.</summary>
 [GenerateSerializer, Immutable, Alias("fabric.StopOptions")]

@@ -39,6 +39,12 @@ public static class VmLifecycle
 
         (VmState.Failed, VmState.Starting),
         (VmState.Failed, VmState.Deleted),
+
+        // Observed facts: a start whose outcome was unknown (Failed) may turn out to have launched the process,
+        // and a Failed VM may still have a process to stop.
+        (VmState.Failed, VmState.Running),
+        (VmState.Failed, VmState.Paused),
+        (VmState.Failed, VmState.Stopping),
     }.ToFrozenSet();
 
     public static bool CanTransition(VmState from, VmState to) => Transitions.Contains((from, to));
@@ -65,6 +71,9 @@ public static class VmLifecycle
             // Reboot is only meaningful for a running guest; Running→Running is otherwise legal only as an observation.
             VmAction.Reboot => current == VmState.Running,
             VmAction.Resume => current == VmState.Paused,
+
+            // Likewise Starting→Paused and Failed→Paused are observations; only a running guest can be paused on request.
+            VmAction.Pause => current == VmState.Running,
             _ => CanTransition(current, TargetOf(action)),
         };
 

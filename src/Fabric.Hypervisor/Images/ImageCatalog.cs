@@ -95,7 +95,8 @@ public static partial class ImageCatalog
         return complete ? image : throw new InvalidDataException($"boot '{image.Boot}' needs its {(image.Boot == GuestBoot.Disk ? "disk" : "kernel")} file");
     }
 
-    [GeneratedRegex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", RegexOptions.CultureInvariant)]
+    // \z, not $: in .NET '$' also matches before a final newline, which would let "name\n" through.
+    [GeneratedRegex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\z", RegexOptions.CultureInvariant)]
     private static partial Regex SafeName();
 
     private sealed class Manifest

@@ -12,6 +12,7 @@ internal sealed class ConsoleLink : IAsyncDisposable
     private readonly Socket _socket;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly Task _reader;
+    private int _disposed;
 
     private ConsoleLink(Socket socket, AsyncPulse output)
     {
@@ -49,8 +50,14 @@ internal sealed class ConsoleLink : IAsyncDisposable
         }
     }
 
+    /// <summary>Closes the link; safe to call more than once (the VM's exit and the driver's detach both do).</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         try
         {
             _socket.Shutdown(SocketShutdown.Both);

@@ -15,6 +15,9 @@ namespace Fabric.Hypervisor.Qemu;
 public sealed partial class QemuDriver : IHypervisorDriver
 {
     private const int MaxConsoleInput = 4096;
+
+    /// <summary>What a QEMU process is called even when started through a wrapper that execs it.</summary>
+    private const string DefaultQemuCommand = "qemu-system-x86_64";
     private static readonly TimeSpan LogCatchUp = TimeSpan.FromMilliseconds(2);
 
     private readonly QemuDriverOptions _options;
@@ -22,10 +25,13 @@ public sealed partial class QemuDriver : IHypervisorDriver
     private readonly ILogger<QemuDriver> _logger;
     private readonly ConcurrentDictionary<string, QemuVm> _vms = new(StringComparer.Ordinal);
     private readonly Channel<ProcessEvent> _events = Channel.CreateUnbounded<ProcessEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly FileStream _dataDirectoryLock;
+    private int _disposed;
 
-    private QemuDriver(QemuDriverOptions options, AcceleratorChoice accelerator, IReadOnlyDictionary<string, GuestImage> images, HostFacts facts, ILogger<QemuDriver> logger)
+    private QemuDriver(QemuDriverOptions options, AcceleratorChoice accelerator, IReadOnlyDictionary<string, GuestImage> images, HostFacts facts, FileStream dataDirectoryLock, ILogger<QemuDriver> logger)
     {
         _options = options;
+        _dataDirectoryLock = dataDirectoryLock;
         _accelerator = accelerator;
         Images = images;
         Facts = facts;
@@ -54,25 +60,43 @@ public sealed partial class QemuDriver : IHypervisorDriver
                 $"dataDirectory '{dataDirectory}' is {dataDirectory.Length} characters long; VM sockets need it to be at most {VmPaths.MaxDataDirectoryLength}");
         }
 
-        options.DataDirectory = dataDirectory;
+        // The driver keeps its own copy: the caller's object may change (or be shared) afterwards.
+        options = new QemuDriverOptions
+        {
+            DataDirectory = dataDirectory,
+            ImagesDirectory = Path.GetFullPath(options.ImagesDirectory),
+            QemuBinary = options.QemuBinary,
+            Accelerator = options.Accelerator,
+            LaunchTimeout = options.LaunchTimeout,
+            QmpTimeout = options.QmpTimeout,
+            QuitTimeout = options.QuitTimeout,
+        };
         Directory.CreateDirectory(Path.Combine(dataDirectory, "vms"));
         Directory.CreateDirectory(Path.Combine(dataDirectory, "run"));
-
-        var accelerator = AcceleratorProbe.Decide(options.Accelerator, AcceleratorProbe.ReadFacts());
-        LogAccelerator(logger, accelerator.Name, accelerator.Reason);
-
-        var (images, problems) = ImageCatalog.Load(options.ImagesDirectory);
-        foreach (var problem in problems)
-        {
-            LogImageProblem(logger, problem);
-        }
-
-        LogImages(logger, images.Count, images.Keys);
         var version = await ReadVersionAsync(options.QemuBinary, cancellationToken).ConfigureAwait(false);
-        Processes.BecomeSubreaper();
+        var dataDirectoryLock = LockDataDirectory(dataDirectory);
+        try
+        {
+            var accelerator = AcceleratorProbe.Decide(options.Accelerator, AcceleratorProbe.ReadFacts());
+            LogAccelerator(logger, accelerator.Name, accelerator.Reason);
 
-        var facts = new HostFacts(Environment.ProcessorCount, ReadMemoryMiB(), accelerator.Name, accelerator.Reason, version);
-        return new QemuDriver(options, accelerator, images, facts, logger);
+            var (images, problems) = ImageCatalog.Load(options.ImagesDirectory);
+            foreach (var problem in problems)
+            {
+                LogImageProblem(logger, problem);
+            }
+
+            LogImages(logger, images.Count, images.Keys);
+            Processes.BecomeSubreaper();
+
+            var facts = new HostFacts(Environment.ProcessorCount, ReadMemoryMiB(), accelerator.Name, accelerator.Reason, version);
+            return new QemuDriver(options, accelerator, images, facts, dataDirectoryLock, logger);
+        }
+        catch
+        {
+            await dataDirectoryLock.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     public async Task<IReadOnlyList<ProcessStatus>> AttachAllAsync(CancellationToken cancellationToken)
@@ -81,6 +105,13 @@ public sealed partial class QemuDriver : IHypervisorDriver
         foreach (var directory in Directory.EnumerateDirectories(Path.Combine(_options.DataDirectory, "vms")).Order(StringComparer.Ordinal))
         {
             var vm = Path.GetFileName(directory);
+            if (_vms.TryGetValue(vm, out var known))
+            {
+                // Already watched (launched or attached by this driver): a second QMP client would get no greeting.
+                found.Add(known.Status);
+                continue;
+            }
+
             var paths = VmPaths.For(_options.DataDirectory, vm);
             if (InstanceRecord.TryRead(paths.InstanceFile) is not { } record || record.Vm != vm)
             {
@@ -92,6 +123,8 @@ public sealed partial class QemuDriver : IHypervisorDriver
             found.Add(attached.Status);
         }
 
+        // A QEMU that ended while nobody watched is a zombie if this process was its subreaper all along.
+        ReapLeftovers();
         return found;
     }
 
@@ -109,11 +142,18 @@ public sealed partial class QemuDriver : IHypervisorDriver
             throw new HypervisorException(HypervisorErrorKind.InvalidRequest, $"image '{image.Name}' needs at least {image.MinMemoryMiB} MiB of memory");
         }
 
+        if (spec.VCpus < 1)
+        {
+            throw new HypervisorException(HypervisorErrorKind.InvalidRequest, $"a VM needs at least 1 vCPU, not {spec.VCpus}");
+        }
+
         if (_vms.TryGetValue(spec.Vm, out var existing) && existing.Status.IsAlive)
         {
             throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{spec.Vm}' already has a running process (pid {existing.Pid})");
         }
 
+        var createdDirectory = !Directory.Exists(paths.Directory);
+        var previous = createdDirectory ? null : InstanceRecord.TryRead(paths.InstanceFile);
         Directory.CreateDirectory(paths.Directory);
         foreach (var stale in new[] { paths.QmpSocket, paths.ConsoleSocket, paths.PidFile })
         {
@@ -125,23 +165,36 @@ public sealed partial class QemuDriver : IHypervisorDriver
         record.Write(paths.InstanceFile);
 
         var started = Stopwatch.GetTimestamp();
-        var pid = await DaemonizeAsync(spec.Vm, arguments, paths, cancellationToken).ConfigureAwait(false);
         QemuVm vm;
         try
         {
-            vm = await QemuVm.AttachAsync(record, pid, paths, _options, _logger, Publish, cancellationToken).ConfigureAwait(false);
+            var pid = await DaemonizeAsync(spec.Vm, arguments, paths, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                vm = await QemuVm.AttachAsync(record, pid, paths, _options, _logger, Publish, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // Never leave a process we cannot control behind.
+                await Processes.KillAndReapAsync(pid, _options.QuitTimeout).ConfigureAwait(false);
+                if (ex is OperationCanceledException)
+                {
+                    throw;
+                }
+
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{spec.Vm}': QEMU started (pid {pid}) but its monitor did not answer: {ex.Message}", ex);
+            }
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch
         {
-            // Never leave a process we cannot control behind.
-            Processes.Kill(pid);
-            Processes.TryReap(pid);
-            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{spec.Vm}': QEMU started (pid {pid}) but its monitor did not answer: {ex.Message}", ex);
+            // A launch that failed leaves nothing behind: no record a later AttachAllAsync would mistake for a crash.
+            ForgetFailedLaunch(paths, createdDirectory, previous);
+            throw;
         }
 
         _vms[spec.Vm] = vm;
         var elapsed = Stopwatch.GetElapsedTime(started);
-        LogLaunched(spec.Vm, pid, _accelerator.Name, elapsed.TotalMilliseconds);
+        LogLaunched(spec.Vm, vm.Pid ?? 0, _accelerator.Name, elapsed.TotalMilliseconds);
         return vm.Status;
     }
 
@@ -240,12 +293,64 @@ public sealed partial class QemuDriver : IHypervisorDriver
     /// <summary>Lets go of every process without stopping any: VMs outlive the silo and are re-attached at its next start.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         foreach (var vm in _vms.Values)
         {
             await vm.DetachAsync().ConfigureAwait(false);
         }
 
         _events.Writer.TryComplete();
+        await _dataDirectoryLock.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// One driver per data directory: a second one would fight the first for the VMs' QMP sockets (QEMU serves one
+    /// client at a time) and, getting no greeting, take running guests for dead.
+    /// </summary>
+    private static FileStream LockDataDirectory(string dataDirectory)
+    {
+        var path = Path.Combine(dataDirectory, "driver.lock");
+        try
+        {
+            // FileShare.None takes an exclusive flock on Linux; the kernel drops it when this process ends.
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new HypervisorException(HypervisorErrorKind.Conflict, $"data directory '{dataDirectory}' is in use by another driver ({ex.Message})", ex);
+        }
+    }
+
+    private static void ForgetFailedLaunch(VmPaths paths, bool createdDirectory, InstanceRecord? previous)
+    {
+        try
+        {
+            foreach (var file in new[] { paths.QmpSocket, paths.ConsoleSocket, paths.PidFile })
+            {
+                File.Delete(file);
+            }
+
+            if (createdDirectory)
+            {
+                Directory.Delete(paths.Directory, recursive: true);
+            }
+            else if (previous is not null)
+            {
+                previous.Write(paths.InstanceFile);
+            }
+            else
+            {
+                File.Delete(paths.InstanceFile);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: the launch failure is what the caller must hear about.
+        }
     }
 
     private static async Task<ConsoleRead> ReadLogAsync(string path, long offset, int maxBytes, Guid instance, CancellationToken cancellationToken)
@@ -286,17 +391,40 @@ public sealed partial class QemuDriver : IHypervisorDriver
             {
                 // A guest nobody can control must not run on while the fabric thinks it stopped: end it, and say so.
                 LogReattachFailed(record.Vm, pid, ex.Message);
-                Processes.Kill(pid);
+                await Processes.KillAndReapAsync(pid, _options.QuitTimeout).ConfigureAwait(false);
                 var killed = new ExitRecord(ProcessPower.Crashed, $"QEMU pid {pid} ran but its monitor did not answer at re-attach ({ex.Message}); it was killed", DateTimeOffset.UtcNow);
                 (record with { Exit = killed }).Write(paths.InstanceFile);
                 return QemuVm.Ended(record, paths, _options, _logger, killed);
             }
         }
 
-        var gone = new ExitRecord(ProcessPower.Crashed, "QEMU exited while the host agent was down", DateTimeOffset.UtcNow);
+        var gone = await DescribeExitWhileDetachedAsync(paths).ConfigureAwait(false);
         (record with { Exit = gone }).Write(paths.InstanceFile);
-        LogFoundGone(record.Vm);
+        File.Delete(paths.PidFile);
+        LogFoundGone(record.Vm, gone.Power, gone.Reason);
         return QemuVm.Ended(record, paths, _options, _logger, gone);
+    }
+
+    /// <summary>
+    /// How a process nobody watched ended. QEMU removes its pid file when it exits cleanly (the guest powered off or
+    /// it was told to quit); a pid file naming a dead process means it was killed or crashed.
+    /// </summary>
+    private static async Task<ExitRecord> DescribeExitWhileDetachedAsync(VmPaths paths)
+    {
+        var now = DateTimeOffset.UtcNow;
+        if (ReadPid(paths.PidFile) is not { } pid)
+        {
+            return new ExitRecord(ProcessPower.ShutDown, "QEMU shut down while no host agent was attached (its pid file is gone)", now);
+        }
+
+        if (Processes.IsAlive(pid))
+        {
+            return new ExitRecord(ProcessPower.Crashed, $"QEMU exited while no host agent was attached (pid {pid} now belongs to another process)", now);
+        }
+
+        // If it was our child (this process was its subreaper), collect the zombie and learn how it died.
+        var how = await Processes.ReapAsync(pid, TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        return new ExitRecord(ProcessPower.Crashed, $"QEMU pid {pid} exited while no host agent was attached ({how ?? "killed or crashed"})", now);
     }
 
     /// <summary>Guards against pid reuse: the process must carry this VM's name and instance id on its command line.</summary>
@@ -319,8 +447,33 @@ public sealed partial class QemuDriver : IHypervisorDriver
             startInfo.ArgumentList.Add(argument);
         }
 
-        using var process = Process.Start(startInfo) ?? throw new HypervisorException(HypervisorErrorKind.Failed, $"could not start {_options.QemuBinary}");
+        Process process;
+        try
+        {
+            process = Process.Start(startInfo) ?? throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': could not start {_options.QemuBinary}");
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': cannot run {_options.QemuBinary}: {ex.Message}", ex);
+        }
 
+        using (process)
+        {
+            try
+            {
+                return await AwaitDaemonAsync(vm, process, paths, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Daemonizing leaves QEMU's intermediate process (and, when the start failed, the daemon itself) as
+                // zombies re-parented to us, the subreaper; nobody else would ever collect them.
+                ReapLeftovers();
+            }
+        }
+    }
+
+    private async Task<int> AwaitDaemonAsync(string vm, Process process, VmPaths paths, CancellationToken cancellationToken)
+    {
         // The parent exits once the daemon is initialised; the daemon then points its stdio at /dev/null, closing our pipes.
         var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
         var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
@@ -328,9 +481,21 @@ public sealed partial class QemuDriver : IHypervisorDriver
         {
             await process.WaitForExitAsync(cancellationToken).WaitAsync(_options.LaunchTimeout, cancellationToken).ConfigureAwait(false);
         }
-        catch (TimeoutException)
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
+            // The daemon may already have written its pid file; never leave it running uncontrolled.
             process.Kill(entireProcessTree: true);
+            if (ReadPid(paths.PidFile) is { } daemon && IsProcessOf(daemon, paths))
+            {
+                await Processes.KillAndReapAsync(daemon, _options.QuitTimeout).ConfigureAwait(false);
+            }
+
+            await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            if (ex is OperationCanceledException)
+            {
+                throw;
+            }
+
             throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU did not initialise within {_options.LaunchTimeout.TotalSeconds:0} s");
         }
 
@@ -343,6 +508,13 @@ public sealed partial class QemuDriver : IHypervisorDriver
 
         return ReadPid(paths.PidFile) ?? throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU daemonized but wrote no pid file");
     }
+
+    /// <summary>Whether <paramref name="pid"/> is a QEMU started for these paths (its command line names the pid file).</summary>
+    private static bool IsProcessOf(int pid, VmPaths paths) => Processes.Arguments(pid).Contains(paths.PidFile);
+
+    /// <summary>Reaps zombie QEMU children of ours that no VM of this driver watches (their monitors reap their own).</summary>
+    private void ReapLeftovers() =>
+        Processes.ReapZombieChildren([Path.GetFileName(_options.QemuBinary), DefaultQemuCommand], _vms.Values.Select(vm => vm.Pid).OfType<int>().ToHashSet());
 
     private static int? ReadPid(string pidFile)
     {
@@ -415,6 +587,6 @@ public sealed partial class QemuDriver : IHypervisorDriver
     [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: QEMU pid {Pid} is alive but re-attach failed: {Error}")]
     private partial void LogReattachFailed(string vm, int pid, string error);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: its QEMU process is gone (exited while the host agent was down)")]
-    private partial void LogFoundGone(string vm);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: its QEMU process ended while no host agent was attached: {Power} ({Reason})")]
+    private partial void LogFoundGone(string vm, ProcessPower power, string reason);
 }

@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using Fabric.Hypervisor.Linux;
 using Fabric.Hypervisor.Qmp;
 using Microsoft.Extensions.Logging;
@@ -6,30 +7,41 @@ namespace Fabric.Hypervisor.Qemu;
 
 /// <summary>
 /// One QEMU process the driver watches: its QMP monitor (events and commands), its console link, and the stop
-/// escalation. Its end is observed exactly once, recorded in <c>instance.json</c> and published.
+/// escalation. Its end is observed exactly once (by the monitor loop), recorded in <c>instance.json</c> and published.
 /// </summary>
+/// <remarks>
+/// Threads: the monitor loop handles QMP events and the exit; lifecycle calls (pause, resume, reset, console input)
+/// come from the owner; the stop sequence runs on its own. Status changes go through <see cref="_gate"/>, and an
+/// ended status is final, so a command that races the exit can never bring a dead process back to life.
+/// </remarks>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "Its SemaphoreSlim and CancellationTokenSource never allocate a wait handle or timer, so there is nothing to release.")]
 internal sealed partial class QemuVm
 {
     private static readonly TimeSpan ExitPoll = TimeSpan.FromMilliseconds(20);
     private static readonly TimeSpan ExitAfterQmpClosed = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan ReapPatience = TimeSpan.FromSeconds(2);
 
     private readonly QemuDriverOptions _options;
     private readonly ILogger _logger;
     private readonly Action<ProcessStatus> _publish;
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _forceStop = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _detach = new();
+    private readonly SemaphoreSlim _consoleLock = new(1, 1);
+    private readonly Lock _gate = new();
     private readonly InstanceRecord _record;
+    private ProcessStatus _status;
     private QmpClient? _qmp;
     private ConsoleLink? _console;
     private Task _monitor = Task.CompletedTask;
-    private volatile ProcessPower _power;
-    private volatile string? _reason;
-    private volatile string? _shutdownReason;
-    private volatile bool _detaching;
+    private string? _shutdownReason;
+    private bool _detaching;
+    private volatile bool _graceExpired;
     private volatile bool _killed;
     private int _stopRequested;
+    private int _detached;
 
-    private QemuVm(InstanceRecord record, int? pid, VmPaths paths, QemuDriverOptions options, ILogger logger, Action<ProcessStatus> publish)
+    private QemuVm(InstanceRecord record, int? pid, VmPaths paths, QemuDriverOptions options, ILogger logger, Action<ProcessStatus> publish, ProcessStatus status)
     {
         _record = record;
         Pid = pid;
@@ -37,6 +49,7 @@ internal sealed partial class QemuVm
         _options = options;
         _logger = logger;
         _publish = publish;
+        _status = status;
     }
 
     public string Name => _record.Vm;
@@ -47,30 +60,27 @@ internal sealed partial class QemuVm
 
     public VmPaths Paths { get; }
 
-    public string QemuVersion => _qmp?.Version ?? "";
-
     /// <summary>Fires whenever the guest writes to its console (and when the process ends).</summary>
     public AsyncPulse ConsoleOutput { get; } = new();
 
     public Task Exited => _exited.Task;
 
-    public ProcessStatus Status => new(Name, InstanceId, _power, IsAlive ? Pid : null, _reason);
-
-    private bool IsAlive => _power is ProcessPower.Running or ProcessPower.Paused;
+    public ProcessStatus Status => Volatile.Read(ref _status);
 
     /// <summary>Connects to a live process: QMP first (its state), then the console.</summary>
     public static async Task<QemuVm> AttachAsync(InstanceRecord record, int pid, VmPaths paths, QemuDriverOptions options, ILogger logger, Action<ProcessStatus> publish, CancellationToken cancellationToken)
     {
-        var vm = new QemuVm(record, pid, paths, options, logger, publish);
-        vm._qmp = await QmpClient.ConnectAsync(paths.QmpSocket, options.QmpTimeout, cancellationToken).ConfigureAwait(false);
+        var qmp = await QmpClient.ConnectAsync(paths.QmpSocket, options.QmpTimeout, cancellationToken).ConfigureAwait(false);
+        QemuVm vm;
         try
         {
-            vm._power = await vm.QueryPowerAsync(cancellationToken).ConfigureAwait(false);
+            var (power, reason) = await QueryPowerAsync(qmp, cancellationToken).ConfigureAwait(false);
+            vm = new QemuVm(record, pid, paths, options, logger, publish, new ProcessStatus(record.Vm, record.InstanceId, power, pid, reason)) { _qmp = qmp };
             vm._console = await ConsoleLink.ConnectAsync(paths.ConsoleSocket, vm.ConsoleOutput, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
-            await vm._qmp.DisposeAsync().ConfigureAwait(false);
+            await qmp.DisposeAsync().ConfigureAwait(false);
             throw;
         }
 
@@ -78,14 +88,11 @@ internal sealed partial class QemuVm
         return vm;
     }
 
-    /// <summary>A process that has already ended (found so at re-attach, or never launched successfully).</summary>
+    /// <summary>A process that has already ended (found so at re-attach).</summary>
     public static QemuVm Ended(InstanceRecord record, VmPaths paths, QemuDriverOptions options, ILogger logger, ExitRecord exit)
     {
-        var vm = new QemuVm(record with { Exit = exit }, null, paths, options, logger, _ => { })
-        {
-            _power = exit.Power,
-            _reason = exit.Reason,
-        };
+        var status = new ProcessStatus(record.Vm, record.InstanceId, exit.Power, null, exit.Reason);
+        var vm = new QemuVm(record with { Exit = exit }, null, paths, options, logger, _ => { }, status);
         vm._exited.TrySetResult();
         return vm;
     }
@@ -99,13 +106,14 @@ internal sealed partial class QemuVm
         }
         catch (QmpException ex)
         {
-            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{Name}': {ex.Message}", ex);
+            throw Status.IsAlive
+                ? new HypervisorException(HypervisorErrorKind.Failed, $"vm '{Name}': {ex.Message}", ex)
+                : new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{Name}': its process ended ({Status.Reason})", ex);
         }
 
-        if (expected is { } power && IsAlive)
+        if (expected is { } power)
         {
-            _power = power;
-            _reason = null;
+            Change(power, reason: null, publish: false);
         }
 
         return Status;
@@ -128,79 +136,154 @@ internal sealed partial class QemuVm
     public async Task SendConsoleAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         RequireAlive("console input");
-        if (_console is not { IsOpen: true })
+        await _consoleLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            if (_console is not null)
+            if (_console is not { IsOpen: true })
             {
-                await _console.DisposeAsync().ConfigureAwait(false);
+                if (_console is not null)
+                {
+                    await _console.DisposeAsync().ConfigureAwait(false);
+                }
+
+                _console = await ConsoleLink.ConnectAsync(Paths.ConsoleSocket, ConsoleOutput, cancellationToken).ConfigureAwait(false);
             }
 
-            _console = await ConsoleLink.ConnectAsync(Paths.ConsoleSocket, ConsoleOutput, cancellationToken).ConfigureAwait(false);
+            await _console.SendAsync(data, cancellationToken).ConfigureAwait(false);
         }
-
-        await _console.SendAsync(data, cancellationToken).ConfigureAwait(false);
+        catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException)
+        {
+            throw Status.IsAlive
+                ? new HypervisorException(HypervisorErrorKind.Failed, $"vm '{Name}': console input failed: {ex.Message}", ex)
+                : new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{Name}': its process ended ({Status.Reason})", ex);
+        }
+        finally
+        {
+            _consoleLock.Release();
+        }
     }
 
     /// <summary>Lets go of the process without touching it (the silo is stopping; QEMU keeps running).</summary>
     public async Task DetachAsync()
     {
-        _detaching = true;
-        if (_qmp is not null)
+        if (Interlocked.Exchange(ref _detached, 1) == 1)
         {
-            await _qmp.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        QmpClient? qmp;
+        lock (_gate)
+        {
+            _detaching = true;
+            qmp = _qmp;
+        }
+
+        await _detach.CancelAsync().ConfigureAwait(false);
+        if (qmp is not null)
+        {
+            await qmp.DisposeAsync().ConfigureAwait(false);
         }
 
         await _monitor.ConfigureAwait(false);
-        if (_console is not null)
-        {
-            await _console.DisposeAsync().ConfigureAwait(false);
-        }
+        await CloseConsoleAsync().ConfigureAwait(false);
     }
 
     private QmpClient RequireAlive(string what)
     {
-        if (!IsAlive || _qmp is null)
+        var qmp = Volatile.Read(ref _qmp);
+        if (!Status.IsAlive || qmp is null)
         {
             throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{Name}' has no running process ({what})");
         }
 
-        return _qmp;
+        return qmp;
     }
 
-    private async Task<ProcessPower> QueryPowerAsync(CancellationToken cancellationToken)
+    /// <summary>Changes the state of a live process; an ended process keeps its end.</summary>
+    private void Change(ProcessPower power, string? reason, bool publish)
     {
-        var status = await _qmp!.ExecuteAsync("query-status", cancellationToken: cancellationToken).ConfigureAwait(false);
-        var running = status.TryGetProperty("running", out var r) && r.GetBoolean();
-        var detail = status.TryGetProperty("status", out var s) ? s.GetString() : null;
-        _reason = running || detail is null or "paused" or "prelaunch" ? null : $"QEMU status {detail}";
-        return running ? ProcessPower.Running : ProcessPower.Paused;
-    }
-
-    private async Task MonitorAsync()
-    {
-        while (true)
+        lock (_gate)
         {
-            await foreach (var qmpEvent in _qmp!.Events.ReadAllAsync().ConfigureAwait(false))
-            {
-                Handle(qmpEvent);
-            }
-
-            if (_detaching)
+            if (!_status.IsAlive)
             {
                 return;
             }
 
-            if (await WaitForProcessExitAsync(ExitAfterQmpClosed).ConfigureAwait(false))
+            _status = _status with { Power = power, Reason = reason };
+            if (publish)
             {
-                break;
+                _publish(_status);
             }
+        }
+    }
 
-            // QMP dropped but QEMU lives on: reconnect rather than lose track of a running guest.
-            LogQmpLost(Name, Pid ?? 0);
-            await TryReconnectAsync().ConfigureAwait(false);
+    /// <summary>Records the end once, and publishes it (under the gate, so it is the last event of this process).</summary>
+    private void End(ProcessPower power, string reason)
+    {
+        lock (_gate)
+        {
+            _status = _status with { Power = power, Pid = null, Reason = reason };
+            _publish(_status);
+        }
+    }
+
+    private static async Task<(ProcessPower Power, string? Reason)> QueryPowerAsync(QmpClient qmp, CancellationToken cancellationToken)
+    {
+        var status = await qmp.ExecuteAsync("query-status", cancellationToken: cancellationToken).ConfigureAwait(false);
+        var running = status.TryGetProperty("running", out var r) && r.GetBoolean();
+        var detail = status.TryGetProperty("status", out var s) ? s.GetString() : null;
+        var reason = running || detail is null or "paused" or "prelaunch" ? null : $"QEMU status {detail}";
+        return (running ? ProcessPower.Running : ProcessPower.Paused, reason);
+    }
+
+    private async Task MonitorAsync()
+    {
+        var detach = _detach.Token;
+        var exited = false;
+        try
+        {
+            while (true)
+            {
+                var qmp = Volatile.Read(ref _qmp)!;
+                await foreach (var qmpEvent in qmp.Events.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+                {
+                    Handle(qmpEvent);
+                }
+
+                // The connection closed: QEMU is exiting, or we are detaching, or (rarely) only the connection dropped.
+                if (IsDetaching())
+                {
+                    break;
+                }
+
+                if (await WaitForProcessExitAsync(ExitAfterQmpClosed, detach).ConfigureAwait(false))
+                {
+                    exited = true;
+                    break;
+                }
+
+                LogQmpLost(Name, Pid ?? 0);
+                await TryReconnectAsync(detach).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (detach.IsCancellationRequested)
+        {
+            // Detached: QEMU runs on; the next driver finds it.
         }
 
-        await FinishAsync().ConfigureAwait(false);
+        // An exit seen just as a detach began is still recorded, so the next driver knows how the process ended.
+        if (exited)
+        {
+            await FinishAsync().ConfigureAwait(false);
+        }
+    }
+
+    private bool IsDetaching()
+    {
+        lock (_gate)
+        {
+            return _detaching;
+        }
     }
 
     private void Handle(QmpEvent qmpEvent)
@@ -208,43 +291,71 @@ internal sealed partial class QemuVm
         switch (qmpEvent.Name)
         {
             case "STOP":
-                _power = ProcessPower.Paused;
-                Publish();
+                Change(ProcessPower.Paused, reason: null, publish: true);
                 break;
             case "RESUME":
-                _power = ProcessPower.Running;
-                _reason = null;
-                Publish();
+                Change(ProcessPower.Running, reason: null, publish: true);
                 break;
             case "RESET":
-                _reason = qmpEvent.GetBoolean("guest") == true ? "guest rebooted" : "reset by the host";
-                Publish();
+                Change(Status.Power, qmpEvent.GetBoolean("guest") == true ? "guest rebooted" : "reset by the host", publish: true);
                 break;
             case "SHUTDOWN":
                 _shutdownReason = qmpEvent.GetString("reason") ?? "unknown";
                 break;
             case "GUEST_PANICKED":
-                _reason = "guest panicked";
-                Publish();
+                Change(Status.Power, "guest panicked", publish: true);
                 break;
         }
     }
 
-    private async Task TryReconnectAsync()
+    /// <summary>QMP dropped but QEMU lives on: reconnect rather than lose track of a running guest.</summary>
+    private async Task TryReconnectAsync(CancellationToken detach)
     {
+        QmpClient fresh;
         try
         {
-            var old = _qmp!;
-            _qmp = await QmpClient.ConnectAsync(Paths.QmpSocket, _options.QmpTimeout).ConfigureAwait(false);
-            await old.DisposeAsync().ConfigureAwait(false);
+            fresh = await QmpClient.ConnectAsync(Paths.QmpSocket, _options.QmpTimeout, detach).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is QmpException or IOException or System.Net.Sockets.SocketException)
+        catch (Exception ex) when (ex is QmpException or IOException or SocketException)
+        {
+            LogReconnectFailed(Name, ex.Message);
+            return;
+        }
+
+        QmpClient? old;
+        lock (_gate)
+        {
+            old = _detaching ? null : _qmp;
+            if (!_detaching)
+            {
+                _qmp = fresh;
+            }
+        }
+
+        if (old is null)
+        {
+            // Detaching began while we connected: the new connection is nobody's.
+            await fresh.DisposeAsync().ConfigureAwait(false);
+            return;
+        }
+
+        await old.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            // Events sent while we were away are lost: take the state afresh.
+            var (power, reason) = await QueryPowerAsync(fresh, detach).ConfigureAwait(false);
+            if (power != Status.Power)
+            {
+                Change(power, reason, publish: true);
+            }
+        }
+        catch (QmpException ex)
         {
             LogReconnectFailed(Name, ex.Message);
         }
     }
 
-    private async Task<bool> WaitForProcessExitAsync(TimeSpan timeout)
+    private async Task<bool> WaitForProcessExitAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (Pid is { } pid && Processes.IsAlive(pid))
@@ -254,7 +365,7 @@ internal sealed partial class QemuVm
                 return false;
             }
 
-            await Task.Delay(ExitPoll).ConfigureAwait(false);
+            await Task.Delay(ExitPoll, cancellationToken).ConfigureAwait(false);
         }
 
         return true;
@@ -262,47 +373,57 @@ internal sealed partial class QemuVm
 
     private async Task FinishAsync()
     {
+        // We are QEMU's subreaper (or parent): collect it, which also tells how it ended.
+        var how = Pid is { } pid ? await Processes.ReapAsync(pid, ReapPatience).ConfigureAwait(false) : null;
         var stopRequested = Volatile.Read(ref _stopRequested) == 1;
-        (_power, _reason) = (_shutdownReason, stopRequested) switch
+        var (power, reason) = (_shutdownReason, stopRequested) switch
         {
             ("guest-shutdown", _) => (ProcessPower.ShutDown, "guest powered off"),
-            (_, true) when _killed => (ProcessPower.ShutDown, $"killed: QEMU did not quit within {_options.QuitTimeout.TotalSeconds:0} s"),
+            (_, true) when _killed => (ProcessPower.ShutDown, $"stopped by the host: QEMU did not quit within {_options.QuitTimeout.TotalSeconds:0.#} s and was killed"),
+            (_, true) when _graceExpired => (ProcessPower.ShutDown, "stopped by the host: the guest did not power off within its grace period, so QEMU was quit"),
             (_, true) => (ProcessPower.ShutDown, "stopped by the host"),
             ("host-signal", _) => (ProcessPower.ShutDown, "QEMU was terminated by a signal"),
             ({ } other, _) => (ProcessPower.ShutDown, $"QEMU shut down ({other})"),
-            (null, _) => (ProcessPower.Crashed, "QEMU exited without shutting down (crashed or killed)"),
+            (null, _) => (ProcessPower.Crashed, how is null ? "QEMU exited without shutting down (crashed or killed)" : $"QEMU exited without shutting down ({how})"),
         };
 
-        if (Pid is { } pid)
+        RecordExit(power, reason);
+        await CloseConsoleAsync().ConfigureAwait(false);
+        if (Volatile.Read(ref _qmp) is { } qmp)
         {
-            Processes.TryReap(pid);
+            await qmp.DisposeAsync().ConfigureAwait(false);
         }
 
-        RecordExit();
-        if (_console is not null)
-        {
-            await _console.DisposeAsync().ConfigureAwait(false);
-        }
-
-        if (_qmp is not null)
-        {
-            await _qmp.DisposeAsync().ConfigureAwait(false);
-        }
-
-        LogExited(Name, Pid ?? 0, _power, _reason ?? "");
-        Publish();
+        LogExited(Name, Pid ?? 0, power, reason);
+        End(power, reason);
         ConsoleOutput.Fire();
         _exited.TrySetResult();
     }
 
-    private void RecordExit()
+    private async Task CloseConsoleAsync()
+    {
+        await _consoleLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_console is not null)
+            {
+                await _console.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _consoleLock.Release();
+        }
+    }
+
+    private void RecordExit(ProcessPower power, string reason)
     {
         try
         {
-            (_record with { Exit = new ExitRecord(_power, _reason ?? "", DateTimeOffset.UtcNow) }).Write(Paths.InstanceFile);
+            (_record with { Exit = new ExitRecord(power, reason, DateTimeOffset.UtcNow) }).Write(Paths.InstanceFile);
             File.Delete(Paths.PidFile);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             LogRecordFailed(Name, ex.Message);
         }
@@ -312,7 +433,7 @@ internal sealed partial class QemuVm
     {
         try
         {
-            if (!request.Force && _power == ProcessPower.Running)
+            if (!request.Force && Status.Power == ProcessPower.Running)
             {
                 await TryCommandAsync("system_powerdown").ConfigureAwait(false);
                 if (await ExitsWithinAsync(request.GracePeriod, _forceStop.Task).ConfigureAwait(false))
@@ -320,11 +441,12 @@ internal sealed partial class QemuVm
                     return;
                 }
 
+                _graceExpired = !_forceStop.Task.IsCompleted;
                 LogGraceExpired(Name, request.GracePeriod.TotalSeconds);
             }
 
             await TryCommandAsync("quit").ConfigureAwait(false);
-            if (await ExitsWithinAsync(_options.QuitTimeout, Task.Delay(Timeout.Infinite)).ConfigureAwait(false))
+            if (await ExitsWithinAsync(_options.QuitTimeout, interrupt: null).ConfigureAwait(false))
             {
                 return;
             }
@@ -346,7 +468,7 @@ internal sealed partial class QemuVm
     {
         try
         {
-            if (_qmp is { IsClosed: false } qmp)
+            if (Volatile.Read(ref _qmp) is { IsClosed: false } qmp)
             {
                 await qmp.ExecuteAsync(command, timeout: _options.QmpTimeout).ConfigureAwait(false);
             }
@@ -359,13 +481,14 @@ internal sealed partial class QemuVm
     }
 
     /// <summary>Waits for the exit, at most <paramref name="timeout"/>, or until <paramref name="interrupt"/> completes.</summary>
-    private async Task<bool> ExitsWithinAsync(TimeSpan timeout, Task interrupt)
+    private async Task<bool> ExitsWithinAsync(TimeSpan timeout, Task? interrupt)
     {
-        await Task.WhenAny(Exited, Task.Delay(timeout), interrupt).ConfigureAwait(false);
+        using var timer = new CancellationTokenSource();
+        var delay = Task.Delay(timeout, timer.Token);
+        await (interrupt is null ? Task.WhenAny(Exited, delay) : Task.WhenAny(Exited, delay, interrupt)).ConfigureAwait(false);
+        await timer.CancelAsync().ConfigureAwait(false);
         return Exited.IsCompleted;
     }
-
-    private void Publish() => _publish(Status);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm}: QEMU pid {Pid} ended: {Power} ({Reason})")]
     private partial void LogExited(string vm, int pid, ProcessPower power, string reason);

@@ -20,6 +20,14 @@ public sealed partial record VmPaths(string Directory, string PidFile, string Co
         EnsureSafeName(vm);
         var directory = Path.Combine(dataDirectory, "vms", vm);
         var socketStem = Path.Combine(dataDirectory, "run", ShortHash(vm));
+
+        // The kernel counts bytes, so a data directory within MaxDataDirectoryLength characters can still be too long.
+        if (Encoding.UTF8.GetByteCount(socketStem + ".qmp") > MaxSocketPath)
+        {
+            throw new HypervisorException(HypervisorErrorKind.InvalidRequest,
+                $"data directory '{dataDirectory}' is too long for VM sockets: at most {MaxDataDirectoryLength} bytes");
+        }
+
         return new VmPaths(
             directory,
             Path.Combine(directory, "qemu.pid"),
@@ -29,7 +37,7 @@ public sealed partial record VmPaths(string Directory, string PidFile, string Co
             socketStem + ".con");
     }
 
-    /// <summary>The longest data directory path whose sockets still fit the kernel's limit.</summary>
+    /// <summary>The longest data directory path, in UTF-8 bytes, whose sockets still fit the kernel's limit.</summary>
     public static int MaxDataDirectoryLength => MaxSocketPath - "/run/".Length - SocketNameLength;
 
     /// <summary>Defence in depth: the driver re-checks that a VM name cannot escape its directory or split a QEMU option.</summary>
@@ -44,6 +52,7 @@ public sealed partial record VmPaths(string Directory, string PidFile, string Co
     private static string ShortHash(string vm) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(vm)))[..12];
 
-    [GeneratedRegex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?$", RegexOptions.CultureInvariant)]
+    // \z, not $: in .NET '$' also matches before a final newline, which would let "name\n" through.
+    [GeneratedRegex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?\\z", RegexOptions.CultureInvariant)]
     private static partial Regex SafeName();
 }

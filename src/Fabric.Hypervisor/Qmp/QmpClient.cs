@@ -103,8 +103,9 @@ public sealed class QmpClient : IAsyncDisposable
         {
             throw new QmpTimeoutException(command, limit);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
+            // ObjectDisposedException: the client was disposed while the command was being sent.
             throw new QmpConnectionClosedException($"QMP '{command}' could not be sent: {ex.Message}", ex);
         }
         finally
@@ -172,14 +173,20 @@ public sealed class QmpClient : IAsyncDisposable
     {
         var greeting = await _reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)
             ?? throw new QmpConnectionClosedException("QEMU closed the QMP socket before its greeting");
-        using (var document = JsonDocument.Parse(greeting))
+        try
         {
-            if (!document.RootElement.TryGetProperty("QMP", out var qmp))
+            using var document = JsonDocument.Parse(greeting);
+            if (document.RootElement.ValueKind != JsonValueKind.Object || !document.RootElement.TryGetProperty("QMP", out var qmp))
             {
                 throw new QmpException($"not a QMP greeting: {Truncate(greeting)}");
             }
 
             Version = ReadVersion(qmp);
+        }
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException)
+        {
+            // Not JSON at all, or JSON of another shape (e.g. a version that is not a number).
+            throw new QmpException($"not a QMP greeting: {Truncate(greeting)}", ex);
         }
 
         _readLoop = Task.Run(ReadLoopAsync, CancellationToken.None);
@@ -229,6 +236,11 @@ public sealed class QmpClient : IAsyncDisposable
         catch (JsonException ex)
         {
             reason = $"QMP sent malformed JSON: {ex.Message}";
+        }
+        catch (InvalidOperationException ex)
+        {
+            // Valid JSON of the wrong shape (an array, an event name that is not a string, a non-numeric id).
+            reason = $"QMP sent a malformed message: {ex.Message}";
         }
         finally
         {

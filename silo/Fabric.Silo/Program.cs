@@ -1,0 +1,108 @@
+using System.Net;
+using Fabric.Contracts;
+using Fabric.Grains.Host;
+using Fabric.Grains.Hosting;
+using Fabric.Grains.Storage;
+using Fabric.Hypervisor;
+using Fabric.Hypervisor.Qemu;
+using Fabric.Hypervisor.Simulation;
+using Fabric.Silo;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using StackExchange.Redis;
+
+// appsettings.json ships beside the program; the working directory is the operator's.
+var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
+builder.Logging.AddSimpleConsole(o =>
+{
+    o.SingleLine = true;
+    o.TimestampFormat = "HH:mm:ss.fff ";
+});
+
+SiloSettings settings;
+try
+{
+    settings = SiloSettings.Load(builder.Configuration);
+}
+catch (FabricException ex)
+{
+    Console.Error.WriteLine($"error: {ex.Code}: {ex.Message}");
+    return 2;
+}
+
+ConnectionMultiplexer? redis = settings.Redis is { } connection ? await ConnectionMultiplexer.ConnectAsync(connection) : null;
+
+builder.UseOrleans(silo =>
+{
+    silo.Configure<ClusterOptions>(o =>
+    {
+        o.ClusterId = settings.ClusterId;
+        o.ServiceId = settings.ClusterId;
+    });
+    silo.Configure<SiloOptions>(o => o.SiloName = string.Join('+', settings.Host.HostIds.Take(3)) + (settings.Host.HostIds.Count > 3 ? $"+{settings.Host.HostIds.Count - 3}" : ""));
+    FailureDetection.Configure(silo);
+
+    if (redis is not null)
+    {
+        var options = ConfigurationOptions.Parse(settings.Redis!);
+        silo.ConfigureEndpoints(IPAddress.Loopback, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: false);
+        silo.UseRedisClustering(o => o.ConfigurationOptions = options);
+        silo.AddRedisGrainStorage(FabricStorage.Name, o =>
+        {
+            o.ConfigurationOptions = options;
+            o.DeleteStateOnClear = true;
+        });
+        silo.AddRedisGrainStorage(FabricStorage.PubSub, o => o.ConfigurationOptions = options);
+        silo.AddFabricRedisStores(redis, $"fabric:{settings.ClusterId}:");
+    }
+    else
+    {
+        silo.UseLocalhostClustering(settings.SiloPort, settings.GatewayPort);
+        silo.AddMemoryGrainStorage(FabricStorage.Name);
+        silo.AddMemoryGrainStorage(FabricStorage.PubSub);
+        silo.AddFabricMemoryStores();
+    }
+
+    silo.UseSystemTextJsonGrainStorageSerializer();
+    silo.AddFabric(settings.Host, CreateDriverFactory(settings), builder.Configuration.GetSection(SchedulerOptions.Section));
+});
+
+using var host = builder.Build();
+var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Fabric.Silo");
+if (redis is null)
+{
+    SiloLog.DevelopmentMode(logger);
+}
+
+SiloLog.Starting(logger, settings.Host.HostIds, settings.Driver, settings.DataDirectory, settings.Redis ?? "none");
+try
+{
+    // SIGTERM stops the silo; the drivers detach and every VM keeps running, re-attached at the next start.
+    await host.RunAsync();
+}
+finally
+{
+    redis?.Dispose();
+}
+
+return 0;
+
+static HostDriverFactory CreateDriverFactory(SiloSettings settings) => settings.Driver switch
+{
+    DriverKind.Simulated => (_, _, _) => Task.FromResult<IHypervisorDriver>(new SimulatedDriver(new SimulatedDriverOptions
+    {
+        Cpus = settings.Host.VCpus > 0 ? settings.Host.VCpus : 64,
+        MemoryMiB = settings.Host.MemoryMiB > 0 ? settings.Host.MemoryMiB : 256 * 1024,
+    })),
+    _ => async (_, services, cancellationToken) => await QemuDriver.CreateAsync(
+        new QemuDriverOptions
+        {
+            DataDirectory = settings.DataDirectory,
+            ImagesDirectory = settings.ImagesDirectory,
+            Accelerator = settings.Accelerator,
+        },
+        services.GetRequiredService<ILogger<QemuDriver>>(),
+        cancellationToken),
+};

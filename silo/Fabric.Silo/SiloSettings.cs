@@ -1,0 +1,111 @@
+using System.Globalization;
+using Fabric.Contracts;
+using Fabric.Grains.Hosting;
+using Fabric.Hypervisor.Accel;
+using Microsoft.Extensions.Configuration;
+
+namespace Fabric.Silo;
+
+/// <summary>Which driver a silo's hosts use.</summary>
+public enum DriverKind
+{
+    /// <summary>Real QEMU processes on this machine (one host per silo).</summary>
+    Qemu,
+
+    /// <summary>The fleet-scale SIMULATION: no guests run (many hosts per silo allowed).</summary>
+    Simulated,
+}
+
+/// <summary>
+/// The silo's configuration (section <c>Fabric</c>, from appsettings.json and <c>Fabric__*</c> environment variables),
+/// validated at start-up with errors naming the setting.
+/// </summary>
+public sealed class SiloSettings
+{
+    public required FabricHostOptions Host { get; init; }
+
+    public required DriverKind Driver { get; init; }
+
+    public required string DataDirectory { get; init; }
+
+    public required string ImagesDirectory { get; init; }
+
+    public required AcceleratorMode Accelerator { get; init; }
+
+    /// <summary>The Redis connection string, or null for development mode (localhost clustering, in-memory storage).</summary>
+    public string? Redis { get; init; }
+
+    public required string ClusterId { get; init; }
+
+    public required int SiloPort { get; init; }
+
+    public required int GatewayPort { get; init; }
+
+    public static SiloSettings Load(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var section = configuration.GetSection(FabricHostOptions.Section);
+        var host = new FabricHostOptions();
+        section.Bind(host);
+
+        // One host per silo is the common case: Fabric:HostId is shorthand for Fabric:HostIds:0.
+        if (section["HostId"] is { Length: > 0 } hostId && !host.HostIds.Contains(hostId))
+        {
+            host.HostIds.Insert(0, hostId);
+        }
+
+        var driver = ParseEnum<DriverKind>(section, "Driver", DriverKind.Qemu);
+        if (driver == DriverKind.Simulated && int.TryParse(section["Simulation:HostCount"], CultureInfo.InvariantCulture, out var count) && count > 0)
+        {
+            var prefix = section["Simulation:HostPrefix"] ?? "sim-";
+            host.HostIds.AddRange(Enumerable.Range(0, count).Select(i => $"{prefix}{i:D3}"));
+        }
+
+        host.Validate();
+        if (driver == DriverKind.Qemu && host.HostIds.Count != 1)
+        {
+            throw FabricException.InvalidSpec("Fabric:HostIds", $"a QEMU host silo serves exactly one host (its machine); {host.HostIds.Count} were configured");
+        }
+
+        var dataDirectory = section["DataDirectory"] is { Length: > 0 } data ? Path.GetFullPath(data) : Path.GetFullPath(".fabric/data/" + host.HostIds[0]);
+        return new SiloSettings
+        {
+            Host = host,
+            Driver = driver,
+            DataDirectory = dataDirectory,
+            ImagesDirectory = section["ImagesDirectory"] is { Length: > 0 } images ? Path.GetFullPath(images) : Path.GetFullPath(".fabric/images"),
+            Accelerator = ParseEnum<AcceleratorMode>(section, "Accelerator", AcceleratorMode.Auto),
+            Redis = section["Redis"] is { Length: > 0 } redis ? redis : null,
+            ClusterId = Names.Require("Fabric:ClusterId", section["ClusterId"] ?? "fabric"),
+            SiloPort = ParsePort(section, "SiloPort", 11111),
+            GatewayPort = ParsePort(section, "GatewayPort", 30000),
+        };
+    }
+
+    private static T ParseEnum<T>(IConfigurationSection section, string key, T fallback)
+        where T : struct, Enum
+    {
+        var text = section[key];
+        if (string.IsNullOrEmpty(text))
+        {
+            return fallback;
+        }
+
+        return Enum.TryParse<T>(text, ignoreCase: true, out var value) && Enum.IsDefined(value)
+            ? value
+            : throw FabricException.InvalidSpec($"Fabric:{key}", $"'{text}' is not one of {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
+    }
+
+    private static int ParsePort(IConfigurationSection section, string key, int fallback)
+    {
+        var text = section[key];
+        if (string.IsNullOrEmpty(text))
+        {
+            return fallback;
+        }
+
+        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and < 65536
+            ? port
+            : throw FabricException.InvalidSpec($"Fabric:{key}", $"'{text}' is not a TCP port");
+    }
+}

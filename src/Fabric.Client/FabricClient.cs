@@ -1,0 +1,384 @@
+using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Threading.Channels;
+using Fabric.Contracts;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using Orleans.Streams;
+using StackExchange.Redis;
+
+namespace Fabric.Client;
+
+/// <summary>
+/// The typed .NET API of a fabric: VMs and hosts, one at a time or by the fleet, consoles and events. Every failure is a
+/// <see cref="FabricException"/> with a code from <see cref="ErrorCodes"/>; a fabric that cannot be reached is
+/// <c>unavailable</c>.
+/// </summary>
+public sealed class FabricClient : IAsyncDisposable
+{
+    /// <summary>The most VMs one bulk operation works on at the same time.</summary>
+    public const int DefaultParallelism = 32;
+
+    private static readonly VmState[] Settled = [VmState.Stopped, VmState.Failed];
+    private static readonly TimeSpan StopMargin = TimeSpan.FromSeconds(15);
+    private const int ConsoleChunkBytes = 64 * 1024;
+
+    private readonly IClusterClient _client;
+    private readonly IHost? _host;
+
+    /// <summary>Wraps an Orleans client the caller already runs (its program hosts it).</summary>
+    public FabricClient(IClusterClient client)
+    {
+        _client = client ?? throw new ArgumentNullException(nameof(client));
+    }
+
+    private FabricClient(IHost host)
+    {
+        _host = host;
+        _client = host.Services.GetRequiredService<IClusterClient>();
+    }
+
+    /// <summary>Connects to the fabric described by <paramref name="connection"/>, or throws <c>unavailable</c>.</summary>
+    public static async Task<FabricClient> ConnectAsync(FabricConnection connection, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        builder.UseOrleansClient(client =>
+        {
+            client.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = connection.ClusterId;
+                o.ServiceId = connection.ClusterId;
+            });
+            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = connection.ResponseTimeout);
+            if (connection.Redis is { } redis)
+            {
+                var options = ConfigurationOptions.Parse(redis);
+                options.AbortOnConnectFail = false;
+                client.UseRedisClustering(o => o.ConfigurationOptions = options);
+            }
+            else
+            {
+                client.UseLocalhostClustering(connection.GatewayPort);
+            }
+
+            client.AddMemoryStreams(FleetStreams.Provider);
+        });
+
+        var host = builder.Build();
+        try
+        {
+            await host.StartAsync(cancellationToken);
+            return new FabricClient(host);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            host.Dispose();
+            var where = connection.Redis is null ? $"a development silo on gateway port {connection.GatewayPort}" : $"cluster '{connection.ClusterId}' through Redis {connection.Redis}";
+            throw FabricException.Unavailable($"cannot reach the fabric ({where}): {ex.Message}");
+        }
+    }
+
+    // ---------------------------------------------------------------- VMs
+
+    /// <summary>Creates (validates, places and reserves) a VM from <paramref name="spec"/>.</summary>
+    public Task<VmInfo> CreateVmAsync(VmSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return Call(() => Vm(Names.Require("name", spec.Name)).Create(spec));
+    }
+
+    /// <summary>
+    /// Creates <paramref name="count"/> VMs from one spec, named <c>&lt;spec.Name&gt;-&lt;n&gt;</c> (n zero-padded,
+    /// from 1), in parallel; each VM's outcome is reported on its own.
+    /// </summary>
+    public Task<ImmutableArray<BulkResult>> CreateVmsAsync(VmSpec spec, int count, IProgress<BulkProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (count is < 1 or > 100_000)
+        {
+            throw FabricException.InvalidSpec("count", $"{count} is out of range 1–100000");
+        }
+
+        var names = BulkNames(spec.Name, count);
+        return RunBulkAsync(names, async name => (VmInfo?)await CreateVmAsync(spec with { Name = name }), progress, cancellationToken);
+    }
+
+    /// <summary>The names a bulk create of <paramref name="count"/> VMs with <paramref name="prefix"/> makes.</summary>
+    public static IReadOnlyList<string> BulkNames(string prefix, int count)
+    {
+        var width = count.ToString(System.Globalization.CultureInfo.InvariantCulture).Length;
+        var names = Enumerable.Range(1, count).Select(i => $"{prefix}-{i.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(width, '0')}").ToList();
+        foreach (var name in names)
+        {
+            if (!Names.IsValid(name))
+            {
+                throw FabricException.InvalidSpec("name", $"prefix '{Names.Printable(prefix)}' makes the invalid name '{Names.Printable(name)}' (at most {Names.MaxLength} characters of [a-z0-9-])");
+            }
+        }
+
+        return names;
+    }
+
+    /// <summary>Starts a VM; returns once its process runs.</summary>
+    public Task<VmInfo> StartVmAsync(string name) => Call(() => Vm(name).Start());
+
+    /// <summary>Stops a VM and, when <paramref name="wait"/>, waits until its process is gone (Stopped or Failed).</summary>
+    public async Task<VmInfo> StopVmAsync(string name, StopOptions? options = null, bool wait = true, CancellationToken cancellationToken = default)
+    {
+        options ??= StopOptions.Graceful;
+        var info = await Call(() => Vm(name).Stop(options));
+        return wait && !Settled.Contains(info.State)
+            ? await WaitForVmAsync(name, Settled, options.GracePeriod + StopMargin, cancellationToken)
+            : info;
+    }
+
+    public Task<VmInfo> PauseVmAsync(string name) => Call(() => Vm(name).Pause());
+
+    public Task<VmInfo> ResumeVmAsync(string name) => Call(() => Vm(name).Resume());
+
+    public Task<VmInfo> RebootVmAsync(string name) => Call(() => Vm(name).Reboot());
+
+    public Task DeleteVmAsync(string name) => Call(async () =>
+    {
+        await Vm(name).Delete();
+        return true;
+    });
+
+    public Task<VmInfo> GetVmAsync(string name) => Call(() => Vm(name).Get());
+
+    /// <summary>VMs whose labels match <paramref name="selector"/> (all when null), by name.</summary>
+    public Task<ImmutableArray<VmInfo>> ListVmsAsync(LabelSelector? selector = null) =>
+        Call(() => _client.GetGrain<IVmDirectoryGrain>(0).List(selector ?? LabelSelector.Everything));
+
+    /// <summary>Waits until the VM is in one of <paramref name="states"/>; returns it as it is when <paramref name="timeout"/> passes.</summary>
+    public async Task<VmInfo> WaitForVmAsync(string name, IReadOnlyCollection<VmState> states, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(states);
+        var wanted = states.ToArray();
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var left = deadline - DateTimeOffset.UtcNow;
+            var info = await Call(() => Vm(name).WaitFor(wanted, left > TimeSpan.Zero ? left : TimeSpan.Zero));
+            if (wanted.Contains(info.State) || DateTimeOffset.UtcNow >= deadline)
+            {
+                return info;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="operation"/> on every VM in <paramref name="names"/>, <see cref="DefaultParallelism"/> at a time,
+    /// reporting progress; one VM's failure never stops the others.
+    /// </summary>
+    public static async Task<ImmutableArray<BulkResult>> RunBulkAsync(IReadOnlyList<string> names, Func<string, Task<VmInfo?>> operation, IProgress<BulkProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        ArgumentNullException.ThrowIfNull(operation);
+        var results = new BulkResult[names.Count];
+        int done = 0, failed = 0;
+        progress?.Report(new BulkProgress(0, 0, names.Count));
+        await Parallel.ForEachAsync(
+            Enumerable.Range(0, names.Count),
+            new ParallelOptions { MaxDegreeOfParallelism = DefaultParallelism, CancellationToken = cancellationToken },
+            async (index, _) =>
+            {
+                var name = names[index];
+                try
+                {
+                    results[index] = new BulkResult(name, await operation(name), null, null);
+                }
+                catch (FabricException ex)
+                {
+                    results[index] = new BulkResult(name, null, ex.Code, ex.Message);
+                    Interlocked.Increment(ref failed);
+                }
+
+                progress?.Report(new BulkProgress(Interlocked.Increment(ref done), Volatile.Read(ref failed), names.Count));
+            });
+        return [.. results];
+    }
+
+    /// <summary>Runs a lifecycle action on every VM matching <paramref name="selector"/>.</summary>
+    public async Task<ImmutableArray<BulkResult>> RunBulkAsync(LabelSelector selector, VmAction action, IProgress<BulkProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var vms = await ListVmsAsync(selector);
+        return await RunBulkAsync([.. vms.Select(v => v.Name)], name => ActAsync(name, action, cancellationToken), progress, cancellationToken);
+    }
+
+    /// <summary>Runs one lifecycle action on one VM (delete returns null).</summary>
+    public async Task<VmInfo?> ActAsync(string name, VmAction action, CancellationToken cancellationToken = default) => action switch
+    {
+        VmAction.Start => await StartVmAsync(name),
+        VmAction.Stop => await StopVmAsync(name, cancellationToken: cancellationToken),
+        VmAction.Pause => await PauseVmAsync(name),
+        VmAction.Resume => await ResumeVmAsync(name),
+        VmAction.Reboot => await RebootVmAsync(name),
+        VmAction.Delete => await DeleteAndForgetAsync(name),
+        _ => throw new ArgumentOutOfRangeException(nameof(action), action, null),
+    };
+
+    private async Task<VmInfo?> DeleteAndForgetAsync(string name)
+    {
+        await DeleteVmAsync(name);
+        return null;
+    }
+
+    /// <summary>
+    /// The VM's serial console, line by line: what it printed so far, then (with <paramref name="follow"/>) new lines as
+    /// they come, until cancelled.
+    /// </summary>
+    public async IAsyncEnumerable<string> ConsoleAsync(string name, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var vm = Vm(name);
+        var offset = 0L;
+        var pending = new StringBuilder();
+        var decoder = new UTF8Encoding(false).GetDecoder();
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var chunk = await Call(() => vm.ReadConsole(offset, ConsoleChunkBytes, follow ? TimeSpan.FromSeconds(5) : TimeSpan.Zero));
+            if (chunk.Offset < offset)
+            {
+                pending.Clear(); // A new process started a new log.
+            }
+
+            offset = chunk.NextOffset;
+            var chars = new char[decoder.GetCharCount(chunk.Data, flush: false)];
+            decoder.GetChars(chunk.Data, chars, flush: false);
+            pending.Append(chars);
+            foreach (var line in TakeLines(pending))
+            {
+                yield return line;
+            }
+
+            if (chunk.Data.Length == 0 && !follow)
+            {
+                break;
+            }
+        }
+
+        if (pending.Length > 0 && !follow)
+        {
+            yield return pending.ToString();
+        }
+    }
+
+    /// <summary>Types <paramref name="line"/> and a newline into the VM's serial console.</summary>
+    public Task SendConsoleAsync(string name, string line) => Call(async () =>
+    {
+        await Vm(name).SendConsole(line + "\n");
+        return true;
+    });
+
+    /// <summary>Fleet events (VM placements, state changes, deletions, host state changes) from now on, until cancelled.</summary>
+    public async IAsyncEnumerable<FleetEvent> WatchAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var channel = Channel.CreateBounded<FleetEvent>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest });
+        var stream = _client.GetStreamProvider(FleetStreams.Provider)
+            .GetStream<FleetEvent>(StreamId.Create(FleetStreams.Namespace, FleetStreams.Key));
+        var subscription = await Call(() => stream.SubscribeAsync((fleetEvent, _) =>
+        {
+            channel.Writer.TryWrite(fleetEvent);
+            return Task.CompletedTask;
+        }));
+        try
+        {
+            await foreach (var fleetEvent in channel.Reader.ReadAllAsync(cancellationToken))
+            {
+                yield return fleetEvent;
+            }
+        }
+        finally
+        {
+            await subscription.UnsubscribeAsync();
+        }
+    }
+
+    // ---------------------------------------------------------------- hosts
+
+    /// <summary>Every host the fabric knows, Down ones included.</summary>
+    public Task<ImmutableArray<HostInfo>> ListHostsAsync() => Call(() => Scheduler.ListHosts());
+
+    /// <summary>One host with its VMs (from the host itself while it is up; its last known summary when Down).</summary>
+    public async Task<HostInfo> GetHostAsync(string name)
+    {
+        Names.Require("host", name);
+        var known = await Call(() => Scheduler.GetHost(name)) ?? throw FabricException.NotFound("host", name);
+        if (known.State == HostState.Down)
+        {
+            return known;
+        }
+
+        var live = await Call(() => _client.GetGrain<IHostGrain>(name).GetInfo());
+        return live with { Silo = known.Silo };
+    }
+
+    public Task<HostInfo> CordonHostAsync(string name) => HostCall(name, h => h.Cordon());
+
+    public Task<HostInfo> UncordonHostAsync(string name) => HostCall(name, h => h.Uncordon());
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_host is not null)
+        {
+            try
+            {
+                await _host.StopAsync(TimeSpan.FromSeconds(5));
+            }
+            finally
+            {
+                _host.Dispose();
+            }
+        }
+    }
+
+    private ISchedulerGrain Scheduler => _client.GetGrain<ISchedulerGrain>(ISchedulerGrain.Key);
+
+    private IVmGrain Vm(string name) => _client.GetGrain<IVmGrain>(Names.Require("name", name));
+
+    private async Task<HostInfo> HostCall(string name, Func<IHostGrain, Task<HostInfo>> call)
+    {
+        Names.Require("host", name);
+        _ = await Call(() => Scheduler.GetHost(name)) ?? throw FabricException.NotFound("host", name);
+        return await Call(() => call(_client.GetGrain<IHostGrain>(name)));
+    }
+
+    private static List<string> TakeLines(StringBuilder pending)
+    {
+        var text = pending.ToString();
+        var start = 0;
+        int newline;
+        var lines = new List<string>();
+        while ((newline = text.IndexOf('\n', start)) >= 0)
+        {
+            lines.Add(text[start..newline].TrimEnd('\r'));
+            start = newline + 1;
+        }
+
+        pending.Remove(0, start);
+        return lines;
+    }
+
+    /// <summary>Runs a call, turning transport failures into <c>unavailable</c>.</summary>
+    private static async Task<T> Call<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (FabricException)
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException or OrleansException)
+        {
+            throw FabricException.Unavailable($"the fabric did not answer: {ex.Message}");
+        }
+    }
+}

@@ -1,0 +1,41 @@
+using Fabric.Contracts;
+
+namespace Fabric.Client;
+
+/// <summary>How to reach a fabric: through Redis clustering (a real cluster) or a local development silo's gateway.</summary>
+public sealed record FabricConnection
+{
+    /// <summary>The Redis connection string of the cluster; null for a development silo on localhost.</summary>
+    public string? Redis { get; init; }
+
+    public string ClusterId { get; init; } = "fabric";
+
+    /// <summary>The gateway port of a development silo (used only without <see cref="Redis"/>).</summary>
+    public int GatewayPort { get; init; } = 30000;
+
+    /// <summary>How long one call may take before it fails with <c>unavailable</c>.</summary>
+    public TimeSpan ResponseTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The connection described by the environment: <c>FABRIC_REDIS</c>, <c>FABRIC_CLUSTER_ID</c>, <c>FABRIC_GATEWAY_PORT</c>.
+    /// </summary>
+    public static FabricConnection FromEnvironment()
+    {
+        var connection = new FabricConnection
+        {
+            Redis = Environment.GetEnvironmentVariable("FABRIC_REDIS") is { Length: > 0 } redis ? redis : null,
+            ClusterId = Environment.GetEnvironmentVariable("FABRIC_CLUSTER_ID") is { Length: > 0 } cluster ? cluster : "fabric",
+        };
+        if (Environment.GetEnvironmentVariable("FABRIC_GATEWAY_PORT") is { Length: > 0 } port)
+        {
+            connection = connection with
+            {
+                GatewayPort = int.TryParse(port, out var value) && value is > 0 and < 65536
+                    ? value
+                    : throw FabricException.InvalidSpec("FABRIC_GATEWAY_PORT", $"'{Names.Printable(port)}' is not a TCP port"),
+            };
+        }
+
+        return connection;
+    }
+}

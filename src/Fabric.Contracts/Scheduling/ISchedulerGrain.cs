@@ -1,0 +1,48 @@
+using System.Collections.Immutable;
+using Orleans.Concurrency;
+
+namespace Fabric.Contracts;
+
+/// <summary>
+/// The fleet's inventory and placement authority (one activation, key <see cref="Key"/>): hosts push their summaries to
+/// it, it answers host listings (marking hosts whose silo is gone as Down) and places VMs by filter → score → reserve.
+/// The reservation itself is atomic on the chosen host grain, so a stale view can never over-commit a host.
+/// </summary>
+[Alias("fabric.ISchedulerGrain")]
+public interface ISchedulerGrain : IGrainWithStringKey
+{
+    public const string Key = "fabric";
+
+    /// <summary>Chooses a host for the request and reserves capacity there, or throws <c>insufficient-capacity</c> saying why each host was excluded.</summary>
+    [Alias("Place")]
+    Task<PlacementDecision> Place(PlacementRequest request);
+
+    /// <summary>A host's summary after a change (one-way; older versions are ignored).</summary>
+    [OneWay, Alias("ReportHost")]
+    Task ReportHost(HostInfo host);
+
+    [AlwaysInterleave, Alias("ListHosts")]
+    Task<ImmutableArray<HostInfo>> ListHosts();
+
+    /// <summary>The last summary of a host, or null when the fabric never saw it.</summary>
+    [AlwaysInterleave, Alias("GetHost")]
+    Task<HostInfo?> GetHost(string host);
+}
+
+/// <summary>What the scheduler must place.</summary>
+[GenerateSerializer, Immutable, Alias("fabric.PlacementRequest")]
+public sealed record PlacementRequest
+{
+    [Id(0)]
+    public required VmReservation Reservation { get; init; }
+
+    [Id(1)]
+    public required VmPlacement Placement { get; init; }
+}
+
+/// <summary>Where a VM was placed, and by which policy.</summary>
+[GenerateSerializer, Immutable, Alias("fabric.PlacementDecision")]
+public sealed record PlacementDecision(
+    [property: Id(0)] string Host,
+    [property: Id(1)] PlacementPolicy Policy,
+    [property: Id(2)] int CandidateCount);

@@ -1,0 +1,35 @@
+using Fabric.Contracts;
+using Fabric.Hypervisor;
+
+namespace Fabric.Grains.Host;
+
+/// <summary>Translates the driver's failures into the fabric's error codes.</summary>
+internal static class DriverErrors
+{
+    public static FabricException ToFabric(this HypervisorException exception) => exception.Kind switch
+    {
+        HypervisorErrorKind.InvalidRequest => new FabricException(ErrorCodes.InvalidSpec, exception.Message),
+        HypervisorErrorKind.NotFound => new FabricException(ErrorCodes.NotFound, exception.Message),
+        HypervisorErrorKind.Conflict => new FabricException(ErrorCodes.Conflict, exception.Message),
+        _ => new FabricException(ErrorCodes.HypervisorError, exception.Message),
+    };
+
+    public static RuntimePower ToRuntime(this ProcessPower power) => power switch
+    {
+        ProcessPower.Running => RuntimePower.Running,
+        ProcessPower.Paused => RuntimePower.Paused,
+        ProcessPower.ShutDown => RuntimePower.ShutDown,
+        ProcessPower.Crashed => RuntimePower.Crashed,
+        _ => RuntimePower.Absent,
+    };
+
+    public static VmObservation ToObservation(this ProcessStatus status, string host, DateTimeOffset at) => new()
+    {
+        Host = host,
+        InstanceId = status.InstanceId,
+        Power = status.Power.ToRuntime(),
+        Reason = status.Reason,
+        Pid = status.Pid,
+        At = at,
+    };
+}

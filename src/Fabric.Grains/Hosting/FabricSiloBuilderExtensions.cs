@@ -1,0 +1,77 @@
+using Fabric.Grains.Events;
+using Fabric.Grains.Host;
+using Fabric.Grains.Placement;
+using Fabric.Grains.Storage;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Orleans.Runtime.MembershipService.SiloMetadata;
+using StackExchange.Redis;
+
+namespace Fabric.Grains.Hosting;
+
+/// <summary>Wires Fabric's grains into a silo: host-pinned placement, the host agent, drivers, stores and the fleet stream.</summary>
+public static class FabricSiloBuilderExtensions
+{
+    /// <summary>
+    /// Adds Fabric to a silo serving the hosts in <paramref name="hostOptions"/>, whose drivers <paramref name="drivers"/> creates.
+    /// The caller chooses storage and clustering; Fabric's grain storage must be registered under <see cref="FabricStorage.Name"/>
+    /// and a pub-sub store under <see cref="FabricStorage.PubSub"/>.
+    /// </summary>
+    public static ISiloBuilder AddFabric(this ISiloBuilder silo, FabricHostOptions hostOptions, HostDriverFactory drivers, IConfiguration? scheduler = null)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(hostOptions);
+        hostOptions.Validate();
+
+        // Every silo publishes the host ids it serves; host grains are placed by them.
+        silo.UseSiloMetadata(new Dictionary<string, string> { [HostDirectory.MetadataKey] = HostDirectory.FormatMetadata(hostOptions.HostIds) });
+        silo.AddPlacementDirector<HostPinnedPlacement, HostPinnedPlacementDirector>();
+        silo.AddMemoryStreams(Contracts.FleetStreams.Provider);
+
+        var services = silo.Services;
+        services.AddOptions<FabricHostOptions>().Configure(o =>
+        {
+            o.HostIds.AddRange(hostOptions.HostIds);
+            o.VCpus = hostOptions.VCpus;
+            o.MemoryMiB = hostOptions.MemoryMiB;
+            o.ReservedMemoryMiB = hostOptions.ReservedMemoryMiB;
+            o.CpuOvercommit = hostOptions.CpuOvercommit;
+            o.MemoryOvercommit = hostOptions.MemoryOvercommit;
+            foreach (var (key, value) in hostOptions.Labels)
+            {
+                o.Labels[key] = value;
+            }
+        });
+        var schedulerOptions = services.AddOptions<SchedulerOptions>();
+        if (scheduler is not null)
+        {
+            schedulerOptions.Bind(scheduler);
+        }
+
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<HostDirectory>();
+        services.AddSingleton<FleetEventPublisher>();
+        services.AddSingleton(sp => new HostDrivers(drivers, sp));
+        services.AddHostedService<HostAgent>();
+        return silo;
+    }
+
+    /// <summary>Keeps reservations and the VM catalog in Redis, under keys prefixed with <paramref name="keyPrefix"/>.</summary>
+    public static ISiloBuilder AddFabricRedisStores(this ISiloBuilder silo, IConnectionMultiplexer redis, string keyPrefix)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        silo.Services.AddSingleton<IReservationLedger>(new RedisReservationLedger(redis, keyPrefix));
+        silo.Services.AddSingleton<IVmCatalog>(new RedisVmCatalog(redis, keyPrefix));
+        return silo;
+    }
+
+    /// <summary>Keeps reservations and the VM catalog in process memory (development mode and tests).</summary>
+    public static ISiloBuilder AddFabricMemoryStores(this ISiloBuilder silo)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        silo.Services.AddSingleton<IReservationLedger, InMemoryReservationLedger>();
+        silo.Services.AddSingleton<IVmCatalog, InMemoryVmCatalog>();
+        return silo;
+    }
+}

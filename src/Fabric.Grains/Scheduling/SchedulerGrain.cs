@@ -1,0 +1,217 @@
+using System.Collections.Immutable;
+using Fabric.Contracts;
+using Fabric.Grains.Events;
+using Fabric.Grains.Hosting;
+using Fabric.Grains.Placement;
+using Fabric.Grains.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Concurrency;
+
+namespace Fabric.Grains.Scheduling;
+
+/// <summary>The scheduler's persisted inventory: the last summary of every host that ever joined, so Down hosts stay listed.</summary>
+[GenerateSerializer, Alias("fabric.InventoryRecord")]
+public sealed class InventoryRecord
+{
+    [Id(0)]
+    public Dictionary<string, HostInfo> Hosts { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// The fleet's single placement authority and inventory. One activation sees every placement, so reservations in flight
+/// are counted against their host at once and concurrent creates spread (or pack) as asked; it is reentrant, so the
+/// reservation calls to hosts overlap. A host grain still checks and reserves atomically itself, so even a stale view
+/// here can never over-commit a host: a refused reservation just moves on to the next candidate.
+/// </summary>
+[Reentrant, KeepAlive]
+internal sealed partial class SchedulerGrain(
+    [PersistentState("inventory", FabricStorage.Name)] IPersistentState<InventoryRecord> inventory,
+    HostDirectory directory,
+    IOptions<SchedulerOptions> options,
+    FleetEventPublisher events,
+    TimeProvider time,
+    ILogger<SchedulerGrain> logger) : Grain, ISchedulerGrain
+{
+    private static readonly TimeSpan LivenessCheckInterval = TimeSpan.FromSeconds(1);
+
+    private readonly Dictionary<string, HostView> _hosts = new(StringComparer.Ordinal);
+    private DateTimeOffset _lastWrite;
+    private bool _inventoryChanged;
+    private bool _writing;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        foreach (var (name, info) in inventory.State.Hosts)
+        {
+            _hosts[name] = new HostView(info, directory.IsUp(name));
+        }
+
+        this.RegisterGrainTimer(CheckHostsAsync, LivenessCheckInterval, LivenessCheckInterval);
+        return Task.CompletedTask;
+    }
+
+    async Task<PlacementDecision> ISchedulerGrain.Place(PlacementRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var reservation = request.Reservation;
+        var plan = PlacementEngine.Plan(Candidates(), request, options.Value.DefaultPolicy);
+        var reasons = new Dictionary<string, string>(plan.Excluded, StringComparer.Ordinal);
+        foreach (var hostName in plan.Candidates)
+        {
+            var view = _hosts[hostName];
+
+            // The view may have changed while an earlier candidate was tried.
+            if (!view.Effective.Allocated.Fits(reservation.Resources, view.Effective.Capacity))
+            {
+                reasons[hostName] = $"needs {reservation.Resources}, {view.Effective.Free} free";
+                continue;
+            }
+
+            view.Pending.Add(reservation);
+            try
+            {
+                var summary = await GrainFactory.GetGrain<IHostGrain>(hostName).Reserve(reservation);
+                Update(summary);
+                LogPlaced(reservation.Vm, hostName, plan.Policy, plan.Candidates.Length);
+                return new PlacementDecision(hostName, plan.Policy, plan.Candidates.Length);
+            }
+            catch (FabricException ex) when (ex.Code is ErrorCodes.InsufficientCapacity)
+            {
+                reasons[hostName] = ex.Message.StartsWith($"host '{hostName}': ", StringComparison.Ordinal)
+                    ? ex.Message[$"host '{hostName}': ".Length..]
+                    : ex.Message;
+            }
+            catch (Exception ex) when (ex is FabricException { Code: ErrorCodes.Unavailable } or SiloUnavailableException or OrleansMessageRejectionException or TimeoutException)
+            {
+                reasons[hostName] = $"unreachable ({ex.Message})";
+            }
+            finally
+            {
+                view.Pending.Remove(reservation);
+            }
+        }
+
+        throw PlacementEngine.NoHost(reservation, reasons);
+    }
+
+    Task ISchedulerGrain.ReportHost(HostInfo host)
+    {
+        ArgumentNullException.ThrowIfNull(host);
+        Update(host);
+        return Task.CompletedTask;
+    }
+
+    Task<ImmutableArray<HostInfo>> ISchedulerGrain.ListHosts() =>
+        Task.FromResult(_hosts.Values.Select(Shown).OrderBy(h => h.Name, StringComparer.Ordinal).ToImmutableArray());
+
+    Task<HostInfo?> ISchedulerGrain.GetHost(string host) =>
+        Task.FromResult(_hosts.TryGetValue(host, out var view) ? Shown(view) : null);
+
+    private HostInfo Shown(HostView view) =>
+        directory.SiloOf(view.Reported.Name) is { } silo
+            ? view.Reported with { Silo = silo.ToParsableString() }
+            : view.Reported with { State = HostState.Down, Silo = "" };
+
+    private List<HostCandidate> Candidates() =>
+        _hosts.Values.Select(v => new HostCandidate(v.Effective, directory.IsUp(v.Reported.Name))).ToList();
+
+    private void Update(HostInfo host)
+    {
+        if (!_hosts.TryGetValue(host.Name, out var view))
+        {
+            _hosts[host.Name] = new HostView(host, directory.IsUp(host.Name));
+            _inventoryChanged = true;
+            LogHostJoined(host.Name, host.Driver, host.Capacity);
+            return;
+        }
+
+        if (host.Version >= view.Reported.Version)
+        {
+            _inventoryChanged |= host.State != view.Reported.State || host.Allocated != view.Reported.Allocated;
+            view.Reported = host;
+        }
+    }
+
+    /// <summary>Notices hosts going Down or coming back (Orleans membership), and writes the inventory when it changed.</summary>
+    private async Task CheckHostsAsync(CancellationToken cancellationToken)
+    {
+        foreach (var view in _hosts.Values)
+        {
+            var up = directory.IsUp(view.Reported.Name);
+            if (up == view.WasUp)
+            {
+                continue;
+            }
+
+            view.WasUp = up;
+            var to = up ? view.Reported.State : HostState.Down;
+            var from = up ? HostState.Down : view.Reported.State;
+            LogHostLiveness(view.Reported.Name, from, to);
+            await events.PublishAsync(this, new FleetEvent
+            {
+                Kind = FleetEventKind.HostStateChanged,
+                At = time.GetUtcNow(),
+                Host = view.Reported.Name,
+                From = from.ToString(),
+                To = to.ToString(),
+                Reason = up ? "its silo rejoined the cluster" : "its silo left the cluster",
+            });
+        }
+
+        // One write at a time (this grain is reentrant), and no more often than the configured interval.
+        if (!_inventoryChanged || _writing || time.GetUtcNow() - _lastWrite < options.Value.InventoryWriteInterval)
+        {
+            return;
+        }
+
+        _writing = true;
+        _inventoryChanged = false;
+        try
+        {
+            inventory.State.Hosts = _hosts.ToDictionary(h => h.Key, h => h.Value.Reported with { Vms = [] }, StringComparer.Ordinal);
+            await inventory.WriteStateAsync(cancellationToken);
+            _lastWrite = time.GetUtcNow();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            _inventoryChanged = true;
+            LogInventoryWriteFailed(ex.Message);
+        }
+        finally
+        {
+            _writing = false;
+        }
+    }
+
+    /// <summary>What the scheduler knows of one host: its latest report plus reservations it is placing there right now.</summary>
+    private sealed class HostView(HostInfo reported, bool up)
+    {
+        public HostInfo Reported { get; set; } = reported;
+
+        public bool WasUp { get; set; } = up;
+
+        public List<VmReservation> Pending { get; } = [];
+
+        public HostInfo Effective => Pending.Count == 0
+            ? Reported
+            : Reported with
+            {
+                Allocated = Pending.Aggregate(Reported.Allocated, (sum, r) => sum + r.Resources),
+                AntiAffinityGroups = Reported.AntiAffinityGroups.AddRange(Pending.Select(r => r.AntiAffinityGroup).OfType<string>()),
+                AffinityGroups = Reported.AffinityGroups.AddRange(Pending.Select(r => r.AffinityGroup).OfType<string>()),
+            };
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Host {Host} joined the inventory: driver {Driver}, capacity {Capacity}")]
+    private partial void LogHostJoined(string host, string driver, Resources capacity);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Host {Host}: {From} -> {To}")]
+    private partial void LogHostLiveness(string host, HostState from, HostState to);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Placed {Vm} on {Host} ({Policy}, {Candidates} candidates)")]
+    private partial void LogPlaced(string vm, string host, PlacementPolicy policy, int candidates);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write the host inventory: {Error}")]
+    private partial void LogInventoryWriteFailed(string error);
+}

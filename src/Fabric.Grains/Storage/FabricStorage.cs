@@ -1,0 +1,11 @@
+namespace Fabric.Grains.Storage;
+
+/// <summary>Names of the storage Fabric's grains use.</summary>
+public static class FabricStorage
+{
+    /// <summary>The grain storage provider of every Fabric grain (Redis in a cluster, memory in development).</summary>
+    public const string Name = "fabric";
+
+    /// <summary>The grain storage Orleans streams keep their subscriptions in.</summary>
+    public const string PubSub = "PubSubStore";
+}
