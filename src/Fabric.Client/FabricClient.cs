@@ -1,7 +1,6 @@
 using System.Collections.Immutable;
 using System.Runtime.CompilerServices;
 using System.Text;
-using System.Threading.Channels;
 using Fabric.Contracts;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -276,27 +275,26 @@ public sealed class FabricClient : IAsyncDisposable
         return true;
     });
 
-    /// <summary>Fleet events (VM placements, state changes, deletions, host state changes) from now on, until cancelled.</summary>
-    public async IAsyncEnumerable<FleetEvent> WatchAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Subscribes to fleet events (VM placements, state changes, deletions, host state changes): every event published
+    /// after this returns is delivered to the returned watch, until it is disposed.
+    /// </summary>
+    public async Task<FleetWatch> SubscribeAsync()
     {
-        var channel = Channel.CreateBounded<FleetEvent>(new BoundedChannelOptions(10_000) { FullMode = BoundedChannelFullMode.DropOldest });
         var stream = _client.GetStreamProvider(FleetStreams.Provider)
             .GetStream<FleetEvent>(StreamId.Create(FleetStreams.Namespace, FleetStreams.Key));
-        var subscription = await Call(() => stream.SubscribeAsync((fleetEvent, _) =>
+        var watch = new FleetWatch();
+        watch.Subscription = await Call(() => stream.SubscribeAsync((fleetEvent, _) => watch.Deliver(fleetEvent)));
+        return watch;
+    }
+
+    /// <summary>Fleet events from now on, until cancelled (<see cref="SubscribeAsync"/> for a program that must know when it is subscribed).</summary>
+    public async IAsyncEnumerable<FleetEvent> WatchAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await using var watch = await SubscribeAsync();
+        await foreach (var fleetEvent in watch.WithCancellation(cancellationToken))
         {
-            channel.Writer.TryWrite(fleetEvent);
-            return Task.CompletedTask;
-        }));
-        try
-        {
-            await foreach (var fleetEvent in channel.Reader.ReadAllAsync(cancellationToken))
-            {
-                yield return fleetEvent;
-            }
-        }
-        finally
-        {
-            await subscription.UnsubscribeAsync();
+            yield return fleetEvent;
         }
     }
 

@@ -38,6 +38,12 @@ internal static class PlacementEngine
             throw FabricException.InvalidSpec("placement.host", $"host '{requested}' is not in the fabric");
         }
 
+        if (!up.Any(h => h.Info.Images.Contains(reservation.Image)))
+        {
+            var known = string.Join(", ", up.SelectMany(h => h.Info.Images).Distinct().Order(StringComparer.Ordinal));
+            throw FabricException.InvalidSpec("image", $"unknown image '{reservation.Image}' (available: {known})");
+        }
+
         CheckSize("vcpus", reservation.Resources.VCpus, up.Select(h => (h.Info.Name, (long)h.Info.Capacity.VCpus)), v => $"{v} vCPU");
         CheckSize("memory", reservation.Resources.MemoryMiB, up.Select(h => (h.Info.Name, h.Info.Capacity.MemoryMiB)), Sizes.FormatMiB);
 

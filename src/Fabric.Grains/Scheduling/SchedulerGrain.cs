@@ -95,11 +95,14 @@ internal sealed partial class SchedulerGrain(
         throw PlacementEngine.NoHost(reservation, reasons);
     }
 
-    Task ISchedulerGrain.ReportHost(HostInfo host)
+    async Task ISchedulerGrain.ReportHost(HostInfo host)
     {
         ArgumentNullException.ThrowIfNull(host);
-        Update(host);
-        return Task.CompletedTask;
+        if (Update(host))
+        {
+            // A host that joined must stay listed (as Down if need be) even if this activation dies right away.
+            await WriteInventoryAsync(CancellationToken.None);
+        }
     }
 
     Task<ImmutableArray<HostInfo>> ISchedulerGrain.ListHosts() =>
@@ -116,14 +119,15 @@ internal sealed partial class SchedulerGrain(
     private List<HostCandidate> Candidates() =>
         _hosts.Values.Select(v => new HostCandidate(v.Effective, directory.IsUp(v.Reported.Name))).ToList();
 
-    private void Update(HostInfo host)
+    /// <summary>Takes a host's summary if it is newer than the one held; true when the host is new to the inventory.</summary>
+    private bool Update(HostInfo host)
     {
         if (!_hosts.TryGetValue(host.Name, out var view))
         {
             _hosts[host.Name] = new HostView(host, directory.IsUp(host.Name));
             _inventoryChanged = true;
             LogHostJoined(host.Name, host.Driver, host.Capacity);
-            return;
+            return true;
         }
 
         if (host.Version >= view.Reported.Version)
@@ -131,6 +135,8 @@ internal sealed partial class SchedulerGrain(
             _inventoryChanged |= host.State != view.Reported.State || host.Allocated != view.Reported.Allocated;
             view.Reported = host;
         }
+
+        return false;
     }
 
     /// <summary>Notices hosts going Down or coming back (Orleans membership), and writes the inventory when it changed.</summary>
@@ -159,19 +165,32 @@ internal sealed partial class SchedulerGrain(
             });
         }
 
-        // One write at a time (this grain is reentrant), and no more often than the configured interval.
-        if (!_inventoryChanged || _writing || time.GetUtcNow() - _lastWrite < options.Value.InventoryWriteInterval)
+        // Allocation changes are written no more often than the configured interval.
+        if (time.GetUtcNow() - _lastWrite >= options.Value.InventoryWriteInterval)
+        {
+            await WriteInventoryAsync(cancellationToken);
+        }
+    }
+
+    private async Task WriteInventoryAsync(CancellationToken cancellationToken)
+    {
+        // One write at a time: this grain is reentrant, and concurrent writes would conflict on the ETag.
+        // Changes made while a write is under way are picked up by the loop.
+        if (_writing)
         {
             return;
         }
 
         _writing = true;
-        _inventoryChanged = false;
         try
         {
-            inventory.State.Hosts = _hosts.ToDictionary(h => h.Key, h => h.Value.Reported with { Vms = [] }, StringComparer.Ordinal);
-            await inventory.WriteStateAsync(cancellationToken);
-            _lastWrite = time.GetUtcNow();
+            while (_inventoryChanged)
+            {
+                _inventoryChanged = false;
+                inventory.State.Hosts = _hosts.ToDictionary(h => h.Key, h => h.Value.Reported with { Vms = [] }, StringComparer.Ordinal);
+                await inventory.WriteStateAsync(cancellationToken);
+                _lastWrite = time.GetUtcNow();
+            }
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
