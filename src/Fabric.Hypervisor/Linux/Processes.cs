@@ -61,10 +61,16 @@ public static class Processes
     /// Collects the exit status of a process that has ended, and says how it ended ("exit code 1",
     /// "signal 9 (SIGKILL)"); null when it is not ours to reap. Waits up to <paramref name="timeout"/>, because a
     /// multi-threaded process shows as a zombie (its main thread has exited) before its other threads are gone, and
-    /// only then can it be reaped.
+    /// only then can it be reaped. Leaves alone a child in our own session: that is one .NET's
+    /// <see cref="System.Diagnostics.Process"/> started and waits for (see <see cref="ReapZombieChildren"/>).
     /// </summary>
     public static async Task<string?> ReapAsync(int pid, TimeSpan timeout)
     {
+        if (ReadStat(pid) is { } stat && stat.ParentPid == Environment.ProcessId && stat.Session == OwnSession())
+        {
+            return null;
+        }
+
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
@@ -110,11 +116,17 @@ public static class Processes
     }
 
     /// <summary>
-    /// Collects the exit status of every zombie child of this process whose command name is one of
-    /// <paramref name="commandNames"/> (compared as the kernel keeps them: at most 15 characters), except <paramref name="keep"/>.
-    /// A daemonizing QEMU leaves such children behind: its intermediate process always, and on a failed start the
-    /// daemon itself; they are re-parented to us as the subreaper and nobody else waits for them.
+    /// Collects the exit status of every zombie child of this process that runs in a session of its own and whose
+    /// command name is one of <paramref name="commandNames"/> (compared as the kernel keeps them: at most 15
+    /// characters), except <paramref name="keep"/>. A daemonizing QEMU leaves such children behind: its intermediate
+    /// process always, and on a failed start the daemon itself; they are re-parented to us as the subreaper and
+    /// nobody else waits for them.
     /// </summary>
+    /// <remarks>
+    /// The session test is what keeps this away from children that <see cref="System.Diagnostics.Process"/> started
+    /// (the daemonizing parent, <c>qemu -version</c>): they share our session, and .NET fails fast if someone else
+    /// reaps a child it waits for. A daemon calls setsid, so everything it leaves behind is in another session.
+    /// </remarks>
     /// <returns>How many were reaped.</returns>
     public static int ReapZombieChildren(IEnumerable<string> commandNames, IReadOnlyCollection<int> keep)
     {
@@ -122,6 +134,7 @@ public static class Processes
         ArgumentNullException.ThrowIfNull(keep);
         var comms = commandNames.Select(name => name.Length > MaxCommandName ? name[..MaxCommandName] : name).ToHashSet(StringComparer.Ordinal);
         var self = Environment.ProcessId;
+        var ownSession = OwnSession();
         var reaped = 0;
         foreach (var directory in Directory.EnumerateDirectories("/proc"))
         {
@@ -130,7 +143,7 @@ public static class Processes
                 continue;
             }
 
-            if (ReadStat(pid) is { State: 'Z' } stat && stat.ParentPid == self && comms.Contains(stat.Command)
+            if (ReadStat(pid) is { State: 'Z' } stat && stat.ParentPid == self && stat.Session != ownSession && comms.Contains(stat.Command)
                 && Native.waitpid(pid, out _, Native.WNOHANG) == pid)
             {
                 reaped++;
@@ -142,13 +155,15 @@ public static class Processes
 
     private static char? State(int pid) => ReadStat(pid)?.State;
 
+    private static int OwnSession() => ReadStat(Environment.ProcessId)?.Session ?? 0;
+
     private static Stat? ReadStat(int pid)
     {
         try
         {
             var stat = File.ReadAllText($"/proc/{pid}/stat");
 
-            // "pid (comm) S ppid ...": comm may itself contain spaces and parentheses.
+            // "pid (comm) S ppid pgrp session ...": comm may itself contain spaces and parentheses.
             var open = stat.IndexOf('(', StringComparison.Ordinal);
             var close = stat.LastIndexOf(')');
             if (open < 0 || close < open || close + 2 >= stat.Length)
@@ -157,8 +172,7 @@ public static class Processes
             }
 
             var fields = stat[(close + 2)..].Split(' ');
-            var parent = fields.Length > 1 && int.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var ppid) ? ppid : 0;
-            return new Stat(stat[(open + 1)..close], fields[0][0], parent);
+            return new Stat(stat[(open + 1)..close], fields[0][0], Field(fields, 1), Field(fields, 3));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -166,5 +180,8 @@ public static class Processes
         }
     }
 
-    private sealed record Stat(string Command, char State, int ParentPid);
+    private static int Field(string[] fields, int index) =>
+        fields.Length > index && int.TryParse(fields[index], NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : 0;
+
+    private sealed record Stat(string Command, char State, int ParentPid, int Session);
 }

@@ -112,7 +112,16 @@ public sealed partial class QemuDriver : IHypervisorDriver
                 continue;
             }
 
-            var paths = VmPaths.For(_options.DataDirectory, vm);
+            VmPaths paths;
+            try
+            {
+                paths = VmPaths.For(_options.DataDirectory, vm);
+            }
+            catch (HypervisorException)
+            {
+                continue; // Not a VM's directory: every VM name is a safe name.
+            }
+
             if (InstanceRecord.TryRead(paths.InstanceFile) is not { } record || record.Vm != vm)
             {
                 continue;
@@ -150,6 +159,14 @@ public sealed partial class QemuDriver : IHypervisorDriver
         if (_vms.TryGetValue(spec.Vm, out var existing) && existing.Status.IsAlive)
         {
             throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{spec.Vm}' already has a running process (pid {existing.Pid})");
+        }
+
+        // A process of an earlier driver that nobody re-attached: launching over it would unlink its sockets and
+        // leave a guest running that nothing can control.
+        if (existing is null && InstanceRecord.TryRead(paths.InstanceFile) is { Exit: null } earlier
+            && ReadPid(paths.PidFile) is { } orphan && Processes.IsAlive(orphan) && IsOurProcess(orphan, earlier))
+        {
+            throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{spec.Vm}' already has a running process (pid {orphan}) that this driver has not attached; call AttachAllAsync first");
         }
 
         var createdDirectory = !Directory.Exists(paths.Directory);
@@ -197,6 +214,9 @@ public sealed partial class QemuDriver : IHypervisorDriver
         LogLaunched(spec.Vm, vm.Pid ?? 0, _accelerator.Name, elapsed.TotalMilliseconds);
         return vm.Status;
     }
+
+    /// <summary>For tests: drops the VM's QMP connection as a fault would; the driver must reconnect on its own.</summary>
+    internal Task DropMonitorConnectionAsync(string vm) => Require(vm).DropMonitorConnectionAsync();
 
     public ProcessStatus GetStatus(string vm) =>
         _vms.TryGetValue(vm, out var qemu) ? qemu.Status : ProcessStatus.Absent(vm);
@@ -512,9 +532,9 @@ public sealed partial class QemuDriver : IHypervisorDriver
     /// <summary>Whether <paramref name="pid"/> is a QEMU started for these paths (its command line names the pid file).</summary>
     private static bool IsProcessOf(int pid, VmPaths paths) => Processes.Arguments(pid).Contains(paths.PidFile);
 
-    /// <summary>Reaps zombie QEMU children of ours that no VM of this driver watches (their monitors reap their own).</summary>
+    /// <summary>Reaps zombie QEMU children of ours that no monitor watches (monitors reap their own, learning how it ended).</summary>
     private void ReapLeftovers() =>
-        Processes.ReapZombieChildren([Path.GetFileName(_options.QemuBinary), DefaultQemuCommand], _vms.Values.Select(vm => vm.Pid).OfType<int>().ToHashSet());
+        Processes.ReapZombieChildren([Path.GetFileName(_options.QemuBinary), DefaultQemuCommand], QemuVm.WatchedPids);
 
     private static int? ReadPid(string pidFile)
     {

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net.Sockets;
 using Fabric.Hypervisor.Linux;
 using Fabric.Hypervisor.Qmp;
@@ -18,8 +19,15 @@ namespace Fabric.Hypervisor.Qemu;
 internal sealed partial class QemuVm
 {
     private static readonly TimeSpan ExitPoll = TimeSpan.FromMilliseconds(20);
-    private static readonly TimeSpan ExitAfterQmpClosed = TimeSpan.FromSeconds(5);
+    /// <summary>How long a closed QMP connection may precede QEMU's exit before we take it for a dropped connection.</summary>
+    private static readonly TimeSpan ExitAfterQmpClosed = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan ReapPatience = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// Pids some monitor (of any driver in this process) watches and will reap itself, learning how the process
+    /// ended; the zombie sweep after a launch must leave them alone.
+    /// </summary>
+    private static readonly ConcurrentDictionary<int, byte> Watched = new();
 
     private readonly QemuDriverOptions _options;
     private readonly ILogger _logger;
@@ -27,6 +35,7 @@ internal sealed partial class QemuVm
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _forceStop = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _detach = new();
+    private readonly AsyncPulse _reconnected = new();
     private readonly SemaphoreSlim _consoleLock = new(1, 1);
     private readonly Lock _gate = new();
     private readonly InstanceRecord _record;
@@ -67,6 +76,9 @@ internal sealed partial class QemuVm
 
     public ProcessStatus Status => Volatile.Read(ref _status);
 
+    /// <summary>The QEMU pids that monitors in this process watch right now.</summary>
+    public static IReadOnlyCollection<int> WatchedPids => [.. Watched.Keys];
+
     /// <summary>Connects to a live process: QMP first (its state), then the console.</summary>
     public static async Task<QemuVm> AttachAsync(InstanceRecord record, int pid, VmPaths paths, QemuDriverOptions options, ILogger logger, Action<ProcessStatus> publish, CancellationToken cancellationToken)
     {
@@ -84,6 +96,7 @@ internal sealed partial class QemuVm
             throw;
         }
 
+        Watched[pid] = 0;
         vm._monitor = Task.Run(vm.MonitorAsync, CancellationToken.None);
         return vm;
     }
@@ -99,16 +112,26 @@ internal sealed partial class QemuVm
 
     public async Task<ProcessStatus> ExecuteAsync(string command, ProcessPower? expected, CancellationToken cancellationToken)
     {
-        var qmp = RequireAlive(command);
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            await qmp.ExecuteAsync(command, cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-        catch (QmpException ex)
-        {
-            throw Status.IsAlive
-                ? new HypervisorException(HypervisorErrorKind.Failed, $"vm '{Name}': {ex.Message}", ex)
-                : new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{Name}': its process ended ({Status.Reason})", ex);
+            var reconnected = _reconnected.Next;
+            var qmp = RequireAlive(command);
+            try
+            {
+                await qmp.ExecuteAsync(command, cancellationToken: cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (QmpConnectionClosedException) when (attempt == 1 && Status.IsAlive)
+            {
+                // The connection dropped under a live QEMU: the monitor loop reconnects; wait for that once, then retry.
+                await WaitForReconnectAsync(reconnected, command, cancellationToken).ConfigureAwait(false);
+            }
+            catch (QmpException ex)
+            {
+                throw Status.IsAlive
+                    ? new HypervisorException(HypervisorErrorKind.Failed, $"vm '{Name}': {ex.Message}", ex)
+                    : new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{Name}': its process ended ({Status.Reason})", ex);
+            }
         }
 
         if (expected is { } power)
@@ -117,6 +140,15 @@ internal sealed partial class QemuVm
         }
 
         return Status;
+    }
+
+    /// <summary>For tests: closes the QMP connection as a fault would, leaving QEMU running.</summary>
+    public async Task DropMonitorConnectionAsync()
+    {
+        if (Volatile.Read(ref _qmp) is { } qmp)
+        {
+            await qmp.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     /// <summary>Starts the stop escalation once; a forced request also cuts short a graceful one in progress.</summary>
@@ -188,6 +220,18 @@ internal sealed partial class QemuVm
         await CloseConsoleAsync().ConfigureAwait(false);
     }
 
+    private async Task WaitForReconnectAsync(Task reconnected, string command, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await reconnected.WaitAsync(ExitAfterQmpClosed + _options.QmpTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException ex)
+        {
+            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{Name}': QMP '{command}': the monitor connection was lost and not re-established", ex);
+        }
+    }
+
     private QmpClient RequireAlive(string what)
     {
         var qmp = Volatile.Read(ref _qmp);
@@ -199,8 +243,8 @@ internal sealed partial class QemuVm
         return qmp;
     }
 
-    /// <summary>Changes the state of a live process; an ended process keeps its end.</summary>
-    private void Change(ProcessPower power, string? reason, bool publish)
+    /// <summary>Changes the state of a live process (a null power keeps the current one); an ended process keeps its end.</summary>
+    private void Change(ProcessPower? power, string? reason, bool publish)
     {
         lock (_gate)
         {
@@ -209,7 +253,7 @@ internal sealed partial class QemuVm
                 return;
             }
 
-            _status = _status with { Power = power, Reason = reason };
+            _status = _status with { Power = power ?? _status.Power, Reason = reason };
             if (publish)
             {
                 _publish(_status);
@@ -276,6 +320,11 @@ internal sealed partial class QemuVm
         {
             await FinishAsync().ConfigureAwait(false);
         }
+
+        if (Pid is { } pid)
+        {
+            Watched.TryRemove(pid, out _);
+        }
     }
 
     private bool IsDetaching()
@@ -297,13 +346,13 @@ internal sealed partial class QemuVm
                 Change(ProcessPower.Running, reason: null, publish: true);
                 break;
             case "RESET":
-                Change(Status.Power, qmpEvent.GetBoolean("guest") == true ? "guest rebooted" : "reset by the host", publish: true);
+                Change(power: null, qmpEvent.GetBoolean("guest") == true ? "guest rebooted" : "reset by the host", publish: true);
                 break;
             case "SHUTDOWN":
                 _shutdownReason = qmpEvent.GetString("reason") ?? "unknown";
                 break;
             case "GUEST_PANICKED":
-                Change(Status.Power, "guest panicked", publish: true);
+                Change(power: null, "guest panicked", publish: true);
                 break;
         }
     }
@@ -316,8 +365,9 @@ internal sealed partial class QemuVm
         {
             fresh = await QmpClient.ConnectAsync(Paths.QmpSocket, _options.QmpTimeout, detach).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is QmpException or IOException or SocketException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            // Whatever went wrong, the monitor loop must live on: it alone notices the exit.
             LogReconnectFailed(Name, ex.Message);
             return;
         }
@@ -340,6 +390,8 @@ internal sealed partial class QemuVm
         }
 
         await old.DisposeAsync().ConfigureAwait(false);
+        LogReconnected(Name);
+        _reconnected.Fire();
         try
         {
             // Events sent while we were away are lost: take the state afresh.
@@ -397,6 +449,7 @@ internal sealed partial class QemuVm
         LogExited(Name, Pid ?? 0, power, reason);
         End(power, reason);
         ConsoleOutput.Fire();
+        _reconnected.Fire();
         _exited.TrySetResult();
     }
 
@@ -495,6 +548,9 @@ internal sealed partial class QemuVm
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: QMP connection lost while QEMU pid {Pid} still runs; reconnecting")]
     private partial void LogQmpLost(string vm, int pid);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm}: QMP connection re-established")]
+    private partial void LogReconnected(string vm);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: QMP reconnect failed: {Error}")]
     private partial void LogReconnectFailed(string vm, string error);

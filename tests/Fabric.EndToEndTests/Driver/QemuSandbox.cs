@@ -1,0 +1,100 @@
+using Fabric.Hypervisor;
+using Fabric.Hypervisor.Linux;
+using Fabric.Hypervisor.Qemu;
+using Xunit.Abstractions;
+
+namespace Fabric.EndToEndTests.Driver;
+
+/// <summary>
+/// One test's private data directory (short, under /tmp, so VM socket paths fit the kernel's limit) and the drivers
+/// created on it. Disposing detaches the drivers, then kills and reaps every process still naming the directory on
+/// its command line, whatever the test did, and deletes the directory.
+/// </summary>
+internal sealed class QemuSandbox : IAsyncDisposable
+{
+    private static readonly TimeSpan KillPatience = TimeSpan.FromSeconds(5);
+
+    private readonly ITestOutputHelper _output;
+    private readonly List<QemuDriver> _drivers = [];
+
+    public QemuSandbox(ITestOutputHelper output)
+    {
+        _output = output;
+        DataDirectory = Path.Combine("/tmp", $"fabric-e2e-{Guid.NewGuid().ToString("N")[..8]}");
+        Directory.CreateDirectory(DataDirectory);
+        Logger = new CapturingLogger<QemuDriver>(output);
+    }
+
+    public string DataDirectory { get; }
+
+    /// <summary>The log of every driver of this sandbox.</summary>
+    public CapturingLogger<QemuDriver> Logger { get; }
+
+    public static LaunchSpec Tiny(string vm) => new(vm, Guid.NewGuid(), VCpus: 1, MemoryMiB: 16, TestGuestImages.Tiny);
+
+    public static LaunchSpec Linux(string vm) => new(vm, Guid.NewGuid(), VCpus: 1, MemoryMiB: 256, TestGuestImages.Linux);
+
+    public static StopRequest Graceful(TimeSpan gracePeriod) => new(Force: false, gracePeriod);
+
+    public static StopRequest Force { get; } = new(Force: true, TimeSpan.Zero);
+
+    public async Task<QemuDriver> CreateDriverAsync(Action<QemuDriverOptions>? configure = null)
+    {
+        var options = new QemuDriverOptions { DataDirectory = DataDirectory, ImagesDirectory = TestGuestImages.Directory };
+        configure?.Invoke(options);
+        var driver = await QemuDriver.CreateAsync(options, Logger, CancellationToken.None);
+        _drivers.Add(driver);
+        return driver;
+    }
+
+    /// <summary>Processes (QEMU or anything else) whose command line mentions this sandbox's directory.</summary>
+    public IReadOnlyList<int> ProcessesUsingDirectory()
+    {
+        var found = new List<int>();
+        foreach (var entry in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(entry), out var pid) && pid != Environment.ProcessId
+                && Processes.IsAlive(pid) && Processes.Arguments(pid).Any(a => a.Contains(DataDirectory, StringComparison.Ordinal)))
+            {
+                found.Add(pid);
+            }
+        }
+
+        return found;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Exception? failure = null;
+        foreach (var driver in _drivers)
+        {
+            try
+            {
+                await driver.DisposeAsync();
+            }
+            catch (Exception ex)
+            {
+                failure ??= ex;
+            }
+        }
+
+        foreach (var pid in ProcessesUsingDirectory())
+        {
+            _output.WriteLine($"clean-up: killing leftover pid {pid}: {string.Join(' ', Processes.Arguments(pid).Take(4))} …");
+            await Processes.KillAndReapAsync(pid, KillPatience);
+        }
+
+        try
+        {
+            Directory.Delete(DataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+
+        if (failure is not null)
+        {
+            throw new InvalidOperationException($"disposing a driver failed: {failure.Message}", failure);
+        }
+    }
+}
