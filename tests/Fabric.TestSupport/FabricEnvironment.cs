@@ -1,0 +1,182 @@
+using System.Globalization;
+using Fabric.Client;
+using Fabric.Contracts;
+
+namespace Fabric.TestSupport;
+
+/// <summary>One host silo process of a <see cref="FabricEnvironment"/>.</summary>
+public sealed record SiloHandle(string HostId, ChildProcess Process, int SiloPort, int GatewayPort, string DataDirectory);
+
+/// <summary>
+/// A real fabric for end-to-end tests and benchmarks: a redis-server and silo processes (one per host, real QEMU, or
+/// simulated hosts for fleet scale) in a private temporary directory. Disposing kills every process it started,
+/// QEMU processes included, and deletes the directory.
+/// </summary>
+public sealed class FabricEnvironment : IAsyncDisposable
+{
+    private static readonly TimeSpan SiloStartTimeout = TimeSpan.FromSeconds(90);
+    private readonly Dictionary<string, SiloHandle> _silos = new(StringComparer.Ordinal);
+    private readonly List<FabricClient> _clients = [];
+
+    private FabricEnvironment(string directory, RedisServer redis)
+    {
+        Directory = directory;
+        Redis = redis;
+    }
+
+    /// <summary>The environment's private directory (short: VM sockets live under it).</summary>
+    public string Directory { get; }
+
+    public RedisServer Redis { get; }
+
+    public string ClusterId { get; } = "e2e";
+
+    public IReadOnlyDictionary<string, SiloHandle> Silos => _silos;
+
+    /// <summary>Starts Redis and one QEMU host silo per host id, and waits until every host serves.</summary>
+    public static async Task<FabricEnvironment> StartAsync(params string[] hosts)
+    {
+        var directory = System.IO.Directory.CreateTempSubdirectory("fab-").FullName;
+        var environment = new FabricEnvironment(directory, await RedisServer.StartAsync(Path.Combine(directory, "redis")));
+        try
+        {
+            await Task.WhenAll(hosts.Select(host => environment.StartSiloAsync(host)));
+            return environment;
+        }
+        catch
+        {
+            await environment.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Starts (or restarts) the silo of <paramref name="hostId"/>, with the same ports and data directory as before.</summary>
+    public async Task<SiloHandle> StartSiloAsync(string hostId, IReadOnlyDictionary<string, string>? settings = null)
+    {
+        var previous = _silos.GetValueOrDefault(hostId);
+        if (previous is { Process.HasExited: false })
+        {
+            throw new InvalidOperationException($"the silo of {hostId} is still running");
+        }
+
+        var siloPort = previous?.SiloPort ?? Ports.Free();
+        var gatewayPort = previous?.GatewayPort ?? Ports.Free();
+        var data = Path.Combine(Directory, "data", hostId);
+        var environment = new Dictionary<string, string>
+        {
+            ["Fabric__HostId"] = hostId,
+            ["Fabric__DataDirectory"] = data,
+            ["Fabric__ImagesDirectory"] = RepoPaths.Images,
+            ["Fabric__Redis"] = Redis.ConnectionString,
+            ["Fabric__ClusterId"] = ClusterId,
+            ["Fabric__SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
+            ["Fabric__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture),
+            ["DOTNET_gcServer"] = "0",
+        };
+        if (Environment.GetEnvironmentVariable("FABRIC_ACCELERATOR") is { Length: > 0 } accelerator)
+        {
+            environment["Fabric__Accelerator"] = accelerator;
+        }
+
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            environment[key] = value;
+        }
+
+        var process = ChildProcess.Start("dotnet", [RepoPaths.SiloDll], environment, Path.Combine(Directory, "logs", $"{hostId}.log"));
+        var handle = new SiloHandle(hostId, process, siloPort, gatewayPort, data);
+        _silos[hostId] = handle;
+        var hostCount = int.Parse(settings?.GetValueOrDefault("Fabric__Simulation__HostCount") ?? "1", CultureInfo.InvariantCulture);
+        await process.WaitForOutputAsync(" is serving", SiloStartTimeout, hostCount);
+        return handle;
+    }
+
+    /// <summary>Starts a silo serving <paramref name="count"/> SIMULATED hosts named <paramref name="prefix"/>000….</summary>
+    public Task<SiloHandle> StartSimulatedSiloAsync(string name, string prefix, int count, IReadOnlyDictionary<string, string>? settings = null)
+    {
+        var all = new Dictionary<string, string>(settings ?? new Dictionary<string, string>())
+        {
+            ["Fabric__Driver"] = "simulated",
+            ["Fabric__Simulation__HostCount"] = count.ToString(CultureInfo.InvariantCulture),
+            ["Fabric__Simulation__HostPrefix"] = prefix,
+        };
+        return StartSiloAsync(name, all);
+    }
+
+    /// <summary>SIGKILL to the silo of <paramref name="hostId"/>: its VMs' QEMU processes keep running.</summary>
+    public Task KillSiloAsync(string hostId) => _silos[hostId].Process.KillAsync();
+
+    /// <summary>SIGTERM to the silo of <paramref name="hostId"/> (a graceful stop).</summary>
+    public Task StopSiloAsync(string hostId) => _silos[hostId].Process.StopAsync(TimeSpan.FromSeconds(30));
+
+    /// <summary>A client of this fabric (disposed with the environment).</summary>
+    public async Task<FabricClient> ConnectAsync()
+    {
+        var client = await FabricClient.ConnectAsync(new FabricConnection { Redis = Redis.ConnectionString, ClusterId = ClusterId });
+        _clients.Add(client);
+        return client;
+    }
+
+    /// <summary>Live QEMU processes started under <paramref name="hostId"/>'s data directory.</summary>
+    public IReadOnlyList<int> QemuPidsOf(string hostId) => ProcessSweep.FindQemu(Path.Combine(Directory, "data", hostId) + "/");
+
+    /// <summary>Live QEMU processes of this environment.</summary>
+    public IReadOnlyList<int> QemuPids() => ProcessSweep.FindQemu(Directory + "/");
+
+    /// <summary>Waits until <paramref name="hostId"/> is shown in <paramref name="state"/>; returns how long it took.</summary>
+    public static async Task<TimeSpan> WaitForHostStateAsync(FabricClient client, string hostId, HostState state, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        var started = DateTimeOffset.UtcNow;
+        while (true)
+        {
+            try
+            {
+                if ((await client.ListHostsAsync()).FirstOrDefault(h => h.Name == hostId)?.State == state)
+                {
+                    return DateTimeOffset.UtcNow - started;
+                }
+            }
+            catch (FabricException ex) when (ex.Code == ErrorCodes.Unavailable)
+            {
+                // The scheduler may be moving to another silo.
+            }
+
+            if (DateTimeOffset.UtcNow - started > timeout)
+            {
+                throw new TimeoutException($"host {hostId} not {state} within {timeout.TotalSeconds:0} s");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var client in _clients)
+        {
+            await client.DisposeAsync();
+        }
+
+        foreach (var silo in _silos.Values)
+        {
+            await silo.Process.DisposeAsync();
+        }
+
+        ProcessSweep.KillAll(Directory + "/");
+        await Redis.DisposeAsync();
+        for (var attempt = 0; attempt < 50 && ProcessSweep.Find(Directory + "/").Count > 0; attempt++)
+        {
+            await Task.Delay(20);
+        }
+
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A process was still writing; the directory is in /tmp.
+        }
+    }
+}
