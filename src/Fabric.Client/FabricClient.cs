@@ -82,6 +82,9 @@ public sealed class FabricClient : IAsyncDisposable
         }
     }
 
+    /// <summary>The Orleans client underneath, for programs that need cluster-level tools (management, diagnostics).</summary>
+    public IClusterClient ClusterClient => _client;
+
     // ---------------------------------------------------------------- VMs
 
     /// <summary>Creates (validates, places and reserves) a VM from <paramref name="spec"/>.</summary>
