@@ -1,0 +1,66 @@
+using System.Globalization;
+using Fabric.Contracts;
+using Spectre.Console;
+
+namespace Fabric.Cli.Output;
+
+internal static class HostOutput
+{
+    public static void List(IAnsiConsole console, IReadOnlyList<HostInfo> hosts)
+    {
+        ArgumentNullException.ThrowIfNull(console);
+        ArgumentNullException.ThrowIfNull(hosts);
+        var table = Cells.Table("NAME", "STATE", "VMS", "VCPU(alloc/cap)", "MEMORY(alloc/cap)", "DRIVER", "ACCEL", "LABELS");
+        foreach (var host in hosts)
+        {
+            table.AddRow(
+                Cells.Of(host.Name),
+                Cells.Of(host.State.ToString()),
+                Cells.Of(host.VmCount),
+                Cells.Of($"{host.Allocated.VCpus}/{host.Capacity.VCpus}"),
+                Cells.Of($"{Cells.Memory(host.Allocated.MemoryMiB)}/{Cells.Memory(host.Capacity.MemoryMiB)}"),
+                Cells.Of(host.Driver),
+                Cells.Of(host.Accelerator),
+                Cells.Of(Cells.Labels(host.Labels)));
+        }
+
+        console.Write(table);
+    }
+
+    public static void Details(IAnsiConsole console, HostInfo host)
+    {
+        ArgumentNullException.ThrowIfNull(console);
+        ArgumentNullException.ThrowIfNull(host);
+        var grid = Cells.Details();
+        grid.Row("Name", host.Name);
+        grid.Row("State", host.State.ToString());
+        grid.Row("Silo", host.Silo);
+        grid.Row("Driver", host.Driver);
+        grid.Row("Hypervisor", host.HypervisorVersion);
+        grid.Row("Accelerator", string.IsNullOrEmpty(host.AcceleratorReason) ? host.Accelerator : $"{host.Accelerator} ({host.AcceleratorReason})");
+        grid.Row("Capacity", Describe(host.Capacity));
+        grid.Row("Allocated", Describe(host.Allocated));
+        grid.Row("Free", Describe(host.Free));
+        grid.Row("Physical", Describe(host.Physical));
+        grid.Row("Overcommit", string.Create(CultureInfo.InvariantCulture, $"cpu {host.CpuOvercommit:0.##}x, memory {host.MemoryOvercommit:0.##}x"));
+        grid.Row("Labels", Cells.Labels(host.Labels));
+        grid.Row("Images", Cells.List(host.Images));
+        grid.Row("VMs", host.Vms.IsDefaultOrEmpty ? host.VmCount.ToString(CultureInfo.InvariantCulture) : $"{host.Vms.Length}: {Cells.List(host.Vms)}");
+        grid.Row("Anti-affinity", Cells.List(host.AntiAffinityGroups));
+        grid.Row("Affinity", Cells.List(host.AffinityGroups));
+        grid.Row("Reported", Cells.Time(host.ReportedAt));
+        grid.Row("Version", host.Version.ToString(CultureInfo.InvariantCulture));
+        console.Write(grid);
+    }
+
+    /// <summary>The one line a host command that changes state prints: <c>host/NAME Cordoned</c>.</summary>
+    public static void Changed(IAnsiConsole console, HostInfo host)
+    {
+        ArgumentNullException.ThrowIfNull(console);
+        ArgumentNullException.ThrowIfNull(host);
+        console.WriteLine($"host/{host.Name} {host.State}");
+    }
+
+    private static string Describe(Resources resources) =>
+        $"{resources.VCpus} vCPU, {Cells.Memory(resources.MemoryMiB)}";
+}

@@ -1,0 +1,91 @@
+using System.Collections.Immutable;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using Fabric.Contracts;
+
+namespace Fabric.Cli;
+
+/// <summary>
+/// Option value parsers. They reuse the contracts' own parsing (sizes, labels, selectors, names) and report a bad value as a
+/// parse error (exit 2) whose message names the field, instead of System.CommandLine's type-name messages.
+/// </summary>
+internal static class Parsers
+{
+    /// <summary>Runs <paramref name="parse"/> on the option's single token, turning <c>invalid-spec</c> into a parse error.</summary>
+    public static T? Parse<T>(ArgumentResult result, Func<string, T> parse)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        try
+        {
+            return parse(result.Tokens.Count > 0 ? result.Tokens[^1].Value : "");
+        }
+        catch (FabricException ex)
+        {
+            result.AddError(ex.Message);
+            return default;
+        }
+    }
+
+    /// <summary>Runs <paramref name="parse"/> on every token of a repeatable option.</summary>
+    public static T? ParseAll<T>(ArgumentResult result, Func<IReadOnlyList<string>, T> parse)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        try
+        {
+            return parse([.. result.Tokens.Select(t => t.Value)]);
+        }
+        catch (FabricException ex)
+        {
+            result.AddError(ex.Message);
+            return default;
+        }
+    }
+
+    public static int PositiveInt(string field, string text) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0
+            ? value
+            : throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is not a positive whole number");
+
+    public static int Port(string field, string text) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value is > 0 and < 65536
+            ? value
+            : throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is not a TCP port");
+
+    public static TimeSpan Seconds(string field, string text) =>
+        double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) && value is >= 0 and <= 86_400
+            ? TimeSpan.FromSeconds(value)
+            : throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is not a number of seconds (0–86400)");
+
+    public static string Name(string field, string text) => Names.Require(field, text);
+
+    public static PlacementPolicy Policy(string field, string text) => text.ToLowerInvariant() switch
+    {
+        "pack" => PlacementPolicy.Pack,
+        "spread" => PlacementPolicy.Spread,
+        "default" => PlacementPolicy.Default,
+        _ => throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is not pack or spread"),
+    };
+
+    /// <summary>Repeated <c>k=v</c> pairs (one per occurrence, or comma-separated) as validated labels.</summary>
+    public static ImmutableSortedDictionary<string, string> LabelPairs(string field, IReadOnlyList<string> tokens)
+    {
+        var pairs = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var part in tokens.SelectMany(t => t.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)))
+        {
+            var (key, value) = Labels.ParsePair(field, part);
+            if (!pairs.TryAdd(key, value))
+            {
+                throw FabricException.InvalidSpec(field, $"key '{Names.Printable(key)}' appears twice");
+            }
+        }
+
+        return Labels.Require(field, pairs);
+    }
+
+    /// <summary>A non-empty selector: bulk operations never act on every VM by accident.</summary>
+    public static LabelSelector Selector(string field, string text)
+    {
+        var selector = LabelSelector.Parse(field, text);
+        return selector.IsEmpty ? throw FabricException.InvalidSpec(field, "is empty; give at least one k=v") : selector;
+    }
+}

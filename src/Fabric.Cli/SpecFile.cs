@@ -1,0 +1,182 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using Fabric.Contracts;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Fabric.Cli;
+
+/// <summary>What a spec file asks for: one VM spec, and how many VMs to make from it (null: just the one).</summary>
+internal sealed record SpecFileContent(VmSpec Spec, int? Count);
+
+/// <summary>
+/// The YAML spec file of <c>vm create -f</c>. Read node by node so that every mistake is an <c>invalid-spec</c> naming its
+/// field (<c>placement.hostSelector</c>) and line; unknown fields are rejected, like firecracker's configs.
+/// <code>
+/// name: web
+/// image: tiny
+/// vcpus: 2
+/// memory: 256Mi
+/// labels: { app: web }
+/// placement: { policy: spread, antiAffinityGroup: web, hostSelector: { zone: a } }
+/// count: 3
+/// </code>
+/// </summary>
+internal static class SpecFile
+{
+    private static readonly string[] TopFields = ["name", "image", "vcpus", "memory", "labels", "placement", "count"];
+    private static readonly string[] PlacementFields = ["host", "policy", "antiAffinityGroup", "affinityGroup", "hostSelector"];
+
+    /// <summary>Reads the spec file at <paramref name="path"/>, or standard input when it is <c>-</c>.</summary>
+    public static SpecFileContent Load(string path, TextReader standardInput)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(standardInput);
+        string text;
+        try
+        {
+            text = path == "-" ? standardInput.ReadToEnd() : File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw FabricException.InvalidSpec("file", $"cannot read '{Names.Printable(path)}': {ex.Message}");
+        }
+
+        return Parse(text);
+    }
+
+    public static SpecFileContent Parse(string yaml)
+    {
+        var root = LoadRoot(yaml);
+        string? name = null, image = null;
+        int? vcpus = null, memory = null, count = null;
+        var labels = ImmutableSortedDictionary<string, string>.Empty;
+        var placement = VmPlacement.None;
+        foreach (var (key, value) in Fields(root, "", TopFields))
+        {
+            switch (key)
+            {
+                case "name": name = Scalar(value, key); break;
+                case "image": image = Scalar(value, key); break;
+                case "vcpus": vcpus = WholeNumber(value, key); break;
+                case "memory": memory = Sizes.ParseMiB(key, Scalar(value, key) ?? ""); break;
+                case "labels": labels = StringMap(value, key); break;
+                case "placement": placement = Placement(value); break;
+                case "count": count = WholeNumber(value, key); break;
+            }
+        }
+
+        var spec = new VmSpec
+        {
+            Name = name ?? "",
+            Image = image ?? "",
+            VCpus = vcpus ?? VmSpec.DefaultVCpus,
+            MemoryMiB = memory ?? VmSpec.DefaultMemoryMiB,
+            Labels = labels,
+            Placement = placement,
+        };
+        return new SpecFileContent(spec, count);
+    }
+
+    private static YamlMappingNode LoadRoot(string yaml)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlException ex)
+        {
+            throw FabricException.InvalidSpec("spec", $"is not valid YAML (line {ex.Start.Line}): {Reason(ex)}");
+        }
+
+        return stream.Documents.Count switch
+        {
+            0 => throw FabricException.InvalidSpec("spec", "is empty"),
+            > 1 => throw FabricException.InvalidSpec("spec", $"holds {stream.Documents.Count} documents; a spec file describes one VM"),
+            _ => stream.Documents[0].RootNode as YamlMappingNode
+                ?? throw FabricException.InvalidSpec("spec", $"must be a mapping of fields ({string.Join(", ", TopFields)}) (line {stream.Documents[0].RootNode.Start.Line})"),
+        };
+    }
+
+    private static VmPlacement Placement(YamlNode node)
+    {
+        var placement = VmPlacement.None;
+        foreach (var (key, value) in Fields(Mapping(node, "placement"), "placement.", PlacementFields))
+        {
+            var field = $"placement.{key}";
+            placement = key switch
+            {
+                "host" => placement with { Host = Scalar(value, field) },
+                "policy" => placement with { Policy = Parsers.Policy(field, Scalar(value, field) ?? "") },
+                "antiAffinityGroup" => placement with { AntiAffinityGroup = Scalar(value, field) },
+                "affinityGroup" => placement with { AffinityGroup = Scalar(value, field) },
+                _ => placement with { HostSelector = StringMap(value, field) },
+            };
+        }
+
+        return placement;
+    }
+
+    /// <summary>The fields of <paramref name="mapping"/>, each checked against <paramref name="known"/>.</summary>
+    private static IEnumerable<(string Key, YamlNode Value)> Fields(YamlMappingNode mapping, string prefix, string[] known)
+    {
+        foreach (var (keyNode, value) in mapping.Children)
+        {
+            var key = (keyNode as YamlScalarNode)?.Value
+                ?? throw FabricException.InvalidSpec(prefix.TrimEnd('.') is { Length: > 0 } p ? p : "spec", $"field names must be plain words (line {keyNode.Start.Line})");
+            if (!known.Contains(key, StringComparer.Ordinal))
+            {
+                throw FabricException.InvalidSpec($"{prefix}{key}", $"is not a known field (line {keyNode.Start.Line}); known: {string.Join(", ", known)}");
+            }
+
+            yield return (key, value);
+        }
+    }
+
+    private static YamlMappingNode Mapping(YamlNode node, string field) =>
+        node as YamlMappingNode ?? throw FabricException.InvalidSpec(field, $"must be a mapping (line {node.Start.Line})");
+
+    /// <summary>A scalar's text, or null for an empty or <c>null</c> value.</summary>
+    private static string? Scalar(YamlNode node, string field)
+    {
+        if (node is not YamlScalarNode scalar)
+        {
+            throw FabricException.InvalidSpec(field, $"must be a single value (line {node.Start.Line})");
+        }
+
+        var isNull = scalar.Style == ScalarStyle.Plain && scalar.Value is null or "" or "~" or "null" or "Null" or "NULL";
+        return isNull ? null : scalar.Value;
+    }
+
+    private static int? WholeNumber(YamlNode node, string field)
+    {
+        var text = Scalar(node, field);
+        return text is null ? null
+            : int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value > 0 ? value
+            : throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is not a positive whole number (line {node.Start.Line})");
+    }
+
+    private static ImmutableSortedDictionary<string, string> StringMap(YamlNode node, string field)
+    {
+        var pairs = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (keyNode, value) in Mapping(node, field).Children)
+        {
+            var key = Scalar(keyNode, field) ?? "";
+            if (!pairs.TryAdd(key, Scalar(value, $"{field}.{key}") ?? ""))
+            {
+                throw FabricException.InvalidSpec(field, $"key '{Names.Printable(key)}' appears twice (line {keyNode.Start.Line})");
+            }
+        }
+
+        return Labels.Require(field, pairs);
+    }
+
+    /// <summary>YamlDotNet prefixes its messages with the position; the line is reported separately.</summary>
+    private static string Reason(YamlException ex)
+    {
+        var message = ex.InnerException?.Message ?? ex.Message;
+        var marker = message.IndexOf("): ", StringComparison.Ordinal);
+        return message.StartsWith("(Line", StringComparison.Ordinal) && marker >= 0 ? message[(marker + 3)..] : message;
+    }
+}
