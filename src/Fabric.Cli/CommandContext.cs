@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Fabric.Cli.Output;
 using Fabric.Client;
-using Fabric.Contracts;
 using Spectre.Console;
 
 namespace Fabric.Cli;
@@ -9,9 +8,6 @@ namespace Fabric.Cli;
 /// <summary>One command's invocation: its parsed values, its output, and (made on first use) its fabric connection.</summary>
 internal sealed class CommandContext : IAsyncDisposable
 {
-    /// <summary>How long connecting may take before the fabric counts as unavailable.</summary>
-    public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(20);
-
     private readonly ParseResult _result;
     private readonly GlobalOptions _global;
     private FabricClient? _client;
@@ -63,32 +59,9 @@ internal sealed class CommandContext : IAsyncDisposable
         return connection;
     }
 
-    /// <summary>
-    /// Connects on first use. A fabric that does not answer within <see cref="ConnectTimeout"/> is <c>unavailable</c>:
-    /// the Orleans client would otherwise keep retrying an unreachable gateway for minutes.
-    /// </summary>
-    public async Task<FabricClient> ClientAsync()
-    {
-        if (_client is not null)
-        {
-            return _client;
-        }
-
-        var connection = Connection();
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(CancellationToken);
-        timeout.CancelAfter(ConnectTimeout);
-        try
-        {
-            return _client = await FabricClient.ConnectAsync(connection, timeout.Token);
-        }
-        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !CancellationToken.IsCancellationRequested)
-        {
-            var where = connection.Redis is null
-                ? $"a development silo on gateway port {connection.GatewayPort}"
-                : $"cluster '{connection.ClusterId}' through Redis {connection.Redis}";
-            throw FabricException.Unavailable($"cannot reach the fabric ({where}) within {ConnectTimeout.TotalSeconds:0}s");
-        }
-    }
+    /// <summary>Connects on first use; a fabric that does not answer in time is <c>unavailable</c>.</summary>
+    public async Task<FabricClient> ClientAsync() =>
+        _client ??= await FabricClient.ConnectAsync(Connection(), CancellationToken);
 
     public async ValueTask DisposeAsync()
     {

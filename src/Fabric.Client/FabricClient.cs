@@ -46,6 +46,9 @@ public sealed class FabricClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(connection);
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();
+
+        // The client lives inside the caller's program: Ctrl-C and SIGTERM are the program's to handle, not this host's.
+        builder.Services.AddSingleton<IHostLifetime, CallerOwnedLifetime>();
         builder.UseOrleansClient(client =>
         {
             client.Configure<ClusterOptions>(o =>
@@ -69,15 +72,22 @@ public sealed class FabricClient : IAsyncDisposable
         });
 
         var host = builder.Build();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(connection.ConnectTimeout);
+        var where = connection.Redis is null ? $"a development silo on gateway port {connection.GatewayPort}" : $"cluster '{connection.ClusterId}' through Redis {connection.Redis}";
         try
         {
-            await host.StartAsync(cancellationToken);
+            await host.StartAsync(timeout.Token);
             return new FabricClient(host);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            host.Dispose();
+            throw FabricException.Unavailable($"cannot reach the fabric ({where}) within {connection.ConnectTimeout.TotalSeconds:0} s");
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             host.Dispose();
-            var where = connection.Redis is null ? $"a development silo on gateway port {connection.GatewayPort}" : $"cluster '{connection.ClusterId}' through Redis {connection.Redis}";
             throw FabricException.Unavailable($"cannot reach the fabric ({where}): {ex.Message}");
         }
     }
@@ -381,5 +391,13 @@ public sealed class FabricClient : IAsyncDisposable
         {
             throw FabricException.Unavailable($"the fabric did not answer: {ex.Message}");
         }
+    }
+
+    /// <summary>A host lifetime that leaves process signals to the program hosting the client.</summary>
+    private sealed class CallerOwnedLifetime : IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }

@@ -13,6 +13,12 @@ public sealed record FabricConnection
     /// <summary>The gateway port of a development silo (used only without <see cref="Redis"/>).</summary>
     public int GatewayPort { get; init; } = 30000;
 
+    /// <summary>
+    /// How long connecting may take before it fails with <c>unavailable</c> (the Orleans client alone would keep
+    /// retrying an unreachable gateway for minutes).
+    /// </summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
     /// <summary>How long one call may take before it fails with <c>unavailable</c>.</summary>
     public TimeSpan ResponseTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
