@@ -34,21 +34,21 @@ internal static class FleetBenchmark
 {
     private const int HostCount = 100;
 
-    public static async Task<FleetReport> RunAsync(IReadOnlyList<int> sizes, int concurrency, IReadOnlyList<int> siloCounts, TextWriter progress)
+    public static async Task<FleetReport> RunAsync(IReadOnlyList<int> sizes, int concurrency, IReadOnlyList<int> siloCounts, TimeSpan hold, TextWriter progress)
     {
         var runs = new List<FleetRun>();
         foreach (var silos in siloCounts)
         {
             foreach (var size in sizes)
             {
-                runs.Add(await RunOneAsync(silos, size, concurrency, progress));
+                runs.Add(await RunOneAsync(silos, size, concurrency, hold, progress));
             }
         }
 
         return new FleetReport("simulated", concurrency, runs);
     }
 
-    private static async Task<FleetRun> RunOneAsync(int silos, int vms, int concurrency, TextWriter progress)
+    private static async Task<FleetRun> RunOneAsync(int silos, int vms, int concurrency, TimeSpan hold, TextWriter progress)
     {
         progress.WriteLine($"fleet: {silos} silo(s), {HostCount} simulated hosts, {vms} VMs");
         await using var environment = await FabricEnvironment.StartAsync();
@@ -77,6 +77,12 @@ internal static class FleetBenchmark
             await PhaseAsync("start", names, concurrency, name => client.StartVmAsync(name), progress),
         };
         var full = await MeasureMemoryAsync(environment, client);
+        if (hold > TimeSpan.Zero)
+        {
+            // For a heap snapshot of the full fleet: dotnet-gcdump collect -p <silo pid>.
+            progress.WriteLine($"  holding {vms} running VMs for {hold.TotalSeconds:0} s (silo pids: {string.Join(", ", environment.Silos.Values.Select(s => s.Process.Pid))})");
+            await Task.Delay(hold);
+        }
         phases.Add(await PhaseAsync("stop", names, concurrency, name => client.StopVmAsync(name, new StopOptions { Force = true }), progress));
         phases.Add(await PhaseAsync("delete", names, concurrency, client.DeleteVmAsync, progress));
 

@@ -9,35 +9,16 @@ var json = false;
 var runs = 10;
 var sizes = new List<int> { 10_000, 100_000 };
 var siloCounts = new List<int> { 1, 3 };
-var concurrency = 48;
-for (var i = 0; i < args.Length; i++)
+var concurrency = 32;
+var hold = TimeSpan.Zero;
+try
 {
-    string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-    List<int> Numbers() => [.. Next().Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture))];
-    switch (args[i])
-    {
-        case "-o" when Next() == "json":
-            json = true;
-            break;
-        case "--runs":
-            runs = int.Parse(Next(), CultureInfo.InvariantCulture);
-            break;
-        case "--vms":
-            sizes = Numbers();
-            break;
-        case "--silos":
-            siloCounts = Numbers();
-            break;
-        case "--concurrency":
-            concurrency = int.Parse(Next(), CultureInfo.InvariantCulture);
-            break;
-        case "start" or "fleet":
-            benchmarks.Add(args[i]);
-            break;
-        default:
-            Console.Error.WriteLine($"error: invalid-spec: unknown benchmark or option '{args[i]}' (benchmarks: start, fleet)");
-            return 2;
-    }
+    ParseArguments();
+}
+catch (Exception ex) when (ex is ArgumentException or FormatException or OverflowException)
+{
+    Console.Error.WriteLine($"error: invalid-spec: {ex.Message}");
+    return 2;
 }
 
 if (benchmarks.Count == 0)
@@ -66,7 +47,7 @@ if (benchmarks.Contains("start"))
 
 if (benchmarks.Contains("fleet"))
 {
-    var report = await FleetBenchmark.RunAsync(sizes, concurrency, siloCounts, progress);
+    var report = await FleetBenchmark.RunAsync(sizes, concurrency, siloCounts, hold, progress);
     results["fleet"] = report;
     if (!json)
     {
@@ -80,3 +61,44 @@ if (json)
 }
 
 return 0;
+
+void ParseArguments()
+{
+    for (var i = 0; i < args.Length; i++)
+    {
+        var option = args[i];
+        string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{option} needs a value");
+        int Number() => int.TryParse(Next(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+            ? n
+            : throw new ArgumentException($"{option}: '{args[i]}' is not a positive number");
+        List<int> Numbers() => [.. Next().Split(',').Select(text => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0
+            ? n
+            : throw new ArgumentException($"{option}: '{text}' is not a positive number"))];
+        switch (option)
+        {
+            case "-o":
+                json = Next() == "json" ? true : throw new ArgumentException("-o: only json is supported");
+                break;
+            case "--runs":
+                runs = Number();
+                break;
+            case "--vms":
+                sizes = Numbers();
+                break;
+            case "--silos":
+                siloCounts = Numbers();
+                break;
+            case "--concurrency":
+                concurrency = Number();
+                break;
+            case "--hold":
+                hold = TimeSpan.FromSeconds(Number());
+                break;
+            case "start" or "fleet":
+                benchmarks.Add(option);
+                break;
+            default:
+                throw new ArgumentException($"unknown benchmark or option '{option}' (benchmarks: start, fleet; options: -o json, --runs N, --vms N[,N], --silos N[,N], --concurrency N, --hold SECONDS)");
+        }
+    }
+}

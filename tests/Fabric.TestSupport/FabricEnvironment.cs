@@ -64,7 +64,6 @@ public sealed class FabricEnvironment : IAsyncDisposable
         var data = Path.Combine(Directory, "data", hostId);
         var environment = new Dictionary<string, string>
         {
-            ["Fabric__HostId"] = hostId,
             ["Fabric__DataDirectory"] = data,
             ["Fabric__ImagesDirectory"] = RepoPaths.Images,
             ["Fabric__Redis"] = Redis.ConnectionString,
@@ -81,6 +80,12 @@ public sealed class FabricEnvironment : IAsyncDisposable
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
         {
             environment[key] = value;
+        }
+
+        // A QEMU silo serves the host it is named after; a simulation silo serves only its simulated hosts.
+        if (!environment.ContainsKey("Fabric__Simulation__HostCount"))
+        {
+            environment["Fabric__HostId"] = hostId;
         }
 
         var process = ChildProcess.Start("dotnet", [RepoPaths.SiloDll], environment, Path.Combine(Directory, "logs", $"{hostId}.log"));

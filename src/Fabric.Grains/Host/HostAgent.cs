@@ -19,6 +19,7 @@ public sealed partial class HostAgent(
     ILogger<HostAgent> logger) : BackgroundService
 {
     private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(500);
+    private const int WarnEvery = 10;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Task.WhenAll(options.Value.HostIds.Select(host => RunAsync(host, stoppingToken)));
@@ -27,7 +28,9 @@ public sealed partial class HostAgent(
     {
         var host = grains.GetGrain<IHostGrain>(hostId);
 
-        // The silo may not accept calls yet, and its metadata may not have reached the placement cache: retry.
+        // The silo may not accept calls yet, and its metadata may not have reached the placement cache: retry,
+        // and say so loudly if it goes on (a driver that cannot start, a missing QEMU, a taken data directory).
+        var attempts = 0;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -38,7 +41,15 @@ public sealed partial class HostAgent(
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                LogActivationRetry(hostId, ex.Message);
+                if (++attempts % WarnEvery == 0)
+                {
+                    LogActivationFailing(hostId, attempts, ex.Message);
+                }
+                else
+                {
+                    LogActivationRetry(hostId, ex.Message);
+                }
+
                 await Task.Delay(RetryDelay, time, stoppingToken);
             }
         }
@@ -59,6 +70,9 @@ public sealed partial class HostAgent(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Host {Host} is serving")]
     private partial void LogReady(string host);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Host {Host} still not active after {Attempts} attempts: {Error}")]
+    private partial void LogActivationFailing(string host, int attempts, string error);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Host {Host} not active yet: {Error}; retrying")]
     private partial void LogActivationRetry(string host, string error);

@@ -230,7 +230,7 @@ internal sealed partial class HostGrain(
         Changed();
         ReportIfChanged();
         var summary = Summary();
-        await events.PublishAsync(this, new FleetEvent
+        await events.PublishAsync(new FleetEvent
         {
             Kind = FleetEventKind.HostStateChanged,
             At = time.GetUtcNow(),
@@ -295,6 +295,8 @@ internal sealed partial class HostGrain(
 
     private void Add(VmReservation reservation)
     {
+        // Images are a small set: share their names across the host's (possibly thousands of) reservations.
+        reservation = reservation with { Image = string.Intern(reservation.Image) };
         _reservations[reservation.Vm] = reservation;
         _allocated += reservation.Resources;
         Count(_antiAffinity, reservation.AntiAffinityGroup, +1);

@@ -51,6 +51,7 @@ public static class FabricSiloBuilderExtensions
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<HostDirectory>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<HostDirectory>());
         services.AddSingleton<FleetEventPublisher>();
         services.AddSingleton(sp => new HostDrivers(drivers, sp));
         services.AddHostedService<HostAgent>();

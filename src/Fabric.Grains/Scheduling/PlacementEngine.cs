@@ -1,4 +1,3 @@
-using System.Collections.Immutable;
 using Fabric.Contracts;
 
 namespace Fabric.Grains.Scheduling;
@@ -6,75 +5,73 @@ namespace Fabric.Grains.Scheduling;
 /// <summary>A host as the scheduler weighs it: its latest summary (with in-flight reservations added) and whether its silo is up.</summary>
 internal sealed record HostCandidate(HostInfo Info, bool Up);
 
-/// <summary>The hosts to try, best first, and why every other host was excluded.</summary>
-internal sealed record PlacementPlan(
-    PlacementPolicy Policy,
-    ImmutableArray<string> Candidates,
-    ImmutableSortedDictionary<string, string> Excluded);
+/// <summary>The hosts to try, best first, under the policy that ranked them.</summary>
+internal sealed record PlacementPlan(PlacementPolicy Policy, string[] Candidates);
 
 /// <summary>
 /// Placement as a pure function: filter (up, requested host, cordon, image, host labels, anti-affinity, capacity,
 /// affinity) then score (pack: fullest first; spread: emptiest first). The reservation itself is made afterwards,
-/// atomically, on the host grain.
+/// atomically, on the host grain. Every placement in the fleet runs through here on one scheduler activation, so
+/// the common path allocates little; the reasons for exclusion are only worked out when no host takes the VM.
 /// </summary>
 internal static class PlacementEngine
 {
-    public static PlacementPlan Plan(IReadOnlyCollection<HostCandidate> hosts, PlacementRequest request, PlacementPolicy defaultPolicy)
+    public static PlacementPlan Plan(IReadOnlyList<HostCandidate> hosts, PlacementRequest request, PlacementPolicy defaultPolicy)
     {
         ArgumentNullException.ThrowIfNull(hosts);
         ArgumentNullException.ThrowIfNull(request);
         var reservation = request.Reservation;
         var placement = request.Placement;
         var policy = placement.Policy == PlacementPolicy.Default ? defaultPolicy : placement.Policy;
+        CheckRequest(hosts, reservation, placement);
 
-        var up = hosts.Where(h => h.Up).ToList();
-        if (up.Count == 0)
+        // Affinity: once a group has members on a live host, new members go where they are.
+        var affinity = reservation.AffinityGroup is { } group && hosts.Any(h => h.Up && h.Info.AffinityGroups.Contains(group)) ? group : null;
+        var fitting = new List<(double Load, int VmCount, string Name)>(hosts.Count);
+        foreach (var (host, up) in hosts)
         {
-            throw FabricException.Unavailable(hosts.Count == 0 ? "no host has joined the fabric" : "every host is Down");
+            if (Exclusion(host, up, reservation, placement, explain: false) is null && (affinity is null || host.AffinityGroups.Contains(affinity)))
+            {
+                fitting.Add((Load(host), host.VmCount, host.Name));
+            }
         }
 
-        if (placement.Host is { } requested && hosts.All(h => h.Info.Name != requested))
+        var sign = policy == PlacementPolicy.Pack ? -1 : 1;
+        fitting.Sort((a, b) =>
         {
-            throw FabricException.InvalidSpec("placement.host", $"host '{requested}' is not in the fabric");
-        }
+            var byLoad = sign * a.Load.CompareTo(b.Load);
+            if (byLoad != 0)
+            {
+                return byLoad;
+            }
 
-        if (!up.Any(h => h.Info.Images.Contains(reservation.Image)))
+            var byCount = sign * a.VmCount.CompareTo(b.VmCount);
+            return byCount != 0 ? byCount : string.CompareOrdinal(a.Name, b.Name);
+        });
+        return new PlacementPlan(policy, [.. fitting.Select(f => f.Name)]);
+    }
+
+    /// <summary>Why each host that <see cref="Plan"/> left out was left out (worked out only for the error).</summary>
+    public static SortedDictionary<string, string> Exclusions(IReadOnlyList<HostCandidate> hosts, PlacementRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(hosts);
+        ArgumentNullException.ThrowIfNull(request);
+        var reservation = request.Reservation;
+        var affinity = reservation.AffinityGroup is { } group && hosts.Any(h => h.Up && h.Info.AffinityGroups.Contains(group)) ? group : null;
+        var excluded = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (host, up) in hosts)
         {
-            var known = string.Join(", ", up.SelectMany(h => h.Info.Images).Distinct().Order(StringComparer.Ordinal));
-            throw FabricException.InvalidSpec("image", $"unknown image '{reservation.Image}' (available: {known})");
-        }
-
-        CheckSize("vcpus", reservation.Resources.VCpus, up.Select(h => (h.Info.Name, (long)h.Info.Capacity.VCpus)), v => $"{v} vCPU");
-        CheckSize("memory", reservation.Resources.MemoryMiB, up.Select(h => (h.Info.Name, h.Info.Capacity.MemoryMiB)), Sizes.FormatMiB);
-
-        var excluded = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
-        var fitting = new List<HostInfo>();
-        foreach (var (host, isUp) in hosts)
-        {
-            if (Exclusion(host, isUp, reservation, placement) is { } reason)
+            if (Exclusion(host, up, reservation, request.Placement, explain: true) is { } reason)
             {
                 excluded[host.Name] = reason;
             }
-            else
+            else if (affinity is not null && !host.AffinityGroups.Contains(affinity))
             {
-                fitting.Add(host);
+                excluded[host.Name] = $"affinity group '{affinity}' runs elsewhere";
             }
         }
 
-        // Affinity: once a group has members, new members go where they are.
-        if (reservation.AffinityGroup is { } group && hosts.Any(h => h.Up && h.Info.AffinityGroups.Contains(group)))
-        {
-            foreach (var host in fitting.Where(h => !h.AffinityGroups.Contains(group)).ToList())
-            {
-                excluded[host.Name] = $"affinity group '{group}' runs elsewhere";
-                fitting.Remove(host);
-            }
-        }
-
-        var ranked = policy == PlacementPolicy.Pack
-            ? fitting.OrderByDescending(Load).ThenByDescending(h => h.VmCount)
-            : fitting.OrderBy(Load).ThenBy(h => h.VmCount);
-        return new PlacementPlan(policy, [.. ranked.ThenBy(h => h.Name, StringComparer.Ordinal).Select(h => h.Name)], excluded.ToImmutable());
+        return excluded;
     }
 
     /// <summary>The error for a request no host could take, naming each host and why.</summary>
@@ -86,8 +83,69 @@ internal static class PlacementEngine
         return FabricException.InsufficientCapacity($"no host can take vm '{reservation.Vm}' ({reservation.Resources}): {why}");
     }
 
-    private static string? Exclusion(HostInfo host, bool up, VmReservation reservation, VmPlacement placement)
+    /// <summary>
+    /// Errors that no amount of free capacity would cure: no host up, an unknown host or image, a VM larger than every
+    /// live host.
+    /// </summary>
+    private static void CheckRequest(IReadOnlyList<HostCandidate> hosts, VmReservation reservation, VmPlacement placement)
     {
+        var anyUp = false;
+        var imageKnown = false;
+        var requestedKnown = placement.Host is null;
+        HostInfo? mostCpus = null;
+        HostInfo? mostMemory = null;
+        foreach (var (host, up) in hosts)
+        {
+            requestedKnown |= host.Name == placement.Host;
+            if (!up)
+            {
+                continue;
+            }
+
+            anyUp = true;
+            imageKnown |= host.Images.Contains(reservation.Image);
+            if (mostCpus is null || host.Capacity.VCpus > mostCpus.Capacity.VCpus)
+            {
+                mostCpus = host;
+            }
+
+            if (mostMemory is null || host.Capacity.MemoryMiB > mostMemory.Capacity.MemoryMiB)
+            {
+                mostMemory = host;
+            }
+        }
+
+        if (!anyUp)
+        {
+            throw FabricException.Unavailable(hosts.Count == 0 ? "no host has joined the fabric" : "every host is Down");
+        }
+
+        if (!requestedKnown)
+        {
+            throw FabricException.InvalidSpec("placement.host", $"host '{placement.Host}' is not in the fabric");
+        }
+
+        if (!imageKnown)
+        {
+            var known = string.Join(", ", hosts.Where(h => h.Up).SelectMany(h => h.Info.Images).Distinct().Order(StringComparer.Ordinal));
+            throw FabricException.InvalidSpec("image", $"unknown image '{reservation.Image}' (available: {known})");
+        }
+
+        if (reservation.Resources.VCpus > mostCpus!.Capacity.VCpus)
+        {
+            throw FabricException.InvalidSpec("vcpus", $"{reservation.Resources.VCpus} vCPU exceeds the capacity of every host (largest: {mostCpus.Name} with {mostCpus.Capacity.VCpus} vCPU)");
+        }
+
+        if (reservation.Resources.MemoryMiB > mostMemory!.Capacity.MemoryMiB)
+        {
+            throw FabricException.InvalidSpec("memory", $"{Sizes.FormatMiB(reservation.Resources.MemoryMiB)} exceeds the capacity of every host (largest: {mostMemory.Name} with {Sizes.FormatMiB(mostMemory.Capacity.MemoryMiB)})");
+        }
+    }
+
+    /// <summary>Why <paramref name="host"/> cannot take the request, or null; without <paramref name="explain"/> only whether.</summary>
+    private static string? Exclusion(HostInfo host, bool up, VmReservation reservation, VmPlacement placement, bool explain)
+    {
+        const string Excluded = "excluded";
         if (!up)
         {
             return "Down";
@@ -95,48 +153,38 @@ internal static class PlacementEngine
 
         if (placement.Host is { } requested && host.Name != requested)
         {
-            return $"not the requested host '{requested}'";
+            return explain ? $"not the requested host '{requested}'" : Excluded;
         }
 
         if (host.State is HostState.Cordoned or HostState.Draining)
         {
-            return host.State.ToString().ToLowerInvariant();
+            return explain ? host.State.ToString().ToLowerInvariant() : Excluded;
         }
 
         if (!host.Images.Contains(reservation.Image))
         {
-            return $"has no image '{reservation.Image}'";
+            return explain ? $"has no image '{reservation.Image}'" : Excluded;
         }
 
         foreach (var (key, value) in placement.HostSelector)
         {
             if (!host.Labels.TryGetValue(key, out var actual) || actual != value)
             {
-                return $"label {key}={value} not present";
+                return explain ? $"label {key}={value} not present" : Excluded;
             }
         }
 
         if (reservation.AntiAffinityGroup is { } group && host.AntiAffinityGroups.Contains(group))
         {
-            return $"anti-affinity group '{group}' already has a VM here";
+            return explain ? $"anti-affinity group '{group}' already has a VM here" : Excluded;
         }
 
         if (!host.Allocated.Fits(reservation.Resources, host.Capacity))
         {
-            return $"needs {reservation.Resources}, {host.Free} free";
+            return explain ? $"needs {reservation.Resources}, {host.Free} free" : Excluded;
         }
 
         return null;
-    }
-
-    /// <summary>A request larger than every host could ever hold is a bad spec, not a full fleet.</summary>
-    private static void CheckSize(string field, long requested, IEnumerable<(string Host, long Capacity)> hosts, Func<long, string> format)
-    {
-        var largest = hosts.MaxBy(h => h.Capacity);
-        if (requested > largest.Capacity)
-        {
-            throw FabricException.InvalidSpec(field, $"{format(requested)} exceeds the capacity of every host (largest: {largest.Host} with {format(largest.Capacity)})");
-        }
     }
 
     /// <summary>How full a host is, 0–1: the fuller of its CPU and memory allocations.</summary>

@@ -56,19 +56,20 @@ internal sealed partial class SchedulerGrain(
         ArgumentNullException.ThrowIfNull(request);
         var reservation = request.Reservation;
         var plan = PlacementEngine.Plan(Candidates(), request, options.Value.DefaultPolicy);
-        var reasons = new Dictionary<string, string>(plan.Excluded, StringComparer.Ordinal);
+        var refusals = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var hostName in plan.Candidates)
         {
             var view = _hosts[hostName];
 
             // The view may have changed while an earlier candidate was tried.
-            if (!view.Effective.Allocated.Fits(reservation.Resources, view.Effective.Capacity))
+            var effective = view.Effective;
+            if (!effective.Allocated.Fits(reservation.Resources, effective.Capacity))
             {
-                reasons[hostName] = $"needs {reservation.Resources}, {view.Effective.Free} free";
+                refusals[hostName] = $"needs {reservation.Resources}, {effective.Free} free";
                 continue;
             }
 
-            view.Pending.Add(reservation);
+            view.AddPending(reservation);
             try
             {
                 var summary = await GrainFactory.GetGrain<IHostGrain>(hostName).Reserve(reservation);
@@ -78,18 +79,31 @@ internal sealed partial class SchedulerGrain(
             }
             catch (FabricException ex) when (ex.Code is ErrorCodes.InsufficientCapacity)
             {
-                reasons[hostName] = ex.Message.StartsWith($"host '{hostName}': ", StringComparison.Ordinal)
+                refusals[hostName] = ex.Message.StartsWith($"host '{hostName}': ", StringComparison.Ordinal)
                     ? ex.Message[$"host '{hostName}': ".Length..]
                     : ex.Message;
             }
-            catch (Exception ex) when (ex is FabricException { Code: ErrorCodes.Unavailable } or SiloUnavailableException or OrleansMessageRejectionException or TimeoutException)
+            catch (TimeoutException)
             {
-                reasons[hostName] = $"unreachable ({ex.Message})";
+                // The host may have reserved before the answer was lost; the VM has no record yet, so take it back.
+                GrainFactory.GetGrain<IHostGrain>(hostName).Release(reservation.Vm).Ignore();
+                throw FabricException.Unavailable($"host '{hostName}' did not answer the reservation of vm '{reservation.Vm}' in time");
+            }
+            catch (Exception ex) when (ex is FabricException { Code: ErrorCodes.Unavailable } or SiloUnavailableException or OrleansMessageRejectionException)
+            {
+                // Refused before it reached the host: nothing was reserved there.
+                refusals[hostName] = $"unreachable ({ex.Message})";
             }
             finally
             {
-                view.Pending.Remove(reservation);
+                view.RemovePending(reservation);
             }
+        }
+
+        var reasons = PlacementEngine.Exclusions(Candidates(), request);
+        foreach (var (host, refusal) in refusals)
+        {
+            reasons[host] = refusal;
         }
 
         throw PlacementEngine.NoHost(reservation, reasons);
@@ -116,8 +130,16 @@ internal sealed partial class SchedulerGrain(
             ? view.Reported with { Silo = silo.ToParsableString() }
             : view.Reported with { State = HostState.Down, Silo = "" };
 
-    private List<HostCandidate> Candidates() =>
-        _hosts.Values.Select(v => new HostCandidate(v.Effective, directory.IsUp(v.Reported.Name))).ToList();
+    private List<HostCandidate> Candidates()
+    {
+        var candidates = new List<HostCandidate>(_hosts.Count);
+        foreach (var view in _hosts.Values)
+        {
+            candidates.Add(view.Candidate(directory.IsUp(view.Reported.Name)));
+        }
+
+        return candidates;
+    }
 
     /// <summary>Takes a host's summary if it is newer than the one held; true when the host is new to the inventory.</summary>
     private bool Update(HostInfo host)
@@ -154,7 +176,7 @@ internal sealed partial class SchedulerGrain(
             var to = up ? view.Reported.State : HostState.Down;
             var from = up ? HostState.Down : view.Reported.State;
             LogHostLiveness(view.Reported.Name, from, to);
-            await events.PublishAsync(this, new FleetEvent
+            await events.PublishAsync(new FleetEvent
             {
                 Kind = FleetEventKind.HostStateChanged,
                 At = time.GetUtcNow(),
@@ -203,23 +225,59 @@ internal sealed partial class SchedulerGrain(
         }
     }
 
-    /// <summary>What the scheduler knows of one host: its latest report plus reservations it is placing there right now.</summary>
+    /// <summary>
+    /// What the scheduler knows of one host: its latest report plus the reservations it is placing there right now.
+    /// The combined view is cached until either changes: every placement reads it for every host.
+    /// </summary>
     private sealed class HostView(HostInfo reported, bool up)
     {
-        public HostInfo Reported { get; set; } = reported;
+        private readonly List<VmReservation> _pending = [];
+        private HostInfo _reported = reported;
+        private HostCandidate? _candidate;
+
+        public HostInfo Reported
+        {
+            get => _reported;
+            set
+            {
+                _reported = value;
+                _candidate = null;
+            }
+        }
 
         public bool WasUp { get; set; } = up;
 
-        public List<VmReservation> Pending { get; } = [];
+        public HostInfo Effective => Candidate(WasUp).Info;
 
-        public HostInfo Effective => Pending.Count == 0
-            ? Reported
-            : Reported with
+        public HostCandidate Candidate(bool isUp)
+        {
+            if (_candidate is { } cached && cached.Up == isUp)
             {
-                Allocated = Pending.Aggregate(Reported.Allocated, (sum, r) => sum + r.Resources),
-                AntiAffinityGroups = Reported.AntiAffinityGroups.AddRange(Pending.Select(r => r.AntiAffinityGroup).OfType<string>()),
-                AffinityGroups = Reported.AffinityGroups.AddRange(Pending.Select(r => r.AffinityGroup).OfType<string>()),
-            };
+                return cached;
+            }
+
+            var effective = _pending.Count == 0
+                ? _reported
+                : _reported with
+                {
+                    Allocated = _pending.Aggregate(_reported.Allocated, (sum, r) => sum + r.Resources),
+                    AntiAffinityGroups = _reported.AntiAffinityGroups.AddRange(_pending.Select(r => r.AntiAffinityGroup).OfType<string>()),
+                    AffinityGroups = _reported.AffinityGroups.AddRange(_pending.Select(r => r.AffinityGroup).OfType<string>()),
+                };
+            return (_candidate = new HostCandidate(effective, isUp));
+        }
+
+        public void AddPending(VmReservation reservation)
+        {
+            _pending.Add(reservation);
+            _candidate = null;
+        }
+
+        public void RemovePending(VmReservation reservation)
+        {
+            _pending.Remove(reservation);
+            _candidate = null;
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Host {Host} joined the inventory: driver {Driver}, capacity {Capacity}")]

@@ -24,7 +24,10 @@ internal sealed partial class VmGrain(
     private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(20);
     private const int MaxConsoleInput = 4096;
 
+    private static readonly TimeSpan CatalogRetryInterval = TimeSpan.FromSeconds(5);
+
     private List<(VmState[] States, TaskCompletionSource<VmInfo> Done)>? _waiters;
+    private IGrainTimer? _catalogRetry;
 
     private string Name => this.GetPrimaryKeyString();
 
@@ -32,6 +35,12 @@ internal sealed partial class VmGrain(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        if (Record.Spec is { } stored)
+        {
+            state.State.Spec = Compact(stored);
+            state.State.Host = string.Intern(Record.Host);
+        }
+
         // A request cut short by a crash left Starting or Stopping behind: ask the host how it ended.
         if (Record.Exists && Record.State is VmState.Starting or VmState.Stopping)
         {
@@ -49,7 +58,7 @@ internal sealed partial class VmGrain(
             throw FabricException.Conflict($"vm '{Name}' already exists (it is {Record.State})");
         }
 
-        spec = spec.Validate();
+        spec = Compact(spec.Validate());
         if (spec.Name != Name)
         {
             throw FabricException.InvalidSpec("name", $"'{spec.Name}' does not match the VM being created ('{Name}')");
@@ -70,23 +79,31 @@ internal sealed partial class VmGrain(
         var decision = await GrainFactory.GetGrain<ISchedulerGrain>(ISchedulerGrain.Key).Place(request);
 
         var now = time.GetUtcNow();
-        state.State = new VmRecord { Spec = spec, State = VmState.Defined, Host = decision.Host, CreatedAt = now, Since = now };
+        state.State = new VmRecord { Spec = spec, State = VmState.Defined, Host = string.Intern(decision.Host), CreatedAt = now, Since = now };
         try
         {
             await state.WriteStateAsync();
         }
-        catch
+        catch (Exception ex)
         {
             // The VM does not exist unless its record does: give the reservation back.
             state.State = new VmRecord();
-            await GrainFactory.GetGrain<IHostGrain>(decision.Host).Release(Name);
-            throw;
+            try
+            {
+                await GrainFactory.GetGrain<IHostGrain>(decision.Host).Release(Name);
+            }
+            catch (Exception releaseError) when (releaseError is not OutOfMemoryException)
+            {
+                LogReleaseFailed(Name, decision.Host, releaseError.Message);
+            }
+
+            throw new FabricException(ErrorCodes.Unavailable, $"vm '{Name}' could not be recorded: {ex.Message}", ex);
         }
 
         LogCreated(Name, decision.Host, decision.Policy);
         await Task.WhenAll(
-            catalog.UpsertAsync(Info(withHistory: false)),
-            events.PublishAsync(this, new FleetEvent { Kind = FleetEventKind.VmPlaced, At = now, Vm = Name, Host = decision.Host, To = nameof(VmState.Defined) }));
+            UpdateCatalogAsync(),
+            events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmPlaced, At = now, Vm = Name, Host = decision.Host, To = nameof(VmState.Defined) }));
         return Info(withHistory: true);
     }
 
@@ -162,7 +179,7 @@ internal sealed partial class VmGrain(
         LogDeleted(Name, hostName);
         await Task.WhenAll(
             catalog.RemoveAsync(Name),
-            events.PublishAsync(this, new FleetEvent { Kind = FleetEventKind.VmDeleted, At = time.GetUtcNow(), Vm = Name, Host = hostName, From = from.ToString(), To = nameof(VmState.Deleted) }));
+            events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmDeleted, At = time.GetUtcNow(), Vm = Name, Host = hostName, From = from.ToString(), To = nameof(VmState.Deleted) }));
         CompleteWaiters();
         DeactivateOnIdle();
     }
@@ -319,6 +336,16 @@ internal sealed partial class VmGrain(
         }
     }
 
+    /// <summary>
+    /// A fleet holds many VMs of few images, mostly without placement constraints: records share one copy of each image
+    /// name and of the empty placement rather than hold deserialized copies (image names are validated, and few).
+    /// </summary>
+    private static VmSpec Compact(VmSpec spec) => spec with
+    {
+        Image = string.Intern(spec.Image),
+        Placement = spec.Placement == VmPlacement.None ? VmPlacement.None : spec.Placement,
+    };
+
     /// <summary>The state an observation leads to from <paramref name="state"/>, or null when it changes nothing.</summary>
     internal static VmState? Observed(VmState state, RuntimePower power, bool currentInstance) => (state, power) switch
     {
@@ -409,10 +436,32 @@ internal sealed partial class VmGrain(
         await state.WriteStateAsync();
         LogTransition(Name, from, to, reason ?? "");
         await Task.WhenAll(
-            catalog.UpsertAsync(Info(withHistory: false)),
-            events.PublishAsync(this, new FleetEvent { Kind = FleetEventKind.VmStateChanged, At = now, Vm = Name, Host = Record.Host, From = from.ToString(), To = to.ToString(), Reason = reason }));
+            UpdateCatalogAsync(),
+            events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmStateChanged, At = now, Vm = Name, Host = Record.Host, From = from.ToString(), To = to.ToString(), Reason = reason }));
         CompleteWaiters();
     }
+
+    /// <summary>
+    /// Keeps the VM's summary in the catalog current. The record is the truth and the catalog an index: a failed
+    /// update does not fail the request, it is retried until it lands.
+    /// </summary>
+    private async Task UpdateCatalogAsync()
+    {
+        try
+        {
+            await catalog.UpsertAsync(Info(withHistory: false));
+            _catalogRetry?.Dispose();
+            _catalogRetry = null;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogCatalogFailed(Name, ex.Message);
+            _catalogRetry ??= this.RegisterGrainTimer(RetryCatalogAsync, CatalogRetryInterval, CatalogRetryInterval);
+        }
+    }
+
+    private Task RetryCatalogAsync(CancellationToken cancellationToken) =>
+        Record.Exists ? UpdateCatalogAsync() : Task.CompletedTask;
 
     private void CompleteWaiters()
     {
@@ -466,6 +515,12 @@ internal sealed partial class VmGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm} deleted from host {Host}")]
     private partial void LogDeleted(string vm, string host);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: catalog not updated ({Error}); retrying")]
+    private partial void LogCatalogFailed(string vm, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "VM {Vm}: its reservation on host {Host} could not be given back after a failed create: {Error}")]
+    private partial void LogReleaseFailed(string vm, string host, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: could not ask host {Host} how an interrupted request ended: {Error}")]
     private partial void LogRefreshFailed(string vm, string host, string error);
