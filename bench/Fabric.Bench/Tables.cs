@@ -24,6 +24,22 @@ internal static class Tables
         AnsiConsole.WriteLine($"silo RSS after the runs: {report.SiloRssMiB:0.0} MiB");
     }
 
+    public static void Print(DetectReport report)
+    {
+        var table = new Table().Title($"detect: kill -9 of a host silo → host shown Down ({report.Hosts} host silos)");
+        foreach (var column in new[] { "failure detection", "kills", "median", "min", "max" })
+        {
+            table.AddColumn(column);
+        }
+
+        foreach (var mode in report.Modes)
+        {
+            table.AddRow(mode.Mode, N(mode.Kills), $"{mode.MedianSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s", $"{mode.MinSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s", $"{mode.MaxSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s");
+        }
+
+        AnsiConsole.Write(table);
+    }
+
     public static void Print(FleetReport report)
     {
         var table = new Table().Title($"fleet: {report.Driver} driver (SIMULATION), {report.Concurrency} concurrent operations");

@@ -42,7 +42,7 @@ builder.UseOrleans(silo =>
         o.ServiceId = settings.ClusterId;
     });
     silo.Configure<SiloOptions>(o => o.SiloName = string.Join('+', settings.Host.HostIds.Take(3)) + (settings.Host.HostIds.Count > 3 ? $"+{settings.Host.HostIds.Count - 3}" : ""));
-    FailureDetection.Configure(silo);
+    FailureDetection.Configure(silo, settings.FailureDetection);
 
     if (redis is not null)
     {

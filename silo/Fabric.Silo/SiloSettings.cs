@@ -41,6 +41,8 @@ public sealed class SiloSettings
 
     public required int GatewayPort { get; init; }
 
+    public required FailureDetectionMode FailureDetection { get; init; }
+
     public static SiloSettings Load(IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
@@ -79,6 +81,7 @@ public sealed class SiloSettings
             ClusterId = Names.Require("Fabric:ClusterId", section["ClusterId"] ?? "fabric"),
             SiloPort = ParsePort(section, "SiloPort", 11111),
             GatewayPort = ParsePort(section, "GatewayPort", 30000),
+            FailureDetection = ParseEnum<FailureDetectionMode>(section, "FailureDetection", FailureDetectionMode.Fast),
         };
     }
 
