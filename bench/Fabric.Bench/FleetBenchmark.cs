@@ -33,6 +33,7 @@ internal sealed record FleetReport(string Driver, int Concurrency, IReadOnlyList
 internal static class FleetBenchmark
 {
     private const int HostCount = 100;
+    private const int WarmUpVms = 2000;
 
     public static async Task<FleetReport> RunAsync(IReadOnlyList<int> sizes, int concurrency, IReadOnlyList<int> siloCounts, TimeSpan hold, TextWriter progress)
     {
@@ -68,9 +69,17 @@ internal static class FleetBenchmark
         var client = await environment.ConnectAsync();
         await WaitForHostsAsync(client, HostCount);
 
+        var spec = new VmSpec { Name = "x", Image = "tiny", VCpus = 1, MemoryMiB = 32 };
+
+        // Warm up (JIT, connections, caches) with a small fleet of its own, not counted.
+        var warmUp = Enumerable.Range(1, WarmUpVms).Select(i => $"warm-{i:D4}").ToList();
+        await PhaseAsync("warm-up create", warmUp, concurrency, name => client.CreateVmAsync(spec with { Name = name }), TextWriter.Null);
+        await PhaseAsync("warm-up start", warmUp, concurrency, name => client.StartVmAsync(name), TextWriter.Null);
+        await PhaseAsync("warm-up stop", warmUp, concurrency, name => client.StopVmAsync(name, new StopOptions { Force = true }), TextWriter.Null);
+        await PhaseAsync("warm-up delete", warmUp, concurrency, client.DeleteVmAsync, TextWriter.Null);
+
         var empty = await MeasureMemoryAsync(environment, client);
         var names = Enumerable.Range(1, vms).Select(i => $"fleet-{i:D6}").ToList();
-        var spec = new VmSpec { Name = "x", Image = "tiny", VCpus = 1, MemoryMiB = 32 };
         var phases = new List<PhaseResult>
         {
             await PhaseAsync("create", names, concurrency, name => client.CreateVmAsync(spec with { Name = name }), progress),

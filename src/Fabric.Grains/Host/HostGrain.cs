@@ -32,6 +32,9 @@ internal sealed partial class HostGrain(
     /// <summary>How often a changed summary is pushed to the scheduler (changes in between are coalesced).</summary>
     private static readonly TimeSpan ReportInterval = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>How often the summary is pushed even unchanged, so a scheduler that moved catches up.</summary>
+    private static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(10);
+
     private readonly Dictionary<string, VmReservation> _reservations = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _antiAffinity = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _affinity = new(StringComparer.Ordinal);
@@ -41,6 +44,7 @@ internal sealed partial class HostGrain(
     private Resources _allocated = Resources.Zero;
     private long _version;
     private bool _changed;
+    private DateTimeOffset _reportedAt;
 
     private string Name => this.GetPrimaryKeyString();
 
@@ -362,12 +366,14 @@ internal sealed partial class HostGrain(
 
     private void ReportIfChanged()
     {
-        if (!_changed)
+        var now = time.GetUtcNow();
+        if (!_changed && now - _reportedAt < HeartbeatInterval)
         {
             return;
         }
 
         _changed = false;
+        _reportedAt = now;
         GrainFactory.GetGrain<ISchedulerGrain>(ISchedulerGrain.Key).ReportHost(Summary()).Ignore();
     }
 

@@ -104,7 +104,7 @@ internal sealed partial class VmGrain(
         await Task.WhenAll(
             UpdateCatalogAsync(),
             events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmPlaced, At = now, Vm = Name, Host = decision.Host, To = nameof(VmState.Defined) }));
-        return Info(withHistory: true);
+        return Info(full: true);
     }
 
     async Task<VmInfo> IVmGrain.Start()
@@ -128,7 +128,7 @@ internal sealed partial class VmGrain(
         }
 
         await ApplyAsync(observation);
-        return Info(withHistory: true);
+        return Info(full: true);
     }
 
     async Task<VmInfo> IVmGrain.Stop(StopOptions options)
@@ -150,7 +150,7 @@ internal sealed partial class VmGrain(
         }
 
         await ApplyAsync(observation);
-        return Info(withHistory: true);
+        return Info(full: true);
     }
 
     Task<VmInfo> IVmGrain.Pause() => RunningOperationAsync(VmAction.Pause, (host, instance) => host.Pause(Name, instance));
@@ -184,12 +184,12 @@ internal sealed partial class VmGrain(
         DeactivateOnIdle();
     }
 
-    Task<VmInfo> IVmGrain.Get() => Task.FromResult(Info(withHistory: true));
+    Task<VmInfo> IVmGrain.Get() => Task.FromResult(Info(full: true));
 
     async Task<VmInfo> IVmGrain.WaitFor(VmState[] states, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(states);
-        var info = Info(withHistory: true);
+        var info = Info(full: true);
         if (states.Contains(info.State) || timeout <= TimeSpan.Zero)
         {
             return info;
@@ -203,7 +203,7 @@ internal sealed partial class VmGrain(
         }
         catch (TimeoutException)
         {
-            return Info(withHistory: true);
+            return Info(full: true);
         }
         finally
         {
@@ -270,7 +270,7 @@ internal sealed partial class VmGrain(
         }
 
         await ApplyAsync(observation);
-        return Info(withHistory: true);
+        return Info(full: true);
     }
 
     /// <summary>
@@ -449,7 +449,7 @@ internal sealed partial class VmGrain(
     {
         try
         {
-            await catalog.UpsertAsync(Info(withHistory: false));
+            await catalog.UpsertAsync(Info(full: false));
             _catalogRetry?.Dispose();
             _catalogRetry = null;
         }
@@ -470,7 +470,7 @@ internal sealed partial class VmGrain(
             return;
         }
 
-        var info = Record.Exists ? Info(withHistory: true) : null;
+        var info = Record.Exists ? Info(full: true) : null;
         foreach (var (states, done) in _waiters)
         {
             if (info is null)
@@ -484,7 +484,11 @@ internal sealed partial class VmGrain(
         }
     }
 
-    private VmInfo Info(bool withHistory)
+    /// <summary>
+    /// The VM as callers see it (<paramref name="full"/>: with its history and whether its host is up now), or as the
+    /// catalog keeps it (no history; reachability is decided when the catalog is read).
+    /// </summary>
+    private VmInfo Info(bool full)
     {
         var spec = Record.Spec ?? throw FabricException.NotFound("vm", Name);
         return new VmInfo
@@ -502,8 +506,8 @@ internal sealed partial class VmGrain(
             CreatedAt = Record.CreatedAt,
             Pid = Record.Pid,
             InstanceId = Record.InstanceId,
-            Reachable = !withHistory || hosts.IsUp(Record.Host),
-            History = withHistory ? [.. Record.History] : [],
+            Reachable = !full || hosts.IsUp(Record.Host),
+            History = full ? [.. Record.History] : [],
         };
     }
 
