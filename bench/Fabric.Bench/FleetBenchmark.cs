@@ -16,6 +16,7 @@ internal sealed record FleetRun(
     int Hosts,
     int Vms,
     IReadOnlyList<PhaseResult> Phases,
+    PhaseResult RedisBaseline,
     double LifecycleOpsPerSecond,
     double RssBytesPerVm,
     double HeapBytesPerVm,
@@ -95,6 +96,7 @@ internal static class FleetBenchmark
         phases.Add(await PhaseAsync("stop", names, concurrency, name => client.StopVmAsync(name, new StopOptions { Force = true }), progress));
         phases.Add(await PhaseAsync("delete", names, concurrency, client.DeleteVmAsync, progress));
 
+        var baseline = await RedisBaselineAsync(environment.Redis.ConnectionString, names, concurrency, progress);
         var totalOps = phases.Sum(p => p.Count - p.Failed);
         var totalSeconds = phases.Sum(p => p.Seconds);
         return new FleetRun(
@@ -102,6 +104,7 @@ internal static class FleetBenchmark
             HostCount,
             vms,
             phases,
+            baseline,
             totalOps / totalSeconds,
             (full.Rss - empty.Rss) / vms,
             (full.Heap - empty.Heap) / vms,
@@ -132,6 +135,31 @@ internal static class FleetBenchmark
         var failed = failures.Values.Sum();
         progress.WriteLine($"  {operation,-6} {names.Count} in {seconds:0.0} s: {stats.Count / seconds:0} ops/s, p50 {stats.Median:0.0} ms, p99 {stats.P99:0.0} ms{(failed > 0 ? $", failed {failed} ({string.Join(", ", failures.Select(f => $"{f.Key}: {f.Value}"))})" : "")}");
         return new PhaseResult(operation, names.Count, failed, seconds, stats.Count / seconds, stats.Median, stats.P99);
+    }
+
+    /// <summary>
+    /// The baseline in the same run: one plain Redis write per VM (HSET of a VM summary of the catalog's size) from this
+    /// client, at the same concurrency, to the same Redis. Each fabric lifecycle operation does two or more such
+    /// writes (the VM record, the catalog entry, a reservation) plus its grain calls.
+    /// </summary>
+    private static async Task<PhaseResult> RedisBaselineAsync(string redis, List<string> names, int concurrency, TextWriter progress)
+    {
+        await using var connection = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis);
+        var database = connection.GetDatabase();
+        var summary = System.Text.Json.JsonSerializer.Serialize(new VmInfo
+        {
+            Name = "fleet-000000",
+            State = VmState.Running,
+            Host = "sim0-000",
+            VCpus = 1,
+            MemoryMiB = 32,
+            Image = "tiny",
+            Pid = 1_000_000,
+            InstanceId = Guid.NewGuid(),
+        });
+        var result = await PhaseAsync("redis HSET (baseline)", names, concurrency, name => database.HashSetAsync("bench:baseline", name, summary), progress);
+        await database.KeyDeleteAsync("bench:baseline");
+        return result;
     }
 
     /// <summary>Resident set and live GC heap of all silo processes, after a forced full collection.</summary>

@@ -56,6 +56,8 @@ internal static class Tables
             }
 
             table.AddRow(N(run.Silos), N(run.Hosts), N(run.Vms), "[bold]lifecycle[/]", $"[bold]{N(run.LifecycleOpsPerSecond)}[/]", "", "", "");
+            var b = run.RedisBaseline;
+            table.AddRow(N(run.Silos), N(run.Hosts), N(run.Vms), "[dim]baseline: plain Redis HSET[/]", $"[dim]{N(b.OpsPerSecond)}[/]", $"[dim]{Ms(b.P50Ms)}[/]", $"[dim]{Ms(b.P99Ms)}[/]", $"[dim]lifecycle/baseline {(run.LifecycleOpsPerSecond / b.OpsPerSecond).ToString("0.00", CultureInfo.InvariantCulture)}×[/]");
         }
 
         AnsiConsole.Write(table);
