@@ -10,7 +10,11 @@ using Fabric.Silo;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Persistence;
+using Orleans.Serialization;
+using Orleans.Storage;
 using StackExchange.Redis;
 
 // appsettings.json ships beside the program; the working directory is the operator's.
@@ -54,7 +58,13 @@ builder.UseOrleans(silo =>
             o.ConfigurationOptions = options;
             o.DeleteStateOnClear = true;
         });
-        silo.AddRedisGrainStorage(FabricStorage.PubSub, o => o.ConfigurationOptions = options);
+        // Stream subscriptions are Orleans' own state, whose types System.Text.Json cannot read back: they keep
+        // Orleans' binary format. Fabric's own state uses System.Text.Json (below).
+        silo.AddRedisGrainStorage(FabricStorage.PubSub, (OptionsBuilder<RedisStorageOptions> o) => o.Configure<Serializer>((pubSub, serializer) =>
+        {
+            pubSub.ConfigurationOptions = options;
+            pubSub.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
+        }));
         silo.AddFabricRedisStores(redis, $"fabric:{settings.ClusterId}:");
     }
     else

@@ -1,8 +1,9 @@
 using System.Globalization;
+using Fabric.Hypervisor.Linux;
 
 namespace Fabric.TestSupport;
 
-/// <summary>Finds and kills processes by what their command line contains (QEMU processes of a test's data directory).</summary>
+/// <summary>Finds and kills processes by what their command line contains (the QEMU processes of a test's directory).</summary>
 public static class ProcessSweep
 {
     /// <summary>Pids of live processes whose command line contains <paramref name="fragment"/> (this process excluded).</summary>
@@ -11,27 +12,12 @@ public static class ProcessSweep
         var found = new List<int>();
         foreach (var entry in Directory.EnumerateDirectories("/proc"))
         {
-            if (!int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid == Environment.ProcessId)
+            if (int.TryParse(Path.GetFileName(entry), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
+                && pid != Environment.ProcessId
+                && Processes.IsAlive(pid)
+                && Processes.Arguments(pid).Any(a => a.Contains(fragment, StringComparison.Ordinal)))
             {
-                continue;
-            }
-
-            try
-            {
-                var commandLine = File.ReadAllText(Path.Combine(entry, "cmdline")).Replace('\0', ' ');
-                var state = File.ReadAllText(Path.Combine(entry, "stat"));
-                var zombie = state[(state.LastIndexOf(')') + 2)..].StartsWith('Z');
-                if (!zombie && commandLine.Contains(fragment, StringComparison.Ordinal))
-                {
-                    found.Add(pid);
-                }
-            }
-            catch (IOException)
-            {
-                // The process ended while we looked.
-            }
-            catch (UnauthorizedAccessException)
-            {
+                found.Add(pid);
             }
         }
 
@@ -40,7 +26,7 @@ public static class ProcessSweep
 
     /// <summary>Pids of live QEMU processes whose command line contains <paramref name="fragment"/>.</summary>
     public static IReadOnlyList<int> FindQemu(string fragment) =>
-        Find(fragment).Where(pid => File.ReadAllText($"/proc/{pid}/cmdline").StartsWith("qemu-system", StringComparison.Ordinal)).ToList();
+        Find(fragment).Where(pid => Processes.Arguments(pid) is [var program, ..] && program.StartsWith("qemu-system", StringComparison.Ordinal)).ToList();
 
     /// <summary>Kills (SIGKILL) every live process whose command line contains <paramref name="fragment"/>.</summary>
     public static int KillAll(string fragment)
@@ -48,16 +34,7 @@ public static class ProcessSweep
         var pids = Find(fragment);
         foreach (var pid in pids)
         {
-            try
-            {
-                System.Diagnostics.Process.GetProcessById(pid).Kill();
-            }
-            catch (ArgumentException)
-            {
-            }
-            catch (InvalidOperationException)
-            {
-            }
+            Processes.Kill(pid);
         }
 
         return pids.Count;

@@ -11,7 +11,7 @@ internal static class DriverErrors
         HypervisorErrorKind.InvalidRequest => new FabricException(ErrorCodes.InvalidSpec, exception.Message),
         HypervisorErrorKind.NotFound => new FabricException(ErrorCodes.NotFound, exception.Message),
         HypervisorErrorKind.Conflict => new FabricException(ErrorCodes.Conflict, exception.Message),
-        _ => new FabricException(ErrorCodes.HypervisorError, exception.Message),
+        _ => FabricException.Hypervisor(exception.Message),
     };
 
     public static RuntimePower ToRuntime(this ProcessPower power) => power switch

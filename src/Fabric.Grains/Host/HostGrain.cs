@@ -40,6 +40,10 @@ internal sealed partial class HostGrain(
     private readonly Dictionary<string, int> _affinity = new(StringComparer.Ordinal);
     private IHypervisorDriver _driver = null!;
     private Resources _physical = Resources.Zero;
+
+    // Fixed for the life of the activation; every reservation's answer carries them.
+    private ImmutableArray<string> _images = [];
+    private ImmutableSortedDictionary<string, string> _labels = ImmutableSortedDictionary<string, string>.Empty;
     private Resources _capacity = Resources.Zero;
     private Resources _allocated = Resources.Zero;
     private long _version;
@@ -62,6 +66,8 @@ internal sealed partial class HostGrain(
         _physical = new Resources(
             options.Value.VCpus > 0 ? options.Value.VCpus : facts.Cpus,
             options.Value.MemoryMiB > 0 ? options.Value.MemoryMiB : Math.Max(0, facts.MemoryMiB - options.Value.ReservedMemoryMiB));
+        _images = [.. _driver.Images.Keys.Order(StringComparer.Ordinal)];
+        _labels = options.Value.Labels.ToImmutableSortedDictionary(StringComparer.Ordinal);
         _capacity = new Resources(
             (int)Math.Floor(_physical.VCpus * options.Value.CpuOvercommit),
             (long)Math.Floor(_physical.MemoryMiB * options.Value.MemoryOvercommit));
@@ -391,8 +397,8 @@ internal sealed partial class HostGrain(
         AcceleratorReason = _driver.Facts.AcceleratorReason,
         HypervisorVersion = _driver.Facts.HypervisorVersion,
         Driver = _driver.Kind,
-        Images = [.. _driver.Images.Keys.Order(StringComparer.Ordinal)],
-        Labels = options.Value.Labels.ToImmutableSortedDictionary(StringComparer.Ordinal),
+        Images = _images,
+        Labels = _labels,
         AntiAffinityGroups = [.. _antiAffinity.Keys.Order(StringComparer.Ordinal)],
         AffinityGroups = [.. _affinity.Keys.Order(StringComparer.Ordinal)],
         Version = _version,

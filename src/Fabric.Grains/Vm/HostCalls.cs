@@ -24,6 +24,6 @@ internal static class HostCalls
         SiloUnavailableException or OrleansMessageRejectionException =>
             FabricException.Unavailable($"host '{host}' is unreachable: {exception.Message}"),
         TimeoutException => FabricException.Unavailable($"host '{host}' did not answer in time; the outcome is unknown"),
-        _ => new FabricException(ErrorCodes.HypervisorError, $"host '{host}': {exception.Message}"),
+        _ => FabricException.Hypervisor($"host '{host}': {exception.Message}"),
     };
 }

@@ -95,6 +95,39 @@ public sealed class SiloRestartTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Fleet_events_still_flow_after_a_silo_restart_reloads_the_stored_subscriptions()
+    {
+        var client = await _environment.ConnectAsync();
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        // Once an event was delivered, the stream's producer and consumer are stored in Redis (PubSubStore);
+        // the restarted silo must read them back.
+        await using (var first = await client.SubscribeAsync())
+        {
+            await client.CreateVmAsync(new VmSpec { Name = "before-restart", Image = "tiny", MemoryMiB = 16 });
+            await WaitForPlacedAsync(first, "before-restart", cancel.Token);
+        }
+
+        await _environment.KillSiloAsync("host-a");
+        await _environment.StartSiloAsync("host-a");
+
+        await using var watch = await client.SubscribeAsync();
+        await client.CreateVmAsync(new VmSpec { Name = "after-restart", Image = "tiny", MemoryMiB = 16 });
+        await WaitForPlacedAsync(watch, "after-restart", cancel.Token);
+    }
+
+    private static async Task WaitForPlacedAsync(Fabric.Client.FleetWatch watch, string vm, CancellationToken cancellationToken)
+    {
+        await foreach (var fleetEvent in watch.WithCancellation(cancellationToken))
+        {
+            if (fleetEvent.Vm == vm && fleetEvent.Kind == FleetEventKind.VmPlaced)
+            {
+                return;
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_redis_restart_loses_nothing()
     {
         var client = await _environment.ConnectAsync();

@@ -124,6 +124,38 @@ public sealed class VmThroughFabricTests(OneHostFabric fabric) : IClassFixture<O
     }
 
     [Fact]
+    public async Task Fleet_events_reach_a_watching_client_through_redis_backed_subscriptions()
+    {
+        var client = fabric.Client;
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var watch = await client.SubscribeAsync();
+
+        await client.CreateVmAsync(Spec("tiny-watched", "tiny"));
+        await client.StartVmAsync("tiny-watched");
+        await client.StopVmAsync("tiny-watched", new StopOptions { Force = true });
+        await client.DeleteVmAsync("tiny-watched");
+
+        var seen = new List<FleetEvent>();
+        await foreach (var fleetEvent in watch.WithCancellation(cancel.Token))
+        {
+            if (fleetEvent.Vm == "tiny-watched")
+            {
+                seen.Add(fleetEvent);
+            }
+
+            if (fleetEvent is { Vm: "tiny-watched", Kind: FleetEventKind.VmDeleted })
+            {
+                break;
+            }
+        }
+
+        Assert.Equal(
+            [FleetEventKind.VmPlaced, FleetEventKind.VmStateChanged, FleetEventKind.VmStateChanged, FleetEventKind.VmStateChanged, FleetEventKind.VmStateChanged, FleetEventKind.VmDeleted],
+            seen.Select(e => e.Kind));
+        Assert.Equal(["Starting", "Running", "Stopping", "Stopped"], seen.Where(e => e.Kind == FleetEventKind.VmStateChanged).Select(e => e.To));
+    }
+
+    [Fact]
     public async Task A_qemu_that_crashes_is_recorded_failed_within_seconds()
     {
         var client = fabric.Client;

@@ -1,6 +1,7 @@
 using Fabric.Hypervisor;
 using Fabric.Hypervisor.Linux;
 using Fabric.Hypervisor.Qemu;
+using Fabric.TestSupport;
 using Xunit.Abstractions;
 
 namespace Fabric.EndToEndTests.Driver;
@@ -48,20 +49,7 @@ internal sealed class QemuSandbox : IAsyncDisposable
     }
 
     /// <summary>Processes (QEMU or anything else) whose command line mentions this sandbox's directory.</summary>
-    public IReadOnlyList<int> ProcessesUsingDirectory()
-    {
-        var found = new List<int>();
-        foreach (var entry in Directory.EnumerateDirectories("/proc"))
-        {
-            if (int.TryParse(Path.GetFileName(entry), out var pid) && pid != Environment.ProcessId
-                && Processes.IsAlive(pid) && Processes.Arguments(pid).Any(a => a.Contains(DataDirectory, StringComparison.Ordinal)))
-            {
-                found.Add(pid);
-            }
-        }
-
-        return found;
-    }
+    public IReadOnlyList<int> ProcessesUsingDirectory() => ProcessSweep.Find(DataDirectory);
 
     public async ValueTask DisposeAsync()
     {
