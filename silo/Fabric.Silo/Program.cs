@@ -1,8 +1,7 @@
-using System.Net;
 using Fabric.Contracts;
 using Fabric.Grains.Host;
 using Fabric.Grains.Hosting;
-using Fabric.Grains.Storage;
+using Fabric.Grains.Persistence;
 using Fabric.Hypervisor;
 using Fabric.Hypervisor.Qemu;
 using Fabric.Hypervisor.Simulation;
@@ -43,7 +42,7 @@ builder.UseOrleans(silo =>
     silo.Configure<ClusterOptions>(o =>
     {
         o.ClusterId = settings.ClusterId;
-        o.ServiceId = settings.ClusterId;
+        o.ServiceId = settings.ServiceId;
     });
     silo.Configure<SiloOptions>(o => o.SiloName = string.Join('+', settings.Host.HostIds.Take(3)) + (settings.Host.HostIds.Count > 3 ? $"+{settings.Host.HostIds.Count - 3}" : ""));
     FailureDetection.Configure(silo, settings.FailureDetection);
@@ -51,27 +50,27 @@ builder.UseOrleans(silo =>
     if (redis is not null)
     {
         var options = ConfigurationOptions.Parse(settings.Redis!);
-        silo.ConfigureEndpoints(IPAddress.Loopback, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: false);
+        silo.ConfigureEndpoints(settings.Address, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: false);
         silo.UseRedisClustering(o => o.ConfigurationOptions = options);
-        silo.AddRedisGrainStorage(FabricStorage.Name, o =>
+        silo.AddRedisGrainStorage(FabricPersistence.Name, o =>
         {
             o.ConfigurationOptions = options;
             o.DeleteStateOnClear = true;
         });
         // Stream subscriptions are Orleans' own state, whose types System.Text.Json cannot read back: they keep
         // Orleans' binary format. Fabric's own state uses System.Text.Json (below).
-        silo.AddRedisGrainStorage(FabricStorage.PubSub, (OptionsBuilder<RedisStorageOptions> o) => o.Configure<Serializer>((pubSub, serializer) =>
+        silo.AddRedisGrainStorage(FabricPersistence.PubSub, (OptionsBuilder<RedisStorageOptions> o) => o.Configure<Serializer>((pubSub, serializer) =>
         {
             pubSub.ConfigurationOptions = options;
             pubSub.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer);
         }));
-        silo.AddFabricRedisStores(redis, $"fabric:{settings.ClusterId}:");
+        silo.AddFabricRedisStores(redis, $"fabric:{settings.ServiceId}:");
     }
     else
     {
         silo.UseLocalhostClustering(settings.SiloPort, settings.GatewayPort);
-        silo.AddMemoryGrainStorage(FabricStorage.Name);
-        silo.AddMemoryGrainStorage(FabricStorage.PubSub);
+        silo.AddMemoryGrainStorage(FabricPersistence.Name);
+        silo.AddMemoryGrainStorage(FabricPersistence.PubSub);
         silo.AddFabricMemoryStores();
     }
 
@@ -86,7 +85,7 @@ if (redis is null)
     SiloLog.DevelopmentMode(logger);
 }
 
-SiloLog.Starting(logger, settings.Host.HostIds, settings.Driver, settings.DataDirectory, settings.Redis ?? "none");
+SiloLog.Starting(logger, settings.Host.HostIds, settings.Driver, settings.Address, settings.SiloPort, settings.GatewayPort, settings.DataDirectory, settings.Redis ?? "none");
 try
 {
     // SIGTERM stops the silo; the drivers detach and every VM keeps running, re-attached at the next start.

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using Fabric.Contracts;
 using Fabric.Grains.Hosting;
 using Fabric.Hypervisor.Accel;
@@ -35,7 +36,14 @@ public sealed class SiloSettings
     /// <summary>The Redis connection string, or null for development mode (localhost clustering, in-memory storage).</summary>
     public string? Redis { get; init; }
 
+    /// <summary>The Orleans cluster id: which silos form one cluster (may change between deployments).</summary>
     public required string ClusterId { get; init; }
+
+    /// <summary>The Orleans service id: names the persisted state (grain state, ledger, catalog); stable for the life of the fabric.</summary>
+    public required string ServiceId { get; init; }
+
+    /// <summary>The address the silo listens on and advertises to the other silos and to clients (loopback by default).</summary>
+    public required IPAddress Address { get; init; }
 
     public required int SiloPort { get; init; }
 
@@ -79,6 +87,8 @@ public sealed class SiloSettings
             Accelerator = ParseEnum<AcceleratorMode>(section, "Accelerator", AcceleratorMode.Auto),
             Redis = section["Redis"] is { Length: > 0 } redis ? redis : null,
             ClusterId = Names.Require("Fabric:ClusterId", section["ClusterId"] ?? "fabric"),
+            ServiceId = Names.Require("Fabric:ServiceId", section["ServiceId"] ?? "fabric"),
+            Address = ParseAddress(section, "Address"),
             SiloPort = ParsePort(section, "SiloPort", 11111),
             GatewayPort = ParsePort(section, "GatewayPort", 30000),
             FailureDetection = ParseEnum<FailureDetectionMode>(section, "FailureDetection", FailureDetectionMode.Fast),
@@ -97,6 +107,22 @@ public sealed class SiloSettings
         return Enum.TryParse<T>(text, ignoreCase: true, out var value) && Enum.IsDefined(value)
             ? value
             : throw FabricException.InvalidSpec($"Fabric:{key}", $"'{text}' is not one of {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}");
+    }
+
+    private static IPAddress ParseAddress(IConfigurationSection section, string key)
+    {
+        var text = section[key];
+        if (string.IsNullOrEmpty(text))
+        {
+            return IPAddress.Loopback;
+        }
+
+        if (!IPAddress.TryParse(text, out var address) || address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any))
+        {
+            throw FabricException.InvalidSpec($"Fabric:{key}", $"'{Names.Printable(text)}' is not a unicast IP address this silo can advertise");
+        }
+
+        return address;
     }
 
     private static int ParsePort(IConfigurationSection section, string key, int fallback)

@@ -3,7 +3,7 @@ using Fabric.Client;
 using Fabric.Contracts;
 using Fabric.Grains.Host;
 using Fabric.Grains.Hosting;
-using Fabric.Grains.Storage;
+using Fabric.Grains.Persistence;
 using Fabric.Hypervisor;
 using Fabric.Hypervisor.Simulation;
 using Microsoft.Extensions.DependencyInjection;
@@ -62,8 +62,8 @@ public sealed class FabricTestCluster : IAsyncDisposable
             }
 
             // Storage every silo shares, as they share Redis in a real fabric.
-            siloBuilder.Services.AddKeyedSingleton<IGrainStorage>(FabricStorage.Name, (sp, _) => new SharedGrainStorage(sp.GetRequiredService<IGrainStorageSerializer>(), grainState));
-            siloBuilder.AddMemoryGrainStorage(FabricStorage.PubSub);
+            siloBuilder.Services.AddKeyedSingleton<IGrainStorage>(FabricPersistence.Name, (sp, _) => new SharedGrainStorage(sp.GetRequiredService<IGrainStorageSerializer>(), grainState));
+            siloBuilder.AddMemoryGrainStorage(FabricPersistence.PubSub);
             siloBuilder.UseSystemTextJsonGrainStorageSerializer();
             siloBuilder.Services.AddSingleton<IReservationLedger>(ledger);
             siloBuilder.Services.AddSingleton<IVmCatalog>(catalog);

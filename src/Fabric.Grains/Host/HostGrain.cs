@@ -3,8 +3,8 @@ using System.Text;
 using Fabric.Contracts;
 using Fabric.Grains.Events;
 using Fabric.Grains.Hosting;
-using Fabric.Grains.Placement;
-using Fabric.Grains.Storage;
+using Fabric.Grains.HostPinning;
+using Fabric.Grains.Persistence;
 using Fabric.Hypervisor;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -21,7 +21,7 @@ namespace Fabric.Grains.Host;
 /// </summary>
 [HostPinnedPlacement, Immovable, KeepAlive, Reentrant]
 internal sealed partial class HostGrain(
-    [PersistentState("host", FabricStorage.Name)] IPersistentState<HostRecord> record,
+    [PersistentState("host", FabricPersistence.Name)] IPersistentState<HostRecord> record,
     HostDrivers drivers,
     IReservationLedger ledger,
     IOptions<FabricHostOptions> options,

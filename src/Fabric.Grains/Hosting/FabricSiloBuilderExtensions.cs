@@ -1,7 +1,7 @@
 using Fabric.Grains.Events;
 using Fabric.Grains.Host;
-using Fabric.Grains.Placement;
-using Fabric.Grains.Storage;
+using Fabric.Grains.HostPinning;
+using Fabric.Grains.Persistence;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -15,8 +15,8 @@ public static class FabricSiloBuilderExtensions
 {
     /// <summary>
     /// Adds Fabric to a silo serving the hosts in <paramref name="hostOptions"/>, whose drivers <paramref name="drivers"/> creates.
-    /// The caller chooses storage and clustering; Fabric's grain storage must be registered under <see cref="FabricStorage.Name"/>
-    /// and a pub-sub store under <see cref="FabricStorage.PubSub"/>.
+    /// The caller chooses storage and clustering; Fabric's grain storage must be registered under <see cref="FabricPersistence.Name"/>
+    /// and a pub-sub store under <see cref="FabricPersistence.PubSub"/>.
     /// </summary>
     public static ISiloBuilder AddFabric(this ISiloBuilder silo, FabricHostOptions hostOptions, HostDriverFactory drivers, IConfiguration? scheduler = null)
     {

@@ -2,8 +2,8 @@ using System.Collections.Immutable;
 using Fabric.Contracts;
 using Fabric.Grains.Events;
 using Fabric.Grains.Hosting;
-using Fabric.Grains.Placement;
-using Fabric.Grains.Storage;
+using Fabric.Grains.HostPinning;
+using Fabric.Grains.Persistence;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
@@ -26,7 +26,7 @@ public sealed class InventoryRecord
 /// </summary>
 [Reentrant, KeepAlive]
 internal sealed partial class SchedulerGrain(
-    [PersistentState("inventory", FabricStorage.Name)] IPersistentState<InventoryRecord> inventory,
+    [PersistentState("inventory", FabricPersistence.Name)] IPersistentState<InventoryRecord> inventory,
     HostDirectory directory,
     IOptions<SchedulerOptions> options,
     FleetEventPublisher events,

@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
 using Fabric.Contracts;
-using Fabric.Grains.Placement;
-using Fabric.Grains.Storage;
+using Fabric.Grains.HostPinning;
+using Fabric.Grains.Persistence;
 using Orleans.Concurrency;
 
 namespace Fabric.Grains.Vm;

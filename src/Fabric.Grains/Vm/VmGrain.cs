@@ -1,7 +1,7 @@
 using Fabric.Contracts;
 using Fabric.Grains.Events;
-using Fabric.Grains.Placement;
-using Fabric.Grains.Storage;
+using Fabric.Grains.HostPinning;
+using Fabric.Grains.Persistence;
 using Microsoft.Extensions.Logging;
 
 namespace Fabric.Grains.Vm;
@@ -13,7 +13,7 @@ namespace Fabric.Grains.Vm;
 /// the host will report on.
 /// </summary>
 internal sealed partial class VmGrain(
-    [PersistentState("vm", FabricStorage.Name)] IPersistentState<VmRecord> state,
+    [PersistentState("vm", FabricPersistence.Name)] IPersistentState<VmRecord> state,
     IVmCatalog catalog,
     HostDirectory hosts,
     FleetEventPublisher events,

@@ -2,7 +2,7 @@ using System.Collections.Frozen;
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime.MembershipService.SiloMetadata;
 
-namespace Fabric.Grains.Placement;
+namespace Fabric.Grains.HostPinning;
 
 /// <summary>
 /// Which silo serves which host, read from Orleans membership (active silos) and silo metadata (the host ids each silo

@@ -3,7 +3,7 @@ using System.Text.Json;
 using Fabric.Contracts;
 using StackExchange.Redis;
 
-namespace Fabric.Grains.Storage;
+namespace Fabric.Grains.Persistence;
 
 /// <summary>
 /// A host's reservations, one entry per VM, written entry by entry: a host with thousands of VMs must not rewrite one

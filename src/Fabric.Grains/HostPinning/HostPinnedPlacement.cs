@@ -2,7 +2,7 @@ using Fabric.Contracts;
 using Orleans.Placement;
 using Orleans.Runtime.Placement;
 
-namespace Fabric.Grains.Placement;
+namespace Fabric.Grains.HostPinning;
 
 /// <summary>
 /// Places a grain keyed by a host id on the silo that serves that host, and nowhere else: when no active silo serves

@@ -4,7 +4,7 @@ using System.Text.Json;
 using Fabric.Contracts;
 using StackExchange.Redis;
 
-namespace Fabric.Grains.Storage;
+namespace Fabric.Grains.Persistence;
 
 /// <summary>
 /// A summary of every VM (its <see cref="VmInfo"/> without history), kept current by the VM grains, so the fleet can
