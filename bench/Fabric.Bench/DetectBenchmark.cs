@@ -19,7 +19,7 @@ internal static class DetectBenchmark
     public static async Task<DetectReport> RunAsync(int kills, TextWriter progress)
     {
         var results = new List<DetectResult>();
-        foreach (var (mode, timeout) in new[] { ("Fast", TimeSpan.FromSeconds(60)), ("OrleansDefault", TimeSpan.FromSeconds(300)) })
+        foreach (var (mode, timeout) in new[] { ("Tuned", TimeSpan.FromSeconds(60)), ("OrleansDefault", TimeSpan.FromSeconds(300)) })
         {
             results.Add(await MeasureAsync(mode, kills, timeout, progress));
         }

@@ -91,7 +91,7 @@ public sealed class SiloSettings
             Address = ParseAddress(section, "Address"),
             SiloPort = ParsePort(section, "SiloPort", 11111),
             GatewayPort = ParsePort(section, "GatewayPort", 30000),
-            FailureDetection = ParseEnum<FailureDetectionMode>(section, "FailureDetection", FailureDetectionMode.Fast),
+            FailureDetection = ParseEnum<FailureDetectionMode>(section, "FailureDetection", FailureDetectionMode.Tuned),
         };
     }
 
