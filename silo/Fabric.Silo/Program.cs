@@ -75,7 +75,7 @@ builder.UseOrleans(silo =>
     }
 
     silo.UseSystemTextJsonGrainStorageSerializer();
-    silo.AddFabric(settings.Host, CreateDriverFactory(settings), builder.Configuration.GetSection(SchedulerOptions.Section));
+    silo.AddFabric(settings.Host, CreateDriverFactory(settings), builder.Configuration);
 });
 
 using var host = builder.Build();
@@ -96,7 +96,8 @@ finally
     redis?.Dispose();
 }
 
-return 0;
+// Non-zero when the silo stopped itself: e.g. HostAgent.RefusedExitCode, another silo serves its host id.
+return Environment.ExitCode;
 
 static HostDriverFactory CreateDriverFactory(SiloSettings settings) => settings.Driver switch
 {
@@ -111,6 +112,7 @@ static HostDriverFactory CreateDriverFactory(SiloSettings settings) => settings.
             DataDirectory = settings.DataDirectory,
             ImagesDirectory = settings.ImagesDirectory,
             Accelerator = settings.Accelerator,
+            QemuBinary = settings.QemuBinary,
         },
         services.GetRequiredService<ILogger<QemuDriver>>(),
         cancellationToken),

@@ -33,6 +33,9 @@ public sealed class SiloSettings
 
     public required AcceleratorMode Accelerator { get; init; }
 
+    /// <summary>The QEMU program (a path, or a name looked up on PATH); tests use a wrapper that delays the launch.</summary>
+    public required string QemuBinary { get; init; }
+
     /// <summary>The Redis connection string, or null for development mode (localhost clustering, in-memory storage).</summary>
     public string? Redis { get; init; }
 
@@ -64,6 +67,7 @@ public sealed class SiloSettings
             host.HostIds.Insert(0, hostId);
         }
 
+        host.MachineId = section["MachineId"] is { Length: > 0 } machine ? machine : MachineIdentity.Read();
         var driver = ParseEnum<DriverKind>(section, "Driver", DriverKind.Qemu);
         if (driver == DriverKind.Simulated && int.TryParse(section["Simulation:HostCount"], CultureInfo.InvariantCulture, out var count) && count > 0)
         {
@@ -77,6 +81,10 @@ public sealed class SiloSettings
             throw FabricException.InvalidSpec("Fabric:HostIds", $"a QEMU host silo serves exactly one host (its machine); {host.HostIds.Count} were configured");
         }
 
+        var reconcile = new ReconcileOptions();
+        configuration.GetSection(ReconcileOptions.Section).Bind(reconcile);
+        reconcile.Validate();
+
         var dataDirectory = section["DataDirectory"] is { Length: > 0 } data ? Path.GetFullPath(data) : Path.GetFullPath(".fabric/data/" + host.HostIds[0]);
         return new SiloSettings
         {
@@ -85,6 +93,7 @@ public sealed class SiloSettings
             DataDirectory = dataDirectory,
             ImagesDirectory = section["ImagesDirectory"] is { Length: > 0 } images ? Path.GetFullPath(images) : Path.GetFullPath(".fabric/images"),
             Accelerator = ParseEnum<AcceleratorMode>(section, "Accelerator", AcceleratorMode.Auto),
+            QemuBinary = section["QemuBinary"] is { Length: > 0 } qemu ? qemu : "qemu-system-x86_64",
             Redis = section["Redis"] is { Length: > 0 } redis ? redis : null,
             ClusterId = Names.Require("Fabric:ClusterId", section["ClusterId"] ?? "fabric"),
             ServiceId = Names.Require("Fabric:ServiceId", section["ServiceId"] ?? "fabric"),

@@ -54,7 +54,7 @@ public sealed class FabricClient : IAsyncDisposable
             client.Configure<ClusterOptions>(o =>
             {
                 o.ClusterId = connection.ClusterId;
-                o.ServiceId = connection.ClusterId;
+                o.ServiceId = connection.ServiceId;
             });
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = connection.ResponseTimeout);
             if (connection.Redis is { } redis)
@@ -155,9 +155,13 @@ public sealed class FabricClient : IAsyncDisposable
 
     public Task<VmInfo> RebootVmAsync(string name) => Call(() => Vm(name).Reboot());
 
-    public Task DeleteVmAsync(string name) => Call(async () =>
+    /// <summary>Deletes a VM that is not running.</summary>
+    public Task DeleteVmAsync(string name) => DeleteVmAsync(name, DeleteOptions.Normal);
+
+    /// <summary>Deletes a VM; with <see cref="DeleteOptions.Force"/> whatever its state, even while its host is Down.</summary>
+    public Task DeleteVmAsync(string name, DeleteOptions options) => Call(async () =>
     {
-        await Vm(name).Delete();
+        await Vm(name).Delete(options ?? DeleteOptions.Normal);
         return true;
     });
 
@@ -333,6 +337,16 @@ public sealed class FabricClient : IAsyncDisposable
     public Task<HostInfo> CordonHostAsync(string name) => HostCall(name, h => h.Cordon());
 
     public Task<HostInfo> UncordonHostAsync(string name) => HostCall(name, h => h.Uncordon());
+
+    /// <summary>
+    /// Forgets a Down host (machine binding, settings, ledger, inventory) so that another machine may serve its id;
+    /// <c>conflict</c> while it is up or has VMs placed on it.
+    /// </summary>
+    public Task ForgetHostAsync(string name) => Call(async () =>
+    {
+        await Scheduler.Forget(Names.Require("host", name));
+        return true;
+    });
 
     public async ValueTask DisposeAsync()
     {

@@ -10,6 +10,9 @@ public sealed record FabricConnection
 
     public string ClusterId { get; init; } = "fabric";
 
+    /// <summary>The fabric's service id (stable for its life; the silos' <c>Fabric:ServiceId</c>).</summary>
+    public string ServiceId { get; init; } = "fabric";
+
     /// <summary>The gateway port of a development silo (used only without <see cref="Redis"/>).</summary>
     public int GatewayPort { get; init; } = 30000;
 
@@ -23,7 +26,8 @@ public sealed record FabricConnection
     public TimeSpan ResponseTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// The connection described by the environment: <c>FABRIC_REDIS</c>, <c>FABRIC_CLUSTER_ID</c>, <c>FABRIC_GATEWAY_PORT</c>.
+    /// The connection described by the environment: <c>FABRIC_REDIS</c>, <c>FABRIC_CLUSTER_ID</c>, <c>FABRIC_SERVICE_ID</c>,
+    /// <c>FABRIC_GATEWAY_PORT</c>.
     /// </summary>
     public static FabricConnection FromEnvironment()
     {
@@ -31,6 +35,7 @@ public sealed record FabricConnection
         {
             Redis = Environment.GetEnvironmentVariable("FABRIC_REDIS") is { Length: > 0 } redis ? redis : null,
             ClusterId = Environment.GetEnvironmentVariable("FABRIC_CLUSTER_ID") is { Length: > 0 } cluster ? cluster : "fabric",
+            ServiceId = Environment.GetEnvironmentVariable("FABRIC_SERVICE_ID") is { Length: > 0 } service ? service : "fabric",
         };
         if (Environment.GetEnvironmentVariable("FABRIC_GATEWAY_PORT") is { Length: > 0 } port)
         {

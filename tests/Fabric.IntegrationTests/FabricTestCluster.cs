@@ -37,6 +37,8 @@ public sealed class FabricTestCluster : IAsyncDisposable
         var grainState = new ConcurrentDictionary<string, (BinaryData, string)>(StringComparer.Ordinal);
         var ledger = new InMemoryReservationLedger();
         var catalog = new InMemoryVmCatalog();
+        var registry = new InMemoryHostRegistry();
+        var epochs = new InMemoryEpochSource();
         var assigned = new Dictionary<string, string[]>(StringComparer.Ordinal);
         var builder = new InProcessTestClusterBuilder((short)hosts.Length);
         builder.ConfigureSilo((silo, siloBuilder) =>
@@ -48,7 +50,7 @@ public sealed class FabricTestCluster : IAsyncDisposable
                 assigned[silo.SiloName] = served;
             }
 
-            var options = new FabricHostOptions { VCpus = vcpus, MemoryMiB = memoryMiB, CpuOvercommit = 1, MemoryOvercommit = 1 };
+            var options = new FabricHostOptions { VCpus = vcpus, MemoryMiB = memoryMiB, CpuOvercommit = 1, MemoryOvercommit = 1, MachineId = "test-machine" };
             options.HostIds.AddRange(served);
             foreach (var host in served)
             {
@@ -67,6 +69,8 @@ public sealed class FabricTestCluster : IAsyncDisposable
             siloBuilder.UseSystemTextJsonGrainStorageSerializer();
             siloBuilder.Services.AddSingleton<IReservationLedger>(ledger);
             siloBuilder.Services.AddSingleton<IVmCatalog>(catalog);
+            siloBuilder.Services.AddSingleton<IHostRegistry>(registry);
+            siloBuilder.Services.AddSingleton<IEpochSource>(epochs);
             siloBuilder.AddFabric(options, (_, _, _) => Task.FromResult<IHypervisorDriver>(new SimulatedDriver(new SimulatedDriverOptions { Cpus = vcpus, MemoryMiB = memoryMiB })));
             siloBuilder.Services.Configure<SchedulerOptions>(o => o.DefaultPolicy = defaultPolicy);
         });
@@ -106,11 +110,11 @@ public sealed class FabricTestCluster : IAsyncDisposable
     }
 
     /// <summary>The simulated driver of <paramref name="host"/>, from the silo serving it.</summary>
-    public async Task<SimulatedDriver> DriverOf(string host)
+    public SimulatedDriver DriverOf(string host)
     {
         var silo = SiloServing(host);
         var drivers = _cluster.GetSiloServiceProvider(silo.SiloAddress).GetRequiredService<HostDrivers>();
-        return (SimulatedDriver)(await drivers.GetAsync(host)).Driver;
+        return (SimulatedDriver)drivers.Get(host);
     }
 
     /// <summary>The silo serving <paramref name="host"/>.</summary>

@@ -77,7 +77,7 @@ public sealed class VmLifecycleTests : IAsyncLifetime
         await client.CreateVmAsync(new VmSpec { Name = "crashy", Image = "tiny", MemoryMiB = 64 });
         await client.StartVmAsync("crashy");
 
-        (await _fabric.DriverOf("host-a")).Crash("crashy", "simulated crash");
+        _fabric.DriverOf("host-a").Crash("crashy", "simulated crash");
         var failed = await client.WaitForVmAsync("crashy", [VmState.Failed], TimeSpan.FromSeconds(10));
         Assert.Equal(VmState.Failed, failed.State);
         Assert.Equal("simulated crash", failed.Reason);

@@ -49,7 +49,7 @@ internal static class HostOutput
         grid.Row("Anti-affinity", Cells.List(host.AntiAffinityGroups));
         grid.Row("Affinity", Cells.List(host.AffinityGroups));
         grid.Row("Reported", Cells.Time(host.ReportedAt));
-        grid.Row("Version", host.Version.ToString(CultureInfo.InvariantCulture));
+        grid.Row("Sequence", host.Sequence.ToString());
         console.Write(grid);
     }
 

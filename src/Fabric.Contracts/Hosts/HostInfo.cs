@@ -38,7 +38,7 @@ public sealed record Resources([property: Id(0)] int VCpus, [property: Id(1)] lo
 
 /// <summary>
 /// A host as operators see it (<c>host get -o json</c>) and as the scheduler sees it. Hosts push this summary to the
-/// scheduler whenever it changes; <see cref="Version"/> orders the pushes.
+/// scheduler whenever it changes; <see cref="Sequence"/> orders the pushes.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("fabric.HostInfo")]
 public sealed record HostInfo
@@ -101,9 +101,9 @@ public sealed record HostInfo
 
     /// <summary>Increases with every change of the host's reservations or state; newer summaries replace older ones.</summary>
     [Id(16)]
-    public long Version { get; init; }
+    public HostSequence Sequence { get; init; }
 
-    /// <summary>When the host last reported (for a Down host: when it was last seen).</summary>
+    /// <summary>When the host last reported, by its own clock (shown, never compared; for a Down host: when it was last seen).</summary>
     [Id(17)]
     public DateTimeOffset ReportedAt { get; init; }
 
@@ -113,6 +113,18 @@ public sealed record HostInfo
 
     [Id(19)]
     public string HypervisorVersion { get; init; } = "";
+
+    /// <summary>The address the host's silo listens on and advertises (its underlay address).</summary>
+    [Id(20)]
+    public string Address { get; init; } = "";
+
+    /// <summary>The machine the host is bound to: the one that first served it (machine-id, or the Kubernetes node).</summary>
+    [Id(21)]
+    public string Machine { get; init; } = "";
+
+    /// <summary>QEMU processes of this fabric on the host that no record places there; filled by <c>host get</c>.</summary>
+    [Id(22)]
+    public ImmutableArray<UnmanagedProcess> Unmanaged { get; init; } = [];
 
     public Resources Free => Capacity - Allocated;
 }

@@ -4,48 +4,65 @@ namespace Fabric.Contracts;
 
 /// <summary>
 /// One physical host, keyed by host id and pinned to the silo that serves that host id: it owns the local hypervisor
-/// driver, the reservations of the VMs placed here and their processes. When that silo is absent every call fails
-/// with <c>unavailable</c>; the grain never activates anywhere else.
+/// driver, the ledger of the VMs placed here and their processes. When that silo is absent every call fails with
+/// <c>unavailable</c>; the grain never activates anywhere else.
 /// Calls flow into hosts from VMs and the scheduler; a host calls VMs only one-way (<see cref="IVmGrain.Observe"/>)
 /// and the scheduler only one-way (<see cref="ISchedulerGrain.ReportHost"/>), so no call cycle can deadlock.
+/// Every command about a VM carries its epoch; a host refuses any other epoch than the one its ledger holds with
+/// <c>conflict</c>.
 /// </summary>
 [Alias("fabric.IHostGrain")]
 public interface IHostGrain : IGrainWithStringKey
 {
-    /// <summary>The host with the VMs placed on it.</summary>
+    /// <summary>The host with the VMs placed on it and the unmanaged processes it found.</summary>
     [AlwaysInterleave, Alias("GetInfo")]
     Task<HostInfo> GetInfo();
 
     /// <summary>
-    /// Atomically reserves capacity for a VM, or throws <c>insufficient-capacity</c> (no room, cordoned, anti-affinity
-    /// group already here) or <c>invalid-spec</c> (unknown image). Idempotent for the same VM and request.
+    /// Atomically reserves capacity for a VM at its epoch, or throws <c>insufficient-capacity</c> (no room, cordoned,
+    /// anti-affinity group already here), <c>invalid-spec</c> (unknown image) or <c>conflict</c> (a process of that VM
+    /// runs here that no newer placement may replace). Idempotent for the same VM, epoch and request.
     /// Returns the host's summary after the reservation.
     /// </summary>
     [Alias("Reserve")]
     Task<HostInfo> Reserve(VmReservation reservation);
 
-    /// <summary>Releases a VM's reservation and removes its runtime files; throws <c>conflict</c> while its process runs.</summary>
+    /// <summary>
+    /// Releases the VM's reservation of <paramref name="epoch"/> and removes its runtime files; throws <c>conflict</c>
+    /// while its process runs. Does nothing when the host holds another epoch (or none) for the VM.
+    /// </summary>
     [Alias("Release")]
-    Task Release(string vm);
+    Task Release(string vm, long epoch);
 
-    /// <summary>Launches a process for a reserved VM; returns once the process runs.</summary>
+    /// <summary>
+    /// The VM's placement of <paramref name="epoch"/> is superseded (deleted, placed elsewhere, or never recorded): stop
+    /// its process at once and release the reservation once the process is gone. Persisted, so it completes after a
+    /// restart. Does nothing when the host holds a newer epoch for the VM.
+    /// </summary>
+    [Alias("Fence")]
+    Task Fence(string vm, long epoch, string reason);
+
+    /// <summary>
+    /// Launches a process of the assignment's instance; returns once it runs. The instance is written to the ledger
+    /// before anything is started, so an interrupted launch is settled by what the host later reports.
+    /// </summary>
     [Alias("Launch")]
-    Task<VmObservation> Launch(string vm, Guid instanceId);
+    Task<VmObservation> Launch(VmAssignment assignment);
 
     [Alias("Pause")]
-    Task<VmObservation> Pause(string vm, Guid instanceId);
+    Task<VmObservation> Pause(VmAssignment assignment);
 
     [Alias("Resume")]
-    Task<VmObservation> Resume(string vm, Guid instanceId);
+    Task<VmObservation> Resume(VmAssignment assignment);
 
     [Alias("Reset")]
-    Task<VmObservation> Reset(string vm, Guid instanceId);
+    Task<VmObservation> Reset(VmAssignment assignment);
 
-    /// <summary>Begins stopping a VM's process; the outcome arrives at the VM as an observation.</summary>
+    /// <summary>Begins stopping the assignment's process (a repeated call is harmless; a forced one cuts a graceful one short).</summary>
     [Alias("Stop")]
-    Task<VmObservation> Stop(string vm, Guid instanceId, StopOptions options);
+    Task<VmObservation> Stop(VmAssignment assignment, StopOptions options);
 
-    /// <summary>What the host sees of the VM's process right now.</summary>
+    /// <summary>What the host holds for the VM right now.</summary>
     [AlwaysInterleave, Alias("Observe")]
     Task<VmObservation> Observe(string vm);
 
@@ -53,7 +70,7 @@ public interface IHostGrain : IGrainWithStringKey
     Task<ConsoleChunk> ReadConsole(string vm, long offset, int maxBytes, TimeSpan wait);
 
     [AlwaysInterleave, Alias("SendConsole")]
-    Task SendConsole(string vm, Guid instanceId, string text);
+    Task SendConsole(VmAssignment assignment, string text);
 
     /// <summary>Stops placing new VMs here (running VMs stay).</summary>
     [Alias("Cordon")]
@@ -62,7 +79,7 @@ public interface IHostGrain : IGrainWithStringKey
     [Alias("Uncordon")]
     Task<HostInfo> Uncordon();
 
-    /// <summary>Called by the host's own runtime event pump when a process changes state (one-way).</summary>
-    [OneWay, Alias("ReportRuntime")]
-    Task ReportRuntime(string vm, VmObservation observation);
+    /// <summary>From the host's own driver pump: something changed for <paramref name="vm"/>'s process; look again (one-way).</summary>
+    [OneWay, Alias("ProcessChanged")]
+    Task ProcessChanged(string vm);
 }

@@ -17,7 +17,7 @@ public interface ISchedulerGrain : IGrainWithStringKey
     [Alias("Place")]
     Task<PlacementDecision> Place(PlacementRequest request);
 
-    /// <summary>A host's summary after a change (one-way; older versions are ignored).</summary>
+    /// <summary>A host's summary after a change (one-way; older sequences are ignored).</summary>
     [OneWay, Alias("ReportHost")]
     Task ReportHost(HostInfo host);
 
@@ -27,6 +27,13 @@ public interface ISchedulerGrain : IGrainWithStringKey
     /// <summary>The last summary of a host, or null when the fabric never saw it.</summary>
     [AlwaysInterleave, Alias("GetHost")]
     Task<HostInfo?> GetHost(string host);
+
+    /// <summary>
+    /// Forgets a Down host: its machine binding, settings, ledger and inventory entry, so another machine may serve that
+    /// host id. Refused with <c>conflict</c> while the host is up or any VM that is not deleted is placed on it.
+    /// </summary>
+    [Alias("Forget")]
+    Task Forget(string host);
 }
 
 /// <summary>What the scheduler must place.</summary>

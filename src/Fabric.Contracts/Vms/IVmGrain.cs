@@ -32,9 +32,9 @@ public interface IVmGrain : IGrainWithStringKey
     [Alias("Reboot")]
     Task<VmInfo> Reboot();
 
-    /// <summary>Deletes a VM that is not running and releases its reservation.</summary>
+    /// <summary>Deletes a VM that is not running (or, with <see cref="DeleteOptions.Force"/>, any VM) and releases its reservation.</summary>
     [Alias("Delete")]
-    Task Delete();
+    Task Delete(DeleteOptions options);
 
     /// <summary>The VM, or <c>not-found</c>.</summary>
     [AlwaysInterleave, Alias("Get")]
@@ -52,7 +52,14 @@ public interface IVmGrain : IGrainWithStringKey
     [AlwaysInterleave, Alias("SendConsole")]
     Task SendConsole(string text);
 
-    /// <summary>Receives what the VM's host observed of its process (one-way: the host never waits on a VM).</summary>
+    /// <summary>
+    /// What a host holds for this VM, on a change or in its regular digest (one-way: a host never waits on a VM). The VM
+    /// settles its record from it, and answers a host whose placement is superseded with <see cref="IHostGrain.Fence"/>.
+    /// </summary>
     [OneWay, Alias("Observe")]
     Task Observe(VmObservation observation);
+
+    /// <summary>The catalog auditor found this VM's catalog row missing, stale or without a record: rewrite or remove it (one-way).</summary>
+    [OneWay, Alias("Audit")]
+    Task Audit();
 }

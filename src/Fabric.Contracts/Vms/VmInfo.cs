@@ -12,7 +12,7 @@ public sealed record VmInfo
     [Id(1)]
     public required VmState State { get; init; }
 
-    /// <summary>The host the VM is placed on (its capacity is reserved there).</summary>
+    /// <summary>The host the VM is placed on (its capacity is reserved there); empty when it is placed nowhere (a VM stopped by force while its host was Down).</summary>
     [Id(2)]
     public required string Host { get; init; }
 
@@ -56,6 +56,14 @@ public sealed record VmInfo
     /// <summary>The latest lifecycle transitions, newest last (bounded); empty in listings.</summary>
     [Id(14)]
     public ImmutableArray<VmHistoryEntry> History { get; init; } = [];
+
+    /// <summary>The placement epoch: it rises at every change of the VM's host assignment.</summary>
+    [Id(15)]
+    public long Epoch { get; init; }
+
+    /// <summary>What an unfinished request waits for (e.g. its host to return), when something does.</summary>
+    [Id(16)]
+    public string? Waiting { get; init; }
 }
 
 /// <summary>One lifecycle transition of a VM.</summary>
@@ -66,6 +74,20 @@ public sealed record VmHistoryEntry(
     [property: Id(2)] VmState To,
     [property: Id(3)] string? Reason);
 
+/// <summary>How to delete a VM.</summary>
+[GenerateSerializer, Immutable, Alias("fabric.DeleteOptions")]
+public sealed record DeleteOptions
+{
+    public static readonly DeleteOptions Normal = new();
+
+    /// <summary>
+    /// Delete whatever the VM's state: a process still running is stopped at once; when the VM's host is Down the
+    /// record goes now and the host stops the stale process when it returns.
+    /// </summary>
+    [Id(0)]
+    public bool Force { get; init; }
+}
+
 /// <summary>How to stop a VM: gracefully (ACPI power button, then quit, then kill) or at once.</summary>
 [GenerateSerializer, Immutable, Alias("fabric.StopOptions")]
 public sealed record StopOptions
@@ -73,7 +95,10 @@ public sealed record StopOptions
     public static readonly TimeSpan DefaultGracePeriod = TimeSpan.FromSeconds(10);
     public static readonly StopOptions Graceful = new();
 
-    /// <summary>Skip the ACPI power-down and stop the process at once.</summary>
+    /// <summary>
+    /// Skip the ACPI power-down and stop the process at once. When the VM's host is Down the VM is recorded Stopped
+    /// and released from that host now (epoch bumped); the host stops the stale process when it returns.
+    /// </summary>
     [Id(0)]
     public bool Force { get; init; }
 

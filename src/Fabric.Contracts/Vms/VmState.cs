@@ -16,7 +16,8 @@ public enum VmState
     Deleted,
 }
 
-/// <summary>What an operator asks a VM to do.</summary>
+/// <summary>What an operator asks a VM to do. Persisted by name (a request under way is part of a VM's record).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<VmAction>))]
 public enum VmAction
 {
     Start,

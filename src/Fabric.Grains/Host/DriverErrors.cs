@@ -22,14 +22,4 @@ internal static class DriverErrors
         ProcessPower.Crashed => RuntimePower.Crashed,
         _ => RuntimePower.Absent,
     };
-
-    public static VmObservation ToObservation(this ProcessStatus status, string host, DateTimeOffset at) => new()
-    {
-        Host = host,
-        InstanceId = status.InstanceId,
-        Power = status.Power.ToRuntime(),
-        Reason = status.Reason,
-        Pid = status.Pid,
-        At = at,
-    };
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Fabric.Contracts;
 using Fabric.Hypervisor;
 
 namespace Fabric.Grains.Host;
@@ -7,54 +8,48 @@ namespace Fabric.Grains.Host;
 public delegate Task<IHypervisorDriver> HostDriverFactory(string hostId, IServiceProvider services, CancellationToken cancellationToken);
 
 /// <summary>
-/// The hypervisor drivers of the hosts this silo serves, one per host, created on first use and kept for the life of
-/// the process (they outlive host grain activations). Disposing detaches them: VM processes keep running.
+/// The hypervisor drivers of the hosts this silo serves, one per host, kept for the life of the process (they outlive
+/// host grain activations). <see cref="HostAgent"/> creates and attaches each one outside any grain turn — that forks
+/// QEMU to read its version, probes the accelerator and waits for launches left in flight — and only then activates
+/// the host grain, which looks its driver up. Disposing detaches them: VM processes keep running.
 /// </summary>
 public sealed class HostDrivers(HostDriverFactory factory, IServiceProvider services) : IAsyncDisposable
 {
-    private readonly ConcurrentDictionary<string, Lazy<Task<AttachedDriver>>> _drivers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, IHypervisorDriver> _drivers = new(StringComparer.Ordinal);
 
-    /// <summary>The driver of <paramref name="hostId"/>, attached to the processes it started before this process began.</summary>
-    public Task<AttachedDriver> GetAsync(string hostId) =>
-        _drivers.GetOrAdd(hostId, id => new Lazy<Task<AttachedDriver>>(() => CreateAsync(id))).Value;
-
-    public async ValueTask DisposeAsync()
+    /// <summary>Creates <paramref name="hostId"/>'s driver and re-attaches it to the processes it started before this process began.</summary>
+    public async Task<IHypervisorDriver> StartAsync(string hostId, CancellationToken cancellationToken)
     {
-        foreach (var lazy in _drivers.Values)
+        if (_drivers.TryGetValue(hostId, out var running))
         {
-            if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully)
-            {
-                await lazy.Value.Result.Driver.DisposeAsync();
-            }
+            return running;
         }
-    }
 
-    private async Task<AttachedDriver> CreateAsync(string hostId)
-    {
+        var driver = await factory(hostId, services, cancellationToken);
         try
         {
-            var driver = await factory(hostId, services, CancellationToken.None);
-            var found = await driver.AttachAllAsync(CancellationToken.None);
-            return new AttachedDriver(driver, found);
+            await driver.AttachAllAsync(cancellationToken);
         }
         catch
         {
-            // Let the next caller try again rather than caching the failure forever.
-            _drivers.TryRemove(hostId, out _);
+            await driver.DisposeAsync();
             throw;
         }
+
+        return _drivers.GetOrAdd(hostId, driver);
     }
-}
 
-/// <summary>A host's driver and the processes it found at start-up.</summary>
-public sealed class AttachedDriver(IHypervisorDriver driver, IReadOnlyList<ProcessStatus> foundAtStart)
-{
-    private int _reconciled;
+    /// <summary>The started driver of <paramref name="hostId"/>, or <c>unavailable</c> while it is not started yet.</summary>
+    public IHypervisorDriver Get(string hostId) =>
+        _drivers.TryGetValue(hostId, out var driver)
+            ? driver
+            : throw FabricException.Unavailable($"host '{hostId}' is starting: its driver is not attached yet");
 
-    public IHypervisorDriver Driver { get; } = driver;
-
-    public IReadOnlyList<ProcessStatus> FoundAtStart { get; } = foundAtStart;
-
-    /// <summary>True exactly once per process: the first host activation reconciles what the driver found at start-up.</summary>
-    public bool TryClaimReconciliation() => Interlocked.Exchange(ref _reconciled, 1) == 0;
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var driver in _drivers.Values)
+        {
+            await driver.DisposeAsync();
+        }
+    }
 }

@@ -14,17 +14,21 @@ using Orleans.Placement;
 namespace Fabric.Grains.Host;
 
 /// <summary>
-/// One physical host, pinned to the silo serving it. Reentrant, so a slow QEMU launch of one VM does not hold up the
-/// reservations and operations of the others; every check-and-change of the reservations therefore happens without
-/// an await in between (the grain runs one turn at a time), and is rolled back if persisting it fails.
-/// Lifecycle calls for one VM arrive one at a time: the VM grain, their only caller, is not reentrant.
+/// One physical host, pinned to the silo serving it. It keeps the host's ledger (one entry per VM placed here: epoch,
+/// accepted instance, and whether the placement was fenced), drives the VMs' processes through the driver, and reports
+/// to each VM what it holds for it — on every change, and in a regular digest, so a lost report only delays.
+/// Reentrant, so a slow QEMU launch of one VM does not hold up the others; every check-and-change of the ledger
+/// happens without an await in between (the grain runs one turn at a time), and is persisted before it is acted on
+/// and rolled back in memory if persisting fails.
 /// </summary>
 [HostPinnedPlacement, Immovable, KeepAlive, Reentrant]
 internal sealed partial class HostGrain(
-    [PersistentState("host", FabricPersistence.Name)] IPersistentState<HostRecord> record,
     HostDrivers drivers,
     IReservationLedger ledger,
+    IHostRegistry registry,
     IOptions<FabricHostOptions> options,
+    IOptions<ReconcileOptions> reconcile,
+    ILocalSiloDetails silo,
     FleetEventPublisher events,
     TimeProvider time,
     ILogger<HostGrain> logger) : Grain, IHostGrain
@@ -35,18 +39,34 @@ internal sealed partial class HostGrain(
     /// <summary>How often the summary is pushed even unchanged, so a scheduler that moved catches up.</summary>
     private static readonly TimeSpan HeartbeatInterval = TimeSpan.FromSeconds(10);
 
-    private readonly Dictionary<string, VmReservation> _reservations = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, LedgerEntry> _entries = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _antiAffinity = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _affinity = new(StringComparer.Ordinal);
+
+    /// <summary>Launches under way (in this activation), by VM: the instance being launched.</summary>
+    private readonly Dictionary<string, Guid> _launching = new(StringComparer.Ordinal);
+
+    /// <summary>Launches that failed (in this activation), by VM: the instance and why.</summary>
+    private readonly Dictionary<string, (Guid Instance, string Reason)> _launchFailures = new(StringComparer.Ordinal);
+
+    /// <summary>What was last reported to each VM, so the digest sends changes at once and the rest slice by slice.</summary>
+    private readonly Dictionary<string, ReportedState> _reported = new(StringComparer.Ordinal);
+
     private IHypervisorDriver _driver = null!;
-    private Resources _physical = Resources.Zero;
+    private IGuestConsole? _console;
+    private HostRow _row = new();
+    private ImmutableArray<UnmanagedProcess> _unmanaged = [];
+    private long _counter;
+    private long _digestRound;
 
     // Fixed for the life of the activation; every reservation's answer carries them.
     private ImmutableArray<string> _images = [];
     private ImmutableSortedDictionary<string, string> _labels = ImmutableSortedDictionary<string, string>.Empty;
+    private Resources _physical = Resources.Zero;
     private Resources _capacity = Resources.Zero;
     private Resources _allocated = Resources.Zero;
-    private long _version;
+    private string _address = "";
+    private HostSequence _summarySequence;
     private bool _changed;
     private DateTimeOffset _reportedAt;
 
@@ -60,8 +80,8 @@ internal sealed partial class HostGrain(
             throw FabricException.Unavailable($"host '{Name}' is not served by this silo");
         }
 
-        var attached = await drivers.GetAsync(Name);
-        _driver = attached.Driver;
+        _driver = drivers.Get(Name);
+        _console = _driver.Capability<IGuestConsole>();
         var facts = _driver.Facts;
         _physical = new Resources(
             options.Value.VCpus > 0 ? options.Value.VCpus : facts.Cpus,
@@ -71,172 +91,283 @@ internal sealed partial class HostGrain(
         _capacity = new Resources(
             (int)Math.Floor(_physical.VCpus * options.Value.CpuOvercommit),
             (long)Math.Floor(_physical.MemoryMiB * options.Value.MemoryOvercommit));
+        _address = silo.SiloAddress.Endpoint.Address.ToString();
 
-        foreach (var reservation in await ledger.LoadAsync(Name))
+        // A new incarnation before anything is reported: every sequence of this activation orders after the last one's.
+        var row = await registry.GetAsync(Name) ?? new HostRow();
+        _row = row with { Incarnation = row.Incarnation + 1, Address = _address };
+        await registry.SaveAsync(Name, _row);
+
+        foreach (var entry in await ledger.LoadAsync(Name))
         {
-            Add(reservation);
+            Add(entry);
         }
 
-        // Versions must keep increasing across restarts of the host, so they start from the clock.
-        _version = time.GetUtcNow().UtcTicks;
-        if (attached.TryClaimReconciliation())
-        {
-            Reconcile(attached.FoundAtStart);
-        }
-
-        LogActivated(Name, _driver.Kind, facts.Accelerator, _reservations.Count, _capacity);
-        _changed = true;
+        RefreshUnmanaged();
+        LogActivated(Name, _driver.Kind, facts.Accelerator, _entries.Count, _capacity, _row.Incarnation);
+        Changed();
         ReportIfChanged();
         this.RegisterGrainTimer(ReportIfChangedAsync, ReportInterval, ReportInterval);
+
+        // The first digest runs at once and reports to every VM: what the driver found at start-up settles them all.
+        this.RegisterGrainTimer(DigestAsync, TimeSpan.Zero, reconcile.Value.DigestInterval);
     }
 
     Task<HostInfo> IHostGrain.GetInfo() => Task.FromResult(Summary() with
     {
-        Vms = [.. _reservations.Keys.Order(StringComparer.Ordinal)],
+        Vms = [.. _entries.Values.Where(e => e.Fenced is null).Select(e => e.Vm).Order(StringComparer.Ordinal)],
+        Unmanaged = _unmanaged,
     });
 
     async Task<HostInfo> IHostGrain.Reserve(VmReservation reservation)
     {
         ArgumentNullException.ThrowIfNull(reservation);
         Names.Require("name", reservation.Vm);
-        if (_reservations.TryGetValue(reservation.Vm, out var existing))
+        var vm = reservation.Vm;
+        if (_unmanaged.FirstOrDefault(p => p.Vm == vm) is { } unmanaged)
         {
-            return existing == reservation
-                ? Summary()
-                : throw FabricException.Conflict($"vm '{reservation.Vm}' already holds a different reservation on host '{Name}'");
+            throw FabricException.Conflict($"vm '{vm}' has an unmanaged QEMU process on host '{Name}' (pid {unmanaged.Pid}) that no record places here; it is left alone until an operator ends it");
+        }
+
+        var entry = LedgerEntry.From(reservation);
+        var replaced = _entries.GetValueOrDefault(vm);
+        if (replaced is not null)
+        {
+            if (replaced.Epoch == entry.Epoch)
+            {
+                return replaced with { InstanceId = Guid.Empty, Fenced = null } == entry
+                    ? Summary()
+                    : throw FabricException.Conflict($"vm '{vm}' already holds a different reservation on host '{Name}' at epoch {entry.Epoch}");
+            }
+
+            if (replaced.Epoch > entry.Epoch)
+            {
+                throw StaleEpoch(vm, replaced.Epoch, entry.Epoch);
+            }
+
+            // An older placement of the same name is superseded by this one (epochs never repeat): it must be gone first.
+            if (HasProcess(vm))
+            {
+                await FenceEntryAsync(replaced, $"superseded by a new placement at epoch {entry.Epoch}");
+                throw FabricException.Conflict($"vm '{vm}' still has a process of an older placement on host '{Name}' (epoch {replaced.Epoch}); it is being stopped, try again shortly");
+            }
         }
 
         CheckImage(reservation);
+        if (replaced is not null)
+        {
+            Remove(vm);
+        }
+
         if (Refusal(reservation) is { } refusal)
         {
+            if (replaced is not null)
+            {
+                Add(replaced);
+            }
+
             throw FabricException.InsufficientCapacity($"host '{Name}': {refusal}");
         }
 
-        Add(reservation);
+        Add(entry);
         Changed();
         try
         {
-            await ledger.SaveAsync(Name, reservation);
+            await ledger.SaveAsync(Name, entry);
         }
-        catch
+        catch (Exception ex)
         {
-            Remove(reservation.Vm);
+            Remove(vm);
+            if (replaced is not null)
+            {
+                Add(replaced);
+            }
+
             Changed();
-            throw;
+            throw Unwritten(vm, ex);
+        }
+
+        _reported.Remove(vm);
+        if (replaced is not null)
+        {
+            await Driver(() => _driver.RemoveAsync(vm, CancellationToken.None));
         }
 
         return Summary();
     }
 
-    async Task IHostGrain.Release(string vm)
+    async Task IHostGrain.Release(string vm, long epoch)
     {
-        if (!_reservations.ContainsKey(vm))
+        if (!_entries.TryGetValue(vm, out var entry) || entry.Epoch != epoch || entry.Fenced is not null)
         {
             return;
         }
 
+        if (HasProcess(vm))
+        {
+            throw FabricException.Conflict($"vm '{vm}' still has a running process on host '{Name}' (pid {_driver.GetStatus(vm).Pid}); stop it first");
+        }
+
+        await ForgetAsync(vm);
+    }
+
+    async Task IHostGrain.Fence(string vm, long epoch, string reason)
+    {
+        if (_entries.TryGetValue(vm, out var entry) && entry.Epoch <= epoch)
+        {
+            await FenceEntryAsync(entry, reason);
+        }
+    }
+
+    async Task<VmObservation> IHostGrain.Launch(VmAssignment assignment)
+    {
+        ArgumentNullException.ThrowIfNull(assignment);
+        var entry = RequireEntry(assignment);
+        var vm = assignment.Vm;
         var status = _driver.GetStatus(vm);
         if (status.IsAlive)
         {
-            throw FabricException.Conflict($"vm '{vm}' still has a running process on host '{Name}' (pid {status.Pid}); stop it first");
+            return status.InstanceId == assignment.InstanceId
+                ? Observe(vm)
+                : throw FabricException.Conflict($"vm '{vm}' already has a running process on host '{Name}' (pid {status.Pid}, instance {status.InstanceId})");
         }
 
-        await Driver(() => _driver.RemoveAsync(vm, CancellationToken.None));
-        await ledger.RemoveAsync(Name, vm);
-        Remove(vm);
-        Changed();
-    }
-
-    async Task<VmObservation> IHostGrain.Launch(string vm, Guid instanceId)
-    {
-        var reservation = RequireReservation(vm);
-        var current = _driver.GetStatus(vm);
-        if (current.IsAlive)
+        if (_launching.TryGetValue(vm, out var launching))
         {
-            return current.InstanceId == instanceId
-                ? Observe(current)
-                : throw FabricException.Conflict($"vm '{vm}' already has a running process on host '{Name}' (pid {current.Pid})");
+            return launching == assignment.InstanceId
+                ? Observe(vm)
+                : throw FabricException.Conflict($"vm '{vm}': a launch of another instance ({launching}) is under way on host '{Name}'");
         }
 
-        var spec = new LaunchSpec(vm, instanceId, reservation.Resources.VCpus, (int)reservation.Resources.MemoryMiB, reservation.Image);
+        if (entry.InstanceId == assignment.InstanceId)
+        {
+            // Accepted before (then launched, failed or lost in a crash): an instance is launched at most once.
+            return Observe(vm);
+        }
 
-        // Launching forks QEMU: keep that off the grain's scheduler.
-        var status = await Driver(() => Task.Run(() => _driver.LaunchAsync(spec, CancellationToken.None)));
-        return Observe(status);
+        await SaveAsync(entry with { InstanceId = assignment.InstanceId });
+        _launchFailures.Remove(vm);
+        _launching[vm] = assignment.InstanceId;
+        try
+        {
+            var spec = new LaunchSpec(vm, entry.Epoch, assignment.InstanceId, entry.VCpus, (int)entry.MemoryMiB, entry.Image);
+
+            // Launching forks QEMU and waits for it: keep that off the grain's scheduler.
+            await Task.Run(() => _driver.LaunchAsync(spec, CancellationToken.None));
+        }
+        catch (Exception ex)
+        {
+            _launchFailures[vm] = (assignment.InstanceId, ex.Message);
+            throw ex is HypervisorException hypervisor ? hypervisor.ToFabric() : ex;
+        }
+        finally
+        {
+            _launching.Remove(vm);
+        }
+
+        if (_entries.GetValueOrDefault(vm)?.Fenced is not null)
+        {
+            await EnforceFenceAsync(vm);
+        }
+
+        return Observe(vm);
     }
 
-    async Task<VmObservation> IHostGrain.Pause(string vm, Guid instanceId)
+    async Task<VmObservation> IHostGrain.Pause(VmAssignment assignment)
     {
-        RequireInstance(vm, instanceId, "pause");
-        return Observe(await Driver(() => _driver.PauseAsync(vm, CancellationToken.None)));
+        RequireRunning(assignment, "pause");
+        await Driver(() => _driver.PauseAsync(assignment.Vm, CancellationToken.None));
+        return Observe(assignment.Vm);
     }
 
-    async Task<VmObservation> IHostGrain.Resume(string vm, Guid instanceId)
+    async Task<VmObservation> IHostGrain.Resume(VmAssignment assignment)
     {
-        RequireInstance(vm, instanceId, "resume");
-        return Observe(await Driver(() => _driver.ResumeAsync(vm, CancellationToken.None)));
+        RequireRunning(assignment, "resume");
+        await Driver(() => _driver.ResumeAsync(assignment.Vm, CancellationToken.None));
+        return Observe(assignment.Vm);
     }
 
-    async Task<VmObservation> IHostGrain.Reset(string vm, Guid instanceId)
+    async Task<VmObservation> IHostGrain.Reset(VmAssignment assignment)
     {
-        RequireInstance(vm, instanceId, "reboot");
-        return Observe(await Driver(() => _driver.ResetAsync(vm, CancellationToken.None)));
+        RequireRunning(assignment, "reboot");
+        await Driver(() => _driver.ResetAsync(assignment.Vm, CancellationToken.None));
+        return Observe(assignment.Vm);
     }
 
-    async Task<VmObservation> IHostGrain.Stop(string vm, Guid instanceId, StopOptions stop)
+    async Task<VmObservation> IHostGrain.Stop(VmAssignment assignment, StopOptions stop)
     {
+        ArgumentNullException.ThrowIfNull(assignment);
         ArgumentNullException.ThrowIfNull(stop);
-        var status = _driver.GetStatus(vm);
-        if (!status.IsAlive || status.InstanceId != instanceId)
+        RequireEntry(assignment);
+        var status = _driver.GetStatus(assignment.Vm);
+        if (status.IsAlive && status.InstanceId == assignment.InstanceId)
         {
-            // Nothing of that instance runs here any more: report it as gone, so the VM can record Stopped.
-            return new VmObservation { Host = Name, InstanceId = instanceId, Power = RuntimePower.Absent, Reason = "no process was running", At = time.GetUtcNow() };
+            await Driver(() => _driver.StopAsync(assignment.Vm, new StopRequest(stop.Force, stop.GracePeriod), CancellationToken.None));
         }
 
-        await Driver(() => _driver.StopAsync(vm, new StopRequest(stop.Force, stop.GracePeriod), CancellationToken.None));
-        return Observe(_driver.GetStatus(vm));
+        // Not running (ended, or a launch still under way): the report says so, and the VM asks again if need be.
+        return Observe(assignment.Vm);
     }
 
-    Task<VmObservation> IHostGrain.Observe(string vm) => Task.FromResult(Observe(_driver.GetStatus(vm)));
+    Task<VmObservation> IHostGrain.Observe(string vm) => Task.FromResult(Observe(vm));
 
     async Task<ConsoleChunk> IHostGrain.ReadConsole(string vm, long offset, int maxBytes, TimeSpan wait)
     {
-        RequireReservation(vm);
-        var read = await Driver(() => _driver.ReadConsoleAsync(vm, offset, maxBytes, wait, CancellationToken.None));
+        if (!_entries.ContainsKey(vm))
+        {
+            throw new FabricException(ErrorCodes.NotFound, $"vm '{vm}' has no reservation on host '{Name}'");
+        }
+
+        var read = await Driver(() => RequireConsole().ReadConsoleAsync(vm, offset, maxBytes, wait, CancellationToken.None));
         return new ConsoleChunk(read.Data, read.Offset, read.NextOffset, read.InstanceId == Guid.Empty ? null : read.InstanceId);
     }
 
-    async Task IHostGrain.SendConsole(string vm, Guid instanceId, string text)
+    async Task IHostGrain.SendConsole(VmAssignment assignment, string text)
     {
-        RequireInstance(vm, instanceId, "type into the console of");
-        await Driver(() => _driver.SendConsoleAsync(vm, Encoding.UTF8.GetBytes(text), CancellationToken.None));
+        RequireRunning(assignment, "type into the console of");
+        await Driver(() => RequireConsole().SendConsoleAsync(assignment.Vm, Encoding.UTF8.GetBytes(text), CancellationToken.None));
     }
 
     Task<HostInfo> IHostGrain.Cordon() => SetCordonedAsync(true);
 
     Task<HostInfo> IHostGrain.Uncordon() => SetCordonedAsync(false);
 
-    Task IHostGrain.ReportRuntime(string vm, VmObservation observation)
+    async Task IHostGrain.ProcessChanged(string vm)
     {
-        if (_reservations.ContainsKey(vm))
+        if (!_entries.TryGetValue(vm, out var entry))
         {
-            return GrainFactory.GetGrain<IVmGrain>(vm).Observe(observation);
+            RefreshUnmanaged();
+            return;
         }
 
-        LogUnreservedProcess(Name, vm, observation.Power);
-        return Task.CompletedTask;
+        if (entry.Fenced is not null)
+        {
+            await EnforceFenceAsync(vm);
+            return;
+        }
+
+        Report(vm, ObserveState(vm));
     }
 
     private async Task<HostInfo> SetCordonedAsync(bool cordoned)
     {
-        if (record.State.Cordoned == cordoned)
+        if (_row.Cordoned == cordoned)
         {
             return Summary();
         }
 
         var before = Summary().State;
-        record.State.Cordoned = cordoned;
-        await record.WriteStateAsync();
+        var next = _row with { Cordoned = cordoned };
+        try
+        {
+            await registry.SaveAsync(Name, next);
+        }
+        catch (Exception ex)
+        {
+            throw FabricException.Unavailable($"host '{Name}': its settings could not be written ({ex.Message}); nothing was changed");
+        }
+
+        _row = next;
         Changed();
         ReportIfChanged();
         var summary = Summary();
@@ -251,21 +382,241 @@ internal sealed partial class HostGrain(
         return summary;
     }
 
-    /// <summary>After a silo restart, tells each VM what its process looks like now, and the host about processes it does not expect.</summary>
-    private void Reconcile(IReadOnlyList<ProcessStatus> found)
+    /// <summary>
+    /// The regular, level-triggered report: to every VM whose process changed since it last heard, and to one slice of
+    /// the others (every VM hears at least once per full round); fenced placements are driven on; processes of a
+    /// placement other than the ledger's are stopped; unmanaged processes are looked for again.
+    /// </summary>
+    private async Task DigestAsync(CancellationToken cancellationToken)
     {
-        var now = time.GetUtcNow();
-        foreach (var vm in _reservations.Keys)
+        var slices = reconcile.Value.DigestSlices;
+        var round = _digestRound++;
+        var fenced = new List<string>();
+        foreach (var (vm, entry) in _entries)
         {
-            var status = _driver.GetStatus(vm);
-            GrainFactory.GetGrain<IVmGrain>(vm).Observe(status.ToObservation(Name, now)).Ignore();
+            if (entry.Fenced is not null)
+            {
+                fenced.Add(vm);
+                continue;
+            }
+
+            var current = ObserveState(vm);
+            var inSlice = round == 0 || (uint)StringComparer.Ordinal.GetHashCode(vm) % slices == round % slices;
+            if (inSlice || !_reported.TryGetValue(vm, out var last) || last != current)
+            {
+                Report(vm, current);
+            }
         }
 
-        foreach (var status in found.Where(s => s.IsAlive && !_reservations.ContainsKey(s.Vm)))
+        foreach (var status in _driver.List())
         {
-            LogUnreservedProcess(Name, status.Vm, status.Power.ToRuntime());
+            if (status.IsAlive && _entries.TryGetValue(status.Vm, out var entry) && entry.Fenced is null && entry.Epoch != status.Epoch)
+            {
+                LogStaleProcess(Name, status.Vm, status.Epoch, entry.Epoch, status.Pid ?? 0);
+                await StopQuietlyAsync(status.Vm);
+            }
+        }
+
+        foreach (var vm in fenced)
+        {
+            try
+            {
+                await EnforceFenceAsync(vm);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                LogFenceFailed(Name, vm, ex.Message);
+            }
+        }
+
+        RefreshUnmanaged();
+    }
+
+    /// <summary>Marks a placement superseded (persisted first: a fence survives a restart), then stops its process.</summary>
+    private async Task FenceEntryAsync(LedgerEntry entry, string reason)
+    {
+        if (entry.Fenced is null)
+        {
+            var fenced = entry with { Fenced = reason };
+            await SaveAsync(fenced);
+            LogFenced(Name, entry.Vm, entry.Epoch, reason);
+        }
+
+        await EnforceFenceAsync(entry.Vm);
+    }
+
+    /// <summary>A fenced placement: stop its process (forced); once no process is left, remove its files and its entry.</summary>
+    private async Task EnforceFenceAsync(string vm)
+    {
+        if (!_entries.TryGetValue(vm, out var entry) || entry.Fenced is null || _launching.ContainsKey(vm))
+        {
+            return; // A launch under way is fenced when it completes.
+        }
+
+        if (_driver.GetStatus(vm).IsAlive)
+        {
+            await StopQuietlyAsync(vm);
+            return; // Its exit comes back as a process change, which finishes the fence.
+        }
+
+        await ForgetAsync(vm);
+        LogFenceCompleted(Name, vm, entry.Epoch);
+    }
+
+    /// <summary>Removes a VM whose process is gone: its runtime files, then its ledger entry.</summary>
+    private async Task ForgetAsync(string vm)
+    {
+        await Driver(() => _driver.RemoveAsync(vm, CancellationToken.None));
+        try
+        {
+            await ledger.RemoveAsync(Name, vm);
+        }
+        catch (Exception ex)
+        {
+            throw Unwritten(vm, ex);
+        }
+
+        Remove(vm);
+        _reported.Remove(vm);
+        _launchFailures.Remove(vm);
+        Changed();
+    }
+
+    private async Task StopQuietlyAsync(string vm)
+    {
+        try
+        {
+            await _driver.StopAsync(vm, new StopRequest(Force: true, TimeSpan.Zero), CancellationToken.None);
+        }
+        catch (HypervisorException ex)
+        {
+            LogFenceFailed(Name, vm, ex.Message);
         }
     }
+
+    /// <summary>Writes an entry, and only then holds it in memory (so allocation follows what is stored).</summary>
+    private async Task SaveAsync(LedgerEntry entry)
+    {
+        try
+        {
+            await ledger.SaveAsync(Name, entry);
+        }
+        catch (Exception ex)
+        {
+            throw Unwritten(entry.Vm, ex);
+        }
+
+        Remove(entry.Vm);
+        Add(entry);
+        Changed();
+    }
+
+    private FabricException Unwritten(string vm, Exception ex) =>
+        FabricException.Unavailable($"host '{Name}': the ledger entry of vm '{vm}' could not be written ({ex.Message}); nothing was changed");
+
+    private bool HasProcess(string vm) => _launching.ContainsKey(vm) || _driver.GetStatus(vm).IsAlive;
+
+    private void RefreshUnmanaged()
+    {
+        var unmanaged = _driver.List()
+            .Where(s => s.IsAlive && !_entries.ContainsKey(s.Vm))
+            .Select(s => new UnmanagedProcess(s.Vm, s.Pid, s.Epoch, s.InstanceId))
+            .OrderBy(p => p.Vm, StringComparer.Ordinal)
+            .ToImmutableArray();
+        foreach (var process in unmanaged.Where(p => !_unmanaged.Contains(p)))
+        {
+            LogUnmanaged(Name, process.Vm, process.Pid ?? 0, process.Epoch);
+        }
+
+        _unmanaged = unmanaged;
+    }
+
+    /// <summary>What the host holds for <paramref name="vm"/>: its entry's epoch and instance, and how that instance's process stands.</summary>
+    private ReportedState ObserveState(string vm)
+    {
+        var entry = _entries.GetValueOrDefault(vm);
+        var status = _driver.GetStatus(vm);
+        var epoch = entry?.Epoch ?? status.Epoch;
+        var instance = entry?.InstanceId ?? status.InstanceId;
+        if (_launching.TryGetValue(vm, out var launching) && launching == instance)
+        {
+            return new ReportedState(epoch, instance, RuntimePower.Launching, null, null);
+        }
+
+        if (instance != Guid.Empty && status.InstanceId == instance && status.Power != ProcessPower.Absent)
+        {
+            return new ReportedState(epoch, instance, status.Power.ToRuntime(), status.Pid, status.Reason);
+        }
+
+        if (_launchFailures.TryGetValue(vm, out var failure) && failure.Instance == instance)
+        {
+            return new ReportedState(epoch, instance, RuntimePower.Crashed, null, $"the launch failed: {failure.Reason}");
+        }
+
+        return new ReportedState(epoch, instance, RuntimePower.Absent, null, instance == Guid.Empty ? null : $"host '{Name}' has no process of this instance");
+    }
+
+    private VmObservation Observe(string vm) => Stamp(vm, ObserveState(vm));
+
+    private VmObservation Stamp(string vm, ReportedState state) => new()
+    {
+        Vm = vm,
+        Host = Name,
+        Epoch = state.Epoch,
+        InstanceId = state.InstanceId,
+        Power = state.Power,
+        Pid = state.Pid,
+        Reason = state.Reason,
+        Sequence = NextSequence(),
+    };
+
+    /// <summary>Reports to the VM one-way: a host never waits on a VM.</summary>
+    private void Report(string vm, ReportedState state)
+    {
+        _reported[vm] = state;
+        GrainFactory.GetGrain<IVmGrain>(vm).Observe(Stamp(vm, state)).Ignore();
+    }
+
+    private HostSequence NextSequence() => new(_row.Incarnation, ++_counter);
+
+    private LedgerEntry RequireEntry(VmAssignment assignment)
+    {
+        ArgumentNullException.ThrowIfNull(assignment);
+        if (assignment.Host != Name)
+        {
+            throw FabricException.Conflict($"vm '{assignment.Vm}': the request is for host '{assignment.Host}', not '{Name}'");
+        }
+
+        if (!_entries.TryGetValue(assignment.Vm, out var entry))
+        {
+            throw new FabricException(ErrorCodes.NotFound, $"vm '{assignment.Vm}' has no reservation on host '{Name}'");
+        }
+
+        if (entry.Epoch != assignment.Epoch)
+        {
+            throw StaleEpoch(assignment.Vm, entry.Epoch, assignment.Epoch);
+        }
+
+        return entry.Fenced is { } why
+            ? throw FabricException.Conflict($"vm '{assignment.Vm}': its placement on host '{Name}' (epoch {entry.Epoch}) is superseded: {why}")
+            : entry;
+    }
+
+    private void RequireRunning(VmAssignment assignment, string action)
+    {
+        RequireEntry(assignment);
+        var status = _driver.GetStatus(assignment.Vm);
+        if (!status.IsAlive || status.InstanceId != assignment.InstanceId)
+        {
+            throw FabricException.Conflict($"vm '{assignment.Vm}' has no running process of instance {assignment.InstanceId} on host '{Name}'; cannot {action} it");
+        }
+    }
+
+    private FabricException StaleEpoch(string vm, long held, long asked) =>
+        FabricException.Conflict($"vm '{vm}': host '{Name}' holds its placement at epoch {held}; a request at epoch {asked} is stale");
+
+    private IGuestConsole RequireConsole() =>
+        _console ?? throw FabricException.Conflict($"host '{Name}': its {_driver.Kind} driver has no serial console");
 
     private void CheckImage(VmReservation reservation)
     {
@@ -284,7 +635,7 @@ internal sealed partial class HostGrain(
     /// <summary>Why this host cannot take the reservation right now, or null when it can.</summary>
     private string? Refusal(VmReservation reservation)
     {
-        if (record.State.Cordoned)
+        if (_row.Cordoned)
         {
             return "cordoned";
         }
@@ -294,32 +645,35 @@ internal sealed partial class HostGrain(
             return $"anti-affinity group '{group}' already has a VM here";
         }
 
-        var free = _capacity - _allocated;
         if (!_allocated.Fits(reservation.Resources, _capacity))
         {
-            return $"needs {reservation.Resources}, {free} free of {_capacity}";
+            return $"needs {reservation.Resources}, {_capacity - _allocated} free of {_capacity}";
         }
 
         return null;
     }
 
-    private void Add(VmReservation reservation)
+    /// <summary>Holds an entry in memory; a fenced one holds no capacity and no group membership.</summary>
+    private void Add(LedgerEntry entry)
     {
-        // Images are a small set: share their names across the host's (possibly thousands of) reservations.
-        reservation = reservation with { Image = string.Intern(reservation.Image) };
-        _reservations[reservation.Vm] = reservation;
-        _allocated += reservation.Resources;
-        Count(_antiAffinity, reservation.AntiAffinityGroup, +1);
-        Count(_affinity, reservation.AffinityGroup, +1);
+        // Images are a small set: share their names across the host's (possibly thousands of) entries.
+        entry = entry with { Image = string.Intern(entry.Image) };
+        _entries[entry.Vm] = entry;
+        if (entry.Fenced is null)
+        {
+            _allocated += entry.Resources;
+            Count(_antiAffinity, entry.AntiAffinityGroup, +1);
+            Count(_affinity, entry.AffinityGroup, +1);
+        }
     }
 
     private void Remove(string vm)
     {
-        if (_reservations.Remove(vm, out var reservation))
+        if (_entries.Remove(vm, out var entry) && entry.Fenced is null)
         {
-            _allocated -= reservation.Resources;
-            Count(_antiAffinity, reservation.AntiAffinityGroup, -1);
-            Count(_affinity, reservation.AffinityGroup, -1);
+            _allocated -= entry.Resources;
+            Count(_antiAffinity, entry.AntiAffinityGroup, -1);
+            Count(_affinity, entry.AffinityGroup, -1);
         }
     }
 
@@ -341,26 +695,9 @@ internal sealed partial class HostGrain(
         }
     }
 
-    private VmReservation RequireReservation(string vm) =>
-        _reservations.TryGetValue(vm, out var reservation)
-            ? reservation
-            : throw new FabricException(ErrorCodes.NotFound, $"vm '{vm}' has no reservation on host '{Name}'");
-
-    private void RequireInstance(string vm, Guid instanceId, string action)
-    {
-        RequireReservation(vm);
-        var status = _driver.GetStatus(vm);
-        if (!status.IsAlive || status.InstanceId != instanceId)
-        {
-            throw FabricException.Conflict($"vm '{vm}' has no running process on host '{Name}'; cannot {action} it");
-        }
-    }
-
-    private VmObservation Observe(ProcessStatus status) => status.ToObservation(Name, time.GetUtcNow());
-
     private void Changed()
     {
-        _version++;
+        _summarySequence = NextSequence();
         _changed = true;
     }
 
@@ -386,10 +723,10 @@ internal sealed partial class HostGrain(
     private HostInfo Summary() => new()
     {
         Name = Name,
-        State = record.State.Cordoned ? HostState.Cordoned : HostState.Ready,
+        State = _row.Cordoned ? HostState.Cordoned : HostState.Ready,
         Capacity = _capacity,
         Allocated = _allocated,
-        VmCount = _reservations.Count,
+        VmCount = _entries.Count - _entries.Values.Count(e => e.Fenced is not null),
         Physical = _physical,
         CpuOvercommit = options.Value.CpuOvercommit,
         MemoryOvercommit = options.Value.MemoryOvercommit,
@@ -401,9 +738,11 @@ internal sealed partial class HostGrain(
         Labels = _labels,
         AntiAffinityGroups = [.. _antiAffinity.Keys.Order(StringComparer.Ordinal)],
         AffinityGroups = [.. _affinity.Keys.Order(StringComparer.Ordinal)],
-        Version = _version,
+        Sequence = _summarySequence,
         ReportedAt = time.GetUtcNow(),
         Silo = RuntimeIdentity,
+        Address = _address,
+        Machine = options.Value.MachineId,
     };
 
     /// <summary>Runs a driver call, translating its failures into the fabric's error codes.</summary>
@@ -431,9 +770,24 @@ internal sealed partial class HostGrain(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Host {Host} active: driver {Driver} ({Accelerator}), {Reservations} reservations, capacity {Capacity}")]
-    private partial void LogActivated(string host, string driver, string accelerator, int reservations, Resources capacity);
+    /// <summary>What a host last reported to a VM (without the sequence that stamps each report).</summary>
+    private readonly record struct ReportedState(long Epoch, Guid InstanceId, RuntimePower Power, int? Pid, string? Reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Host {Host}: process of vm {Vm} ({Power}) has no reservation here; left alone")]
-    private partial void LogUnreservedProcess(string host, string vm, RuntimePower power);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Host {Host} active: driver {Driver} ({Accelerator}), {Entries} ledger entries, capacity {Capacity}, incarnation {Incarnation}")]
+    private partial void LogActivated(string host, string driver, string accelerator, int entries, Resources capacity, long incarnation);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Host {Host}: QEMU process of vm {Vm} (pid {Pid}, epoch {Epoch}) has no ledger entry here: unmanaged, left alone")]
+    private partial void LogUnmanaged(string host, string vm, int pid, long epoch);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Host {Host}: fencing vm {Vm} at epoch {Epoch}: {Reason}")]
+    private partial void LogFenced(string host, string vm, long epoch, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Host {Host}: fence of vm {Vm} (epoch {Epoch}) complete: no process left, entry removed")]
+    private partial void LogFenceCompleted(string host, string vm, long epoch);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Host {Host}: fencing vm {Vm} failed for now: {Error}")]
+    private partial void LogFenceFailed(string host, string vm, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Host {Host}: process of vm {Vm} runs at epoch {ProcessEpoch} but the ledger holds epoch {LedgerEpoch}; stopping pid {Pid}")]
+    private partial void LogStaleProcess(string host, string vm, long processEpoch, long ledgerEpoch, int pid);
 }

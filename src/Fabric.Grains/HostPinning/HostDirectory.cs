@@ -8,6 +8,7 @@ namespace Fabric.Grains.HostPinning;
 /// Which silo serves which host, read from Orleans membership (active silos) and silo metadata (the host ids each silo
 /// published at start-up under <see cref="MetadataKey"/>). A host no active silo serves is Down.
 /// Every placement and most VM requests ask it, so the answer is a map rebuilt when membership changes, never per call.
+/// When two active silos claim one host id, the one that joined first serves it.
 /// </summary>
 public sealed partial class HostDirectory(IClusterMembershipService membership, ISiloMetadataCache metadata, ILogger<HostDirectory> logger)
     : ILifecycleParticipant<ISiloLifecycle>, IDisposable
@@ -19,6 +20,7 @@ public sealed partial class HostDirectory(IClusterMembershipService membership, 
     private static readonly TimeSpan MetadataRetry = TimeSpan.FromMilliseconds(100);
 
     private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource _resolved = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile FrozenDictionary<string, SiloAddress> _hosts = FrozenDictionary<string, SiloAddress>.Empty;
     private Task _watch = Task.CompletedTask;
     private int _disposed;
@@ -27,6 +29,9 @@ public sealed partial class HostDirectory(IClusterMembershipService membership, 
     public SiloAddress? SiloOf(string hostId) => _hosts.GetValueOrDefault(hostId);
 
     public bool IsUp(string hostId) => _hosts.ContainsKey(hostId);
+
+    /// <summary>Completes once the map has been built from a membership view in which every active silo's metadata is known.</summary>
+    public Task WaitUntilResolvedAsync(CancellationToken cancellationToken) => _resolved.Task.WaitAsync(cancellationToken);
 
     public static string FormatMetadata(IEnumerable<string> hostIds) => string.Join(',', hostIds);
 
@@ -114,8 +119,10 @@ public sealed partial class HostDirectory(IClusterMembershipService membership, 
 
             foreach (var hostId in list.Split(',', StringSplitOptions.RemoveEmptyEntries))
             {
-                // Two live silos claiming one host: the newer generation wins (the older is on its way out).
-                if (!hosts.TryGetValue(hostId, out var existing) || existing.Generation < member.SiloAddress.Generation)
+                // Two live silos claiming one host: the one serving it first keeps it. The newcomer sees that it is
+                // not the host's silo and exits (HostAgent); a restart of the same silo on the same endpoint is not a
+                // newcomer, since Orleans declares the older generation of an endpoint dead when the newer one joins.
+                if (!hosts.TryGetValue(hostId, out var existing) || IsOlder(member.SiloAddress, existing))
                 {
                     hosts[hostId] = member.SiloAddress;
                 }
@@ -123,8 +130,18 @@ public sealed partial class HostDirectory(IClusterMembershipService membership, 
         }
 
         _hosts = hosts.ToFrozenDictionary(StringComparer.Ordinal);
+        if (!unresolved)
+        {
+            _resolved.TrySetResult();
+        }
+
         return unresolved;
     }
+
+    private static bool IsOlder(SiloAddress candidate, SiloAddress incumbent) =>
+        candidate.Generation != incumbent.Generation
+            ? candidate.Generation < incumbent.Generation
+            : string.CompareOrdinal(candidate.ToParsableString(), incumbent.ToParsableString()) < 0;
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Host directory stopped following cluster membership")]
     private partial void LogWatchFailed(Exception exception);

@@ -25,6 +25,12 @@ public sealed class FabricHostOptions
 
     public Dictionary<string, string> Labels { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// The identity of the machine this silo runs on (machine-id, or the Kubernetes node). A host id is bound to the
+    /// first machine that serves it.
+    /// </summary>
+    public string MachineId { get; set; } = "";
+
     /// <summary>Validates the options, throwing <c>invalid-spec</c> naming the setting at fault.</summary>
     public void Validate()
     {
@@ -64,6 +70,10 @@ public sealed class FabricHostOptions
         }
 
         Contracts.Labels.Require("Fabric:Labels", Labels);
+        if (string.IsNullOrWhiteSpace(MachineId) || MachineId.Length > 253 || MachineId.Any(c => char.IsControl(c) || char.IsWhiteSpace(c)))
+        {
+            throw FabricException.InvalidSpec("Fabric:MachineId", $"'{Names.Printable(MachineId)}' is not a machine identity (1–253 printable characters, no spaces)");
+        }
     }
 }
 

@@ -18,7 +18,7 @@ public static class FabricSiloBuilderExtensions
     /// The caller chooses storage and clustering; Fabric's grain storage must be registered under <see cref="FabricPersistence.Name"/>
     /// and a pub-sub store under <see cref="FabricPersistence.PubSub"/>.
     /// </summary>
-    public static ISiloBuilder AddFabric(this ISiloBuilder silo, FabricHostOptions hostOptions, HostDriverFactory drivers, IConfiguration? scheduler = null)
+    public static ISiloBuilder AddFabric(this ISiloBuilder silo, FabricHostOptions hostOptions, HostDriverFactory drivers, IConfiguration? configuration = null)
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(hostOptions);
@@ -38,16 +38,25 @@ public static class FabricSiloBuilderExtensions
             o.ReservedMemoryMiB = hostOptions.ReservedMemoryMiB;
             o.CpuOvercommit = hostOptions.CpuOvercommit;
             o.MemoryOvercommit = hostOptions.MemoryOvercommit;
+            o.MachineId = hostOptions.MachineId;
             foreach (var (key, value) in hostOptions.Labels)
             {
                 o.Labels[key] = value;
             }
         });
         var schedulerOptions = services.AddOptions<SchedulerOptions>();
-        if (scheduler is not null)
+        var reconcileOptions = services.AddOptions<ReconcileOptions>();
+        if (configuration is not null)
         {
-            schedulerOptions.Bind(scheduler);
+            schedulerOptions.Bind(configuration.GetSection(SchedulerOptions.Section));
+            reconcileOptions.Bind(configuration.GetSection(ReconcileOptions.Section));
         }
+
+        reconcileOptions.Validate(o =>
+        {
+            o.Validate();
+            return true;
+        });
 
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<HostDirectory>();
@@ -58,21 +67,25 @@ public static class FabricSiloBuilderExtensions
         return silo;
     }
 
-    /// <summary>Keeps reservations and the VM catalog in Redis, under keys prefixed with <paramref name="keyPrefix"/>.</summary>
+    /// <summary>Keeps ledgers, the VM catalog, host rows and epochs in Redis, under keys prefixed with <paramref name="keyPrefix"/>.</summary>
     public static ISiloBuilder AddFabricRedisStores(this ISiloBuilder silo, IConnectionMultiplexer redis, string keyPrefix)
     {
         ArgumentNullException.ThrowIfNull(silo);
         silo.Services.AddSingleton<IReservationLedger>(new RedisReservationLedger(redis, keyPrefix));
         silo.Services.AddSingleton<IVmCatalog>(new RedisVmCatalog(redis, keyPrefix));
+        silo.Services.AddSingleton<IHostRegistry>(new RedisHostRegistry(redis, keyPrefix));
+        silo.Services.AddSingleton<IEpochSource>(new RedisEpochSource(redis, keyPrefix));
         return silo;
     }
 
-    /// <summary>Keeps reservations and the VM catalog in process memory (development mode and tests).</summary>
+    /// <summary>Keeps ledgers, the VM catalog, host rows and epochs in process memory (development mode and tests).</summary>
     public static ISiloBuilder AddFabricMemoryStores(this ISiloBuilder silo)
     {
         ArgumentNullException.ThrowIfNull(silo);
         silo.Services.AddSingleton<IReservationLedger, InMemoryReservationLedger>();
         silo.Services.AddSingleton<IVmCatalog, InMemoryVmCatalog>();
+        silo.Services.AddSingleton<IHostRegistry, InMemoryHostRegistry>();
+        silo.Services.AddSingleton<IEpochSource, InMemoryEpochSource>();
         return silo;
     }
 }

@@ -28,6 +28,9 @@ public sealed class InventoryRecord
 internal sealed partial class SchedulerGrain(
     [PersistentState("inventory", FabricPersistence.Name)] IPersistentState<InventoryRecord> inventory,
     HostDirectory directory,
+    IVmCatalog catalog,
+    IReservationLedger ledger,
+    IHostRegistry registry,
     IOptions<SchedulerOptions> options,
     FleetEventPublisher events,
     TimeProvider time,
@@ -86,7 +89,7 @@ internal sealed partial class SchedulerGrain(
             catch (TimeoutException)
             {
                 // The host may have reserved before the answer was lost; the VM has no record yet, so take it back.
-                GrainFactory.GetGrain<IHostGrain>(hostName).Release(reservation.Vm).Ignore();
+                GrainFactory.GetGrain<IHostGrain>(hostName).Release(reservation.Vm, reservation.Epoch).Ignore();
                 throw FabricException.Unavailable($"host '{hostName}' did not answer the reservation of vm '{reservation.Vm}' in time");
             }
             catch (Exception ex) when (ex is FabricException { Code: ErrorCodes.Unavailable } or SiloUnavailableException or OrleansMessageRejectionException)
@@ -117,6 +120,36 @@ internal sealed partial class SchedulerGrain(
             // A host that joined must stay listed (as Down if need be) even if this activation dies right away.
             await WriteInventoryAsync(CancellationToken.None);
         }
+    }
+
+    async Task ISchedulerGrain.Forget(string host)
+    {
+        Names.Require("host", host);
+        if (!_hosts.ContainsKey(host) && await registry.MachineOfAsync(host) is null)
+        {
+            throw FabricException.NotFound("host", host);
+        }
+
+        if (directory.IsUp(host))
+        {
+            throw FabricException.Conflict($"host '{host}' is up (its silo runs); stop its silo first, then forget it");
+        }
+
+        var placed = (await catalog.ListAsync(LabelSelector.Everything)).Where(vm => vm.Host == host).Select(vm => vm.Name).ToList();
+        if (placed.Count > 0)
+        {
+            throw FabricException.Conflict($"host '{host}' still has {placed.Count} VM(s) placed on it ({string.Join(", ", placed.Take(10))}{(placed.Count > 10 ? ", …" : "")}); delete them first ('vm delete --force' works while the host is Down)");
+        }
+
+        await ledger.DeleteAsync(host);
+        await registry.ForgetAsync(host);
+        if (_hosts.Remove(host))
+        {
+            _inventoryChanged = true;
+            await WriteInventoryAsync(CancellationToken.None);
+        }
+
+        LogHostForgotten(host);
     }
 
     Task<ImmutableArray<HostInfo>> ISchedulerGrain.ListHosts() =>
@@ -152,7 +185,7 @@ internal sealed partial class SchedulerGrain(
             return true;
         }
 
-        if (host.Version >= view.Reported.Version)
+        if (host.Sequence >= view.Reported.Sequence)
         {
             _inventoryChanged |= host.State != view.Reported.State || host.Allocated != view.Reported.Allocated;
             view.Reported = host;
@@ -282,6 +315,9 @@ internal sealed partial class SchedulerGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Host {Host} joined the inventory: driver {Driver}, capacity {Capacity}")]
     private partial void LogHostJoined(string host, string driver, Resources capacity);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Host {Host} forgotten: its machine binding, settings and ledger are gone")]
+    private partial void LogHostForgotten(string host);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Host {Host}: {From} -> {To}")]
     private partial void LogHostLiveness(string host, HostState from, HostState to);

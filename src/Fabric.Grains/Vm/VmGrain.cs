@@ -1,194 +1,233 @@
 using Fabric.Contracts;
 using Fabric.Grains.Events;
+using Fabric.Grains.Hosting;
 using Fabric.Grains.HostPinning;
 using Fabric.Grains.Persistence;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Fabric.Grains.Vm;
 
 /// <summary>
 /// One VM: the single writer of its record. Requests run one at a time (not reentrant); reads, waits and the console
-/// interleave. Every state change goes through <see cref="VmLifecycle"/> and is persisted before it is acted on, so a
-/// crash mid-request leaves a record that says what was being attempted (Starting, Stopping) with the instance id
-/// the host will report on.
+/// interleave. Every state change is decided by <see cref="VmTransitions"/> and persisted before it is acted on: the
+/// record in memory changes only once its new version is written, so a failed write leaves nothing behind and the
+/// request fails with <c>unavailable</c>. A request the host may have acted on without answering stays pending (with
+/// a persisted deadline) until the host's reports settle it; a timer drives it while the grain lives, and the host's
+/// regular digest brings the grain back after any crash.
 /// </summary>
 internal sealed partial class VmGrain(
     [PersistentState("vm", FabricPersistence.Name)] IPersistentState<VmRecord> state,
     IVmCatalog catalog,
+    IEpochSource epochs,
     HostDirectory hosts,
     FleetEventPublisher events,
+    IOptions<ReconcileOptions> reconcile,
     TimeProvider time,
     ILogger<VmGrain> logger) : Grain, IVmGrain
 {
     /// <summary>The longest a single <see cref="IVmGrain.WaitFor"/> call waits (callers loop for longer waits).</summary>
     private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(20);
-    private const int MaxConsoleInput = 4096;
-
     private static readonly TimeSpan CatalogRetryInterval = TimeSpan.FromSeconds(5);
+    private const int MaxConsoleInput = 4096;
 
     private List<(VmState[] States, TaskCompletionSource<VmInfo> Done)>? _waiters;
     private IGrainTimer? _catalogRetry;
+    private IGrainTimer? _pendingCheck;
+
+    /// <summary>A write failed with an unknown effect on the store: read the record again before the next request.</summary>
+    private bool _mustReload;
 
     private string Name => this.GetPrimaryKeyString();
 
     private VmRecord Record => state.State;
 
+    private ReconcileOptions Reconcile => reconcile.Value;
+
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         if (Record.Spec is { } stored)
         {
-            state.State.Spec = Compact(stored);
-            state.State.Host = string.Intern(Record.Host);
+            Record.Spec = Compact(stored);
+            Record.Host = string.Intern(Record.Host);
         }
 
-        // A request cut short by a crash left Starting or Stopping behind: ask the host how it ended.
-        if (Record.Exists && Record.State is VmState.Starting or VmState.Stopping)
-        {
-            this.RegisterGrainTimer(RefreshFromHostAsync, new GrainTimerCreationOptions(TimeSpan.Zero, Timeout.InfiniteTimeSpan) { Interleave = false });
-        }
-
+        // A request cut short by a crash: ask the host how it stands as soon as possible.
+        SchedulePendingCheck(immediately: true);
         return Task.CompletedTask;
     }
 
     async Task<VmInfo> IVmGrain.Create(VmSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        await ReloadIfNeededAsync();
         if (Record.Exists)
         {
             throw FabricException.Conflict($"vm '{Name}' already exists (it is {Record.State})");
         }
 
-        spec = Compact(spec.Validate());
+        spec = spec.Validate();
         if (spec.Name != Name)
         {
             throw FabricException.InvalidSpec("name", $"'{spec.Name}' does not match the VM being created ('{Name}')");
         }
 
-        var request = new PlacementRequest
-        {
-            Reservation = new VmReservation
-            {
-                Vm = Name,
-                Resources = new Resources(spec.VCpus, spec.MemoryMiB),
-                Image = spec.Image,
-                AntiAffinityGroup = spec.Placement.AntiAffinityGroup,
-                AffinityGroup = spec.Placement.AffinityGroup,
-            },
-            Placement = spec.Placement,
-        };
-        var decision = await GrainFactory.GetGrain<ISchedulerGrain>(ISchedulerGrain.Key).Place(request);
-
+        var row = Compact(VmSpecRow.From(spec));
+        var (host, epoch, policy) = await PlaceAsync(row);
         var now = time.GetUtcNow();
-        state.State = new VmRecord { Spec = spec, State = VmState.Defined, Host = string.Intern(decision.Host), CreatedAt = now, Since = now };
+        var next = new VmRecord { Spec = row, State = VmState.Defined, Host = host, Epoch = epoch, CreatedAt = now, Since = now };
         try
         {
-            await state.WriteStateAsync();
+            await WriteAsync(next);
         }
-        catch (Exception ex)
+        catch (FabricException)
         {
             // The VM does not exist unless its record does: give the reservation back.
-            state.State = new VmRecord();
-            try
-            {
-                await GrainFactory.GetGrain<IHostGrain>(decision.Host).Release(Name);
-            }
-            catch (Exception releaseError) when (releaseError is not OutOfMemoryException)
-            {
-                LogReleaseFailed(Name, decision.Host, releaseError.Message);
-            }
-
-            throw new FabricException(ErrorCodes.Unavailable, $"vm '{Name}' could not be recorded: {ex.Message}", ex);
+            await ReleaseQuietlyAsync(host, epoch);
+            throw;
         }
 
-        LogCreated(Name, decision.Host, decision.Policy);
+        LogCreated(Name, host, epoch, policy);
         await Task.WhenAll(
             UpdateCatalogAsync(),
-            events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmPlaced, At = now, Vm = Name, Host = decision.Host, To = nameof(VmState.Defined) }));
+            events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmPlaced, At = now, Vm = Name, Host = host, To = nameof(VmState.Defined) }));
         return Info(full: true);
     }
 
     async Task<VmInfo> IVmGrain.Start()
     {
-        Require(VmAction.Start);
-        var host = RequireHostUp();
-        var before = Record.Copy();
-        var instanceId = Guid.NewGuid();
-        Record.InstanceId = instanceId;
-        Record.Pid = null;
-        await ChangeAsync(VmState.Starting, null);
+        await ReloadIfNeededAsync();
+        RequireExists();
+        VmTransitions.Require(Name, Record.State, VmAction.Start);
+        var next = Record.Copy();
+        long? placedNow = null;
+        if (!Record.Placed)
+        {
+            // Released from its last host (stopped by force while that host was Down): place it anew.
+            (next.Host, next.Epoch, _) = await PlaceAsync(Record.Spec!);
+            next.LastObserved = HostSequence.None;
+            placedNow = next.Epoch;
+        }
 
-        VmObservation observation;
+        RequireHostUp(next.Host);
+        next.InstanceId = Guid.NewGuid();
+        next.Pid = null;
+        next.Pending = new PendingRequest { Action = VmAction.Start, From = Record.State, Deadline = time.GetUtcNow() + Reconcile.StartDeadline };
         try
         {
-            observation = await host.Launch(Name, instanceId);
+            await CommitAsync(next, VmState.Starting, placedNow is null ? null : $"placed on host '{next.Host}'");
         }
-        catch (Exception ex)
+        catch (FabricException) when (placedNow is { } epoch)
         {
-            throw await FailedHostCallAsync(ex, before);
+            await ReleaseQuietlyAsync(next.Host, epoch);
+            throw;
         }
 
-        await ApplyAsync(observation);
-        return Info(full: true);
+        return await RequestHostAsync(host => host.Launch(Record.Assignment(Name)));
     }
 
     async Task<VmInfo> IVmGrain.Stop(StopOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        Require(VmAction.Stop);
-        var host = RequireHostUp();
-        var before = Record.Copy();
-        await ChangeAsync(VmState.Stopping, options.Force ? "forced stop requested" : "stop requested");
-
-        VmObservation observation;
-        try
+        await ReloadIfNeededAsync();
+        RequireExists();
+        if (options.Force && Record.Placed && !hosts.IsUp(Record.Host) && VmTransitions.DetachableStates.Contains(Record.State))
         {
-            observation = await host.Stop(Name, Record.InstanceId ?? Guid.Empty, options);
-        }
-        catch (Exception ex)
-        {
-            throw await FailedHostCallAsync(ex, before);
+            return await StopWithoutHostAsync();
         }
 
-        await ApplyAsync(observation);
-        return Info(full: true);
+        VmTransitions.Require(Name, Record.State, VmAction.Stop);
+        RequireHostUp(Record.Host);
+        var now = time.GetUtcNow();
+        var graceUntil = now + (options.Force ? TimeSpan.Zero : options.GracePeriod);
+        if (Record.Pending is { Action: VmAction.Stop } earlier && earlier.GraceUntil < graceUntil)
+        {
+            graceUntil = earlier.GraceUntil; // A repeated stop never extends the grace an earlier one gave.
+        }
+
+        var next = Record.Copy();
+        next.Pending = new PendingRequest
+        {
+            Action = VmAction.Stop,
+            From = Record.Pending?.From ?? Record.State,
+            GraceUntil = graceUntil,
+            Deadline = graceUntil + Reconcile.StopMargin,
+        };
+        await CommitAsync(next, VmState.Stopping, options.Force ? "forced stop requested" : "stop requested");
+        return await RequestHostAsync(host => host.Stop(Record.Assignment(Name), options));
     }
 
-    Task<VmInfo> IVmGrain.Pause() => RunningOperationAsync(VmAction.Pause, (host, instance) => host.Pause(Name, instance));
+    Task<VmInfo> IVmGrain.Pause() => OperateAsync(VmAction.Pause, (host, assignment) => host.Pause(assignment));
 
-    Task<VmInfo> IVmGrain.Resume() => RunningOperationAsync(VmAction.Resume, (host, instance) => host.Resume(Name, instance));
+    Task<VmInfo> IVmGrain.Resume() => OperateAsync(VmAction.Resume, (host, assignment) => host.Resume(assignment));
 
-    Task<VmInfo> IVmGrain.Reboot() => RunningOperationAsync(VmAction.Reboot, (host, instance) => host.Reset(Name, instance));
+    Task<VmInfo> IVmGrain.Reboot() => OperateAsync(VmAction.Reboot, (host, assignment) => host.Reset(assignment));
 
-    async Task IVmGrain.Delete()
+    async Task IVmGrain.Delete(DeleteOptions options)
     {
-        Require(VmAction.Delete);
-        var host = RequireHostUp();
-        try
+        ArgumentNullException.ThrowIfNull(options);
+        await ReloadIfNeededAsync();
+        RequireExists();
+        if (!options.Force)
         {
-            await host.Release(Name);
+            VmTransitions.Require(Name, Record.State, VmAction.Delete);
         }
-        catch (Exception ex)
+
+        if (Record.Placed)
         {
-            throw HostCalls.ToFabric(ex, Record.Host);
+            if (hosts.IsUp(Record.Host))
+            {
+                var host = GrainFactory.GetGrain<IHostGrain>(Record.Host);
+                try
+                {
+                    await (options.Force ? host.Fence(Name, Record.Epoch, "the vm was deleted by force") : host.Release(Name, Record.Epoch));
+                }
+                catch (Exception ex)
+                {
+                    throw HostCalls.ToFabric(ex, Record.Host);
+                }
+            }
+            else if (!options.Force)
+            {
+                throw FabricException.Unavailable($"vm '{Name}' is on host '{Record.Host}', which is Down; 'vm delete --force' deletes it now, and the host stops its process when it returns");
+            }
         }
 
         var from = Record.State;
         var hostName = Record.Host;
-        await state.ClearStateAsync();
+        try
+        {
+            await state.ClearStateAsync();
+        }
+        catch (Exception ex)
+        {
+            _mustReload = true;
+            throw FabricException.Unavailable($"vm '{Name}': its record could not be deleted ({ex.Message}); nothing was changed");
+        }
+
         state.State = new VmRecord();
-        LogDeleted(Name, hostName);
+        StopPendingCheck();
+        LogDeleted(Name, hostName, options.Force);
         await Task.WhenAll(
-            catalog.RemoveAsync(Name),
-            events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmDeleted, At = time.GetUtcNow(), Vm = Name, Host = hostName, From = from.ToString(), To = nameof(VmState.Deleted) }));
+            RemoveFromCatalogAsync(),
+            events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmDeleted, At = time.GetUtcNow(), Vm = Name, Host = hostName, From = from.ToString(), To = nameof(VmState.Deleted), Reason = options.Force ? "deleted by force" : null }));
         CompleteWaiters();
-        DeactivateOnIdle();
+        if (_catalogRetry is null)
+        {
+            DeactivateOnIdle();
+        }
     }
 
-    Task<VmInfo> IVmGrain.Get() => Task.FromResult(Info(full: true));
+    Task<VmInfo> IVmGrain.Get()
+    {
+        RequireExists();
+        return Task.FromResult(Info(full: true));
+    }
 
     async Task<VmInfo> IVmGrain.WaitFor(VmState[] states, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(states);
+        RequireExists();
         var info = Info(full: true);
         if (states.Contains(info.State) || timeout <= TimeSpan.Zero)
         {
@@ -203,6 +242,7 @@ internal sealed partial class VmGrain(
         }
         catch (TimeoutException)
         {
+            RequireExists();
             return Info(full: true);
         }
         finally
@@ -213,7 +253,8 @@ internal sealed partial class VmGrain(
 
     async Task<ConsoleChunk> IVmGrain.ReadConsole(long offset, int maxBytes, TimeSpan wait)
     {
-        var host = RequireHostUp();
+        RequireExists();
+        var host = RequireHostUp(Record.Host);
         try
         {
             return await host.ReadConsole(Name, offset, maxBytes, wait < MaxWait ? wait : MaxWait);
@@ -227,20 +268,21 @@ internal sealed partial class VmGrain(
     async Task IVmGrain.SendConsole(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
+        RequireExists();
         if (text.Length > MaxConsoleInput)
         {
             throw FabricException.InvalidSpec("text", $"is {text.Length} characters long; the limit is {MaxConsoleInput}");
         }
 
-        var host = RequireHostUp();
-        if (Record.State is not (VmState.Running or VmState.Paused) || Record.InstanceId is not { } instance)
+        if (Record.State is not (VmState.Running or VmState.Paused))
         {
             throw FabricException.Conflict($"vm '{Name}' is {Record.State}; its console takes input only while it runs");
         }
 
+        var host = RequireHostUp(Record.Host);
         try
         {
-            await host.SendConsole(Name, instance, text);
+            await host.SendConsole(Record.Assignment(Name), text);
         }
         catch (Exception ex)
         {
@@ -248,193 +290,329 @@ internal sealed partial class VmGrain(
         }
     }
 
-    Task IVmGrain.Observe(VmObservation observation) => ApplyAsync(observation);
-
-    private async Task<VmInfo> RunningOperationAsync(VmAction action, Func<IHostGrain, Guid, Task<VmObservation>> call)
+    async Task IVmGrain.Observe(VmObservation observation)
     {
-        Require(action);
-        var host = RequireHostUp();
+        ArgumentNullException.ThrowIfNull(observation);
+        await ReloadIfNeededAsync();
+        await ApplyAsync(observation, answersOwnRequest: false);
+        if (!Record.Exists && _catalogRetry is null)
+        {
+            DeactivateOnIdle();
+        }
+    }
+
+    async Task IVmGrain.Audit()
+    {
+        await ReloadIfNeededAsync();
+        if (Record.Exists)
+        {
+            await UpdateCatalogAsync();
+            return;
+        }
+
+        await RemoveFromCatalogAsync();
+        if (_catalogRetry is null)
+        {
+            DeactivateOnIdle();
+        }
+    }
+
+    /// <summary>Pause, resume, reboot: one host call that sets no state before it; the host's answer settles the record.</summary>
+    private async Task<VmInfo> OperateAsync(VmAction action, Func<IHostGrain, VmAssignment, Task<VmObservation>> call)
+    {
+        await ReloadIfNeededAsync();
+        RequireExists();
+        VmTransitions.Require(Name, Record.State, action);
+        var host = RequireHostUp(Record.Host);
         VmObservation observation;
         try
         {
-            observation = await call(host, Record.InstanceId ?? Guid.Empty);
+            observation = await call(host, Record.Assignment(Name));
         }
         catch (Exception ex)
         {
             throw HostCalls.ToFabric(ex, Record.Host);
         }
 
-        if (action == VmAction.Reboot)
+        if (VmTransitions.TargetOf(action) is { } target)
         {
-            await ChangeAsync(VmState.Running, "rebooted");
+            await CommitAsync(Record.Copy(), target, "rebooted");
         }
 
-        await ApplyAsync(observation);
+        await ApplyAsync(observation, answersOwnRequest: true);
         return Info(full: true);
     }
 
     /// <summary>
-    /// A host call failed after the VM moved to a transitional state. Refused: nothing happened, so the VM is put back
-    /// as it was. Unknown outcome (timeout, crash): the VM is Failed, and the host's next report for the instance
-    /// settles it.
+    /// Asks the host to act on the request the record now holds as pending, and settles it from the answer: refused,
+    /// the VM returns to where it was; failed, it is Failed; unknown, it stays pending and the host's reports settle it.
     /// </summary>
-    private async Task<FabricException> FailedHostCallAsync(Exception exception, VmRecord before)
+    private async Task<VmInfo> RequestHostAsync(Func<IHostGrain, Task<VmObservation>> call)
     {
-        var error = HostCalls.ToFabric(exception, Record.Host);
-        if (HostCalls.IsRefusal(exception))
+        var pending = Record.Pending!;
+        var hostName = Record.Host;
+        var host = GrainFactory.GetGrain<IHostGrain>(hostName);
+        VmObservation observation;
+        try
         {
-            var to = before.State;
-            var from = Record.State;
-            state.State = before;
-            await SaveAsync(from, to, error.Message);
+            observation = await call(host);
         }
-        else
+        catch (Exception ex)
         {
-            await ChangeAsync(VmState.Failed, error.Message);
+            var error = HostCalls.ToFabric(ex, hostName);
+            switch (HostCalls.Classify(ex))
+            {
+                case HostCallOutcome.Refused:
+                    await CommitAsync(Record.Copy(), pending.From, error.Message);
+                    break;
+                case HostCallOutcome.Failed:
+                    await CommitAsync(Record.Copy(), VmState.Failed, error.Message);
+                    break;
+                default:
+                    LogOutcomeUnknown(Name, pending.Action, hostName, error.Message);
+                    await CheckPendingAsync(CancellationToken.None);
+                    if (Record.Pending is not null)
+                    {
+                        throw FabricException.Unavailable($"{error.Message}; vm '{Name}' stays {Record.State} until host '{hostName}' reports how the {pending.Action.ToString().ToLowerInvariant()} ended");
+                    }
+
+                    return Info(full: true);
+            }
+
+            throw error;
         }
 
-        return error;
+        await ApplyAsync(observation, answersOwnRequest: true);
+        return Info(full: true);
     }
 
-    private async Task ApplyAsync(VmObservation observation)
+    /// <summary>A forced stop while the VM's host is Down: the VM is Stopped and released from that host now (epoch bumped).</summary>
+    private async Task<VmInfo> StopWithoutHostAsync()
     {
-        if (!Record.Exists || observation.Host != Record.Host || observation.At < Record.LastObservedAt)
+        var released = Record.Host;
+        var next = Record.Copy();
+        next.Epoch = await epochs.NextAsync();
+        next.Host = "";
+        next.InstanceId = null;
+        next.Pid = null;
+        next.LastObserved = HostSequence.None;
+        await CommitAsync(next, VmState.Stopped, $"stopped by force while host '{released}' was Down: released from it, and its process there is stopped when the host returns");
+        LogReleasedFromDownHost(Name, released, next.Epoch);
+        return Info(full: true);
+    }
+
+    /// <summary>
+    /// Applies a host's report: a report of a superseded placement (another host or epoch, or a VM that no longer
+    /// exists) makes that host fence it; a report no newer than the last applied is stale; anything else settles the
+    /// record through <see cref="VmTransitions.Settle"/> and corrects what runs where it is not what the VM wants.
+    /// </summary>
+    private async Task ApplyAsync(VmObservation observation, bool answersOwnRequest)
+    {
+        if (!Record.Exists || observation.Host != Record.Host || observation.Epoch != Record.Epoch)
+        {
+            await FenceAsync(observation);
+            return;
+        }
+
+        if (observation.Sequence <= Record.LastObserved)
         {
             return;
         }
 
-        var current = observation.InstanceId != Guid.Empty && observation.InstanceId == Record.InstanceId;
-        var unknownInstance = observation.InstanceId == Guid.Empty && observation.At >= Record.Since;
-        if (!current && !unknownInstance)
+        var match = Record.InstanceId is { } instance && observation.InstanceId == instance ? InstanceMatch.Current : InstanceMatch.Other;
+        var now = time.GetUtcNow();
+        var settlement = VmTransitions.Settle(Record.State, match, observation.Power, Record.Pending is { } pending && now >= pending.Deadline);
+        var next = Record.Copy();
+        next.LastObserved = observation.Sequence;
+        if (settlement.Revert)
         {
-            return; // About another process: an older one, or one this VM never asked for.
+            await CommitAsync(next, Record.Pending!.From, $"the start never reached host '{Record.Host}'");
+        }
+        else if (settlement.To is { } to && to != Record.State)
+        {
+            next.Pid = to is VmState.Running or VmState.Paused && match == InstanceMatch.Current ? observation.Pid : null;
+            await CommitAsync(next, to, observation.Reason);
+        }
+        else if (match == InstanceMatch.Current && Record.State is VmState.Running or VmState.Paused && observation.Pid is { } pid && Record.Pid != pid)
+        {
+            next.Pid = pid;
+            await WriteAsync(next);
+        }
+        else
+        {
+            // Nothing to record: the cursor moves on in memory (a report it passes over changes nothing either).
+            Record.LastObserved = observation.Sequence;
         }
 
-        Record.LastObservedAt = observation.At;
-        if (Observed(Record.State, observation.Power, current) is { } next)
-        {
-            if (next is VmState.Stopped or VmState.Failed)
-            {
-                Record.Pid = null;
-            }
-            else
-            {
-                Record.Pid = observation.Pid;
-            }
+        await CorrectAsync(settlement.Correction, observation, answersOwnRequest);
+    }
 
-            if (next != Record.State)
-            {
-                await ChangeAsync(next, observation.Reason);
-                return;
-            }
+    private async Task CorrectAsync(Correction correction, VmObservation observation, bool answersOwnRequest)
+    {
+        if (correction == Correction.None || (answersOwnRequest && correction == Correction.RedriveStop))
+        {
+            return;
         }
 
-        if (Record.State is VmState.Running or VmState.Paused && observation.Pid is { } pid && Record.Pid != pid)
+        var host = GrainFactory.GetGrain<IHostGrain>(observation.Host);
+        var remaining = Record.Pending is { } pending ? pending.GraceUntil - time.GetUtcNow() : TimeSpan.Zero;
+        var (instance, options) = correction == Correction.RedriveStop
+            ? (Record.InstanceId ?? Guid.Empty, remaining > TimeSpan.Zero ? new StopOptions { GracePeriod = remaining } : new StopOptions { Force = true })
+            : (observation.InstanceId, new StopOptions { Force = true });
+        LogCorrection(Name, correction, observation.Host, instance, observation.Power);
+        try
         {
-            Record.Pid = pid;
-            await state.WriteStateAsync();
+            await host.Stop(new VmAssignment(Name, observation.Host, observation.Epoch, instance), options);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogCorrectionFailed(Name, correction, observation.Host, ex.Message);
         }
     }
 
-    /// <summary>
-    /// A fleet holds many VMs of few images, mostly without placement constraints: records share one copy of each image
-    /// name and of the empty placement rather than hold deserialized copies (image names are validated, and few).
-    /// </summary>
-    private static VmSpec Compact(VmSpec spec) => spec with
+    /// <summary>Tells a host that reported a placement this VM no longer has to stop its process and let the placement go.</summary>
+    private async Task FenceAsync(VmObservation observation)
     {
-        Image = string.Intern(spec.Image),
-        Placement = spec.Placement == VmPlacement.None ? VmPlacement.None : spec.Placement,
-    };
+        if (observation.Epoch == 0)
+        {
+            return;
+        }
 
-    /// <summary>The state an observation leads to from <paramref name="state"/>, or null when it changes nothing.</summary>
-    internal static VmState? Observed(VmState state, RuntimePower power, bool currentInstance) => (state, power) switch
+        var reason = !Record.Exists
+            ? "the vm does not exist"
+            : Record.Placed
+                ? $"the vm is placed on host '{Record.Host}' at epoch {Record.Epoch}"
+                : $"the vm was released from host '{observation.Host}' (epoch {Record.Epoch})";
+        LogFencing(Name, observation.Host, observation.Epoch, reason);
+        try
+        {
+            await GrainFactory.GetGrain<IHostGrain>(observation.Host).Fence(Name, observation.Epoch, reason);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogCorrectionFailed(Name, Correction.StopHostInstance, observation.Host, ex.Message);
+        }
+    }
+
+    /// <summary>While a request is pending: ask the host how it stands (the timer, and after an unknown outcome).</summary>
+    private async Task CheckPendingAsync(CancellationToken cancellationToken)
     {
-        // A stop is under way: only the end of the process matters.
-        (VmState.Stopping, RuntimePower.ShutDown or RuntimePower.Crashed or RuntimePower.Absent) => VmState.Stopped,
-        (VmState.Stopping, _) => null,
-
-        (VmState.Starting or VmState.Running or VmState.Paused, RuntimePower.ShutDown) => VmState.Stopped,
-        (VmState.Starting or VmState.Running or VmState.Paused, RuntimePower.Crashed) => VmState.Failed,
-
-        // While starting, the launch's own answer settles whether a process exists.
-        (VmState.Running or VmState.Paused, RuntimePower.Absent) => VmState.Failed,
-
-        (VmState.Starting or VmState.Paused, RuntimePower.Running) => VmState.Running,
-        (VmState.Starting or VmState.Running, RuntimePower.Paused) => VmState.Paused,
-
-        // A start of unknown outcome turned out to have launched the process.
-        (VmState.Failed, RuntimePower.Running) when currentInstance => VmState.Running,
-        (VmState.Failed, RuntimePower.Paused) when currentInstance => VmState.Paused,
-
-        (VmState.Running, RuntimePower.Running) or (VmState.Paused, RuntimePower.Paused) => state,
-        _ => null,
-    };
-
-    private async Task RefreshFromHostAsync(CancellationToken cancellationToken)
-    {
-        if (!Record.Exists || Record.State is not (VmState.Starting or VmState.Stopping) || !hosts.IsUp(Record.Host))
+        if (Record.Pending is null || !Record.Placed || !hosts.IsUp(Record.Host))
         {
             return;
         }
 
         try
         {
-            await ApplyAsync(await GrainFactory.GetGrain<IHostGrain>(Record.Host).Observe(Name));
+            await ReloadIfNeededAsync();
+            await ApplyAsync(await GrainFactory.GetGrain<IHostGrain>(Record.Host).Observe(Name), answersOwnRequest: false);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            LogRefreshFailed(Name, Record.Host, ex.Message);
+            LogPendingCheckFailed(Name, Record.Host, ex.Message);
         }
     }
 
-    private void Require(VmAction action)
+    private void SchedulePendingCheck(bool immediately)
     {
-        if (!Record.Exists)
+        if (Record.Pending is null)
         {
-            throw FabricException.NotFound("vm", Name);
+            StopPendingCheck();
+            return;
         }
 
-        VmLifecycle.Require(Name, Record.State, action);
+        // Interleave = false: the check runs as a turn of its own, never inside a request. KeepAlive: a VM with a
+        // request under way is not deactivated while it waits.
+        _pendingCheck ??= this.RegisterGrainTimer(
+            CheckPendingAsync,
+            new GrainTimerCreationOptions(immediately ? TimeSpan.Zero : Reconcile.PendingCheckInterval, Reconcile.PendingCheckInterval) { Interleave = false, KeepAlive = true });
     }
 
-    private IHostGrain RequireHostUp()
+    private void StopPendingCheck()
     {
-        if (!Record.Exists)
-        {
-            throw FabricException.NotFound("vm", Name);
-        }
-
-        return hosts.IsUp(Record.Host)
-            ? GrainFactory.GetGrain<IHostGrain>(Record.Host)
-            : throw FabricException.Unavailable($"vm '{Name}' is on host '{Record.Host}', which is Down; the VM is unreachable until its host returns");
+        _pendingCheck?.Dispose();
+        _pendingCheck = null;
     }
 
-    private async Task ChangeAsync(VmState to, string? reason)
+    private async Task<(string Host, long Epoch, PlacementPolicy Policy)> PlaceAsync(VmSpecRow spec)
+    {
+        var epoch = await epochs.NextAsync();
+        var placement = spec.ToPlacement();
+        var request = new PlacementRequest
+        {
+            Reservation = new VmReservation
+            {
+                Vm = Name,
+                Epoch = epoch,
+                Resources = new Resources(spec.VCpus, spec.MemoryMiB),
+                Image = spec.Image,
+                AntiAffinityGroup = placement.AntiAffinityGroup,
+                AffinityGroup = placement.AffinityGroup,
+            },
+            Placement = placement,
+        };
+        var decision = await GrainFactory.GetGrain<ISchedulerGrain>(ISchedulerGrain.Key).Place(request);
+        return (string.Intern(decision.Host), epoch, decision.Policy);
+    }
+
+    private async Task ReleaseQuietlyAsync(string host, long epoch)
+    {
+        try
+        {
+            await GrainFactory.GetGrain<IHostGrain>(host).Release(Name, epoch);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The host's digest finds the orphan reservation and this grain, with no record of it, has it fenced.
+            LogReleaseFailed(Name, host, ex.Message);
+        }
+    }
+
+    private async Task ReloadIfNeededAsync()
+    {
+        if (!_mustReload)
+        {
+            return;
+        }
+
+        try
+        {
+            await state.ReadStateAsync();
+            _mustReload = false;
+        }
+        catch (Exception ex)
+        {
+            throw FabricException.Unavailable($"vm '{Name}': its record cannot be read ({ex.Message})");
+        }
+    }
+
+    /// <summary>Records a transition: history, persistence (before anything else), catalog, event, waiters, pending check.</summary>
+    private async Task CommitAsync(VmRecord next, VmState to, string? reason)
     {
         var from = Record.State;
-        if (!VmLifecycle.CanTransition(from, to))
+        if (!VmTransitions.CanTransition(from, to))
         {
             throw FabricException.Conflict($"vm '{Name}' is {from}; it cannot become {to}");
         }
 
-        Record.State = to;
-        await SaveAsync(from, to, reason);
-    }
-
-    /// <summary>Records a transition that already happened in memory: history, persistence, catalog, event, waiters.</summary>
-    private async Task SaveAsync(VmState from, VmState to, string? reason)
-    {
         var now = time.GetUtcNow();
-        Record.Reason = reason;
-        Record.Since = now;
-        Record.History.Add(new VmHistoryEntry(now, from, to, reason));
-        if (Record.History.Count > VmRecord.MaxHistory)
+        next.State = to;
+        next.Reason = reason;
+        next.Since = now;
+        if (to is not (VmState.Starting or VmState.Stopping))
         {
-            Record.History.RemoveRange(0, Record.History.Count - VmRecord.MaxHistory);
+            next.Pending = null;
         }
 
-        await state.WriteStateAsync();
+        next.History.Add(new VmHistoryRow(now, from, to, reason));
+        if (next.History.Count > VmRecord.MaxHistory)
+        {
+            next.History.RemoveRange(0, next.History.Count - VmRecord.MaxHistory);
+        }
+
+        await WriteAsync(next);
         LogTransition(Name, from, to, reason ?? "");
+        SchedulePendingCheck(immediately: false);
         await Task.WhenAll(
             UpdateCatalogAsync(),
             events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmStateChanged, At = now, Vm = Name, Host = Record.Host, From = from.ToString(), To = to.ToString(), Reason = reason }));
@@ -442,26 +620,66 @@ internal sealed partial class VmGrain(
     }
 
     /// <summary>
-    /// Keeps the VM's summary in the catalog current. The record is the truth and the catalog an index: a failed
-    /// update does not fail the request, it is retried until it lands.
+    /// Writes <paramref name="next"/> and only then makes it the record. A write that fails leaves the record as it
+    /// was (and, since the store may or may not have taken it, it is read again before the next request).
+    /// </summary>
+    private async Task WriteAsync(VmRecord next)
+    {
+        var previous = state.State;
+        state.State = next;
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch (Exception ex)
+        {
+            state.State = previous;
+            _mustReload = true;
+            LogWriteFailed(Name, ex.Message);
+            throw FabricException.Unavailable($"vm '{Name}': its record could not be written ({ex.Message}); nothing was changed");
+        }
+    }
+
+    /// <summary>
+    /// Keeps the VM's row in the catalog current. The record is the truth and the catalog an index: a failed update
+    /// does not fail the request; it is retried until it lands (and the auditor repairs what a crash leaves behind).
     /// </summary>
     private async Task UpdateCatalogAsync()
     {
         try
         {
             await catalog.UpsertAsync(Info(full: false));
-            _catalogRetry?.Dispose();
-            _catalogRetry = null;
+            StopCatalogRetry();
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
             LogCatalogFailed(Name, ex.Message);
-            _catalogRetry ??= this.RegisterGrainTimer(RetryCatalogAsync, CatalogRetryInterval, CatalogRetryInterval);
+            _catalogRetry ??= this.RegisterGrainTimer(RetryCatalogAsync, new GrainTimerCreationOptions(CatalogRetryInterval, CatalogRetryInterval) { KeepAlive = true });
+        }
+    }
+
+    private async Task RemoveFromCatalogAsync()
+    {
+        try
+        {
+            await catalog.RemoveAsync(Name);
+            StopCatalogRetry();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogCatalogFailed(Name, ex.Message);
+            _catalogRetry ??= this.RegisterGrainTimer(RetryCatalogAsync, new GrainTimerCreationOptions(CatalogRetryInterval, CatalogRetryInterval) { KeepAlive = true });
         }
     }
 
     private Task RetryCatalogAsync(CancellationToken cancellationToken) =>
-        Record.Exists ? UpdateCatalogAsync() : Task.CompletedTask;
+        Record.Exists ? UpdateCatalogAsync() : RemoveFromCatalogAsync();
+
+    private void StopCatalogRetry()
+    {
+        _catalogRetry?.Dispose();
+        _catalogRetry = null;
+    }
 
     private void CompleteWaiters()
     {
@@ -484,9 +702,52 @@ internal sealed partial class VmGrain(
         }
     }
 
+    private void RequireExists()
+    {
+        if (!Record.Exists)
+        {
+            throw FabricException.NotFound("vm", Name);
+        }
+    }
+
+    private IHostGrain RequireHostUp(string host)
+    {
+        if (host.Length == 0)
+        {
+            throw FabricException.Conflict($"vm '{Name}' is placed on no host (it was released from a host that was Down); start it to place it");
+        }
+
+        return hosts.IsUp(host)
+            ? GrainFactory.GetGrain<IHostGrain>(host)
+            : throw FabricException.Unavailable($"vm '{Name}' is on host '{host}', which is Down; the VM is unreachable until its host returns");
+    }
+
+    /// <summary>What a pending request waits for, when it waits on more than the host's answer.</summary>
+    private string? Waiting()
+    {
+        if (Record.Pending is not { } pending)
+        {
+            return null;
+        }
+
+        var verb = pending.Action.ToString().ToLowerInvariant();
+        if (!hosts.IsUp(Record.Host))
+        {
+            return $"host '{Record.Host}' is Down: the {verb} finishes when it returns ('vm stop --force' or 'vm delete --force' move on without it)";
+        }
+
+        return time.GetUtcNow() >= pending.Deadline ? $"host '{Record.Host}' has not yet reported how the {verb} ended" : null;
+    }
+
     /// <summary>
-    /// The VM as callers see it (<paramref name="full"/>: with its history and whether its host is up now), or as the
-    /// catalog keeps it (no history; reachability is decided when the catalog is read).
+    /// A fleet holds many VMs of few images, mostly without placement constraints: records share one copy of each image
+    /// name rather than hold deserialized copies (image names are validated, and few).
+    /// </summary>
+    private static VmSpecRow Compact(VmSpecRow spec) => spec with { Image = string.Intern(spec.Image) };
+
+    /// <summary>
+    /// The VM as callers see it (<paramref name="full"/>: with its history, what it waits for and whether its host is up
+    /// now), or as the catalog keeps it (no history; reachability is decided when the catalog is read).
     /// </summary>
     private VmInfo Info(bool full)
     {
@@ -496,36 +757,56 @@ internal sealed partial class VmGrain(
             Name = Name,
             State = Record.State,
             Host = Record.Host,
+            Epoch = Record.Epoch,
             VCpus = spec.VCpus,
             MemoryMiB = spec.MemoryMiB,
             Image = spec.Image,
             Labels = spec.Labels,
-            Placement = spec.Placement,
+            Placement = spec.ToPlacement(),
             Reason = Record.Reason,
             Since = Record.Since,
             CreatedAt = Record.CreatedAt,
             Pid = Record.Pid,
             InstanceId = Record.InstanceId,
-            Reachable = !full || hosts.IsUp(Record.Host),
-            History = full ? [.. Record.History] : [],
+            Reachable = !full || !Record.Placed || hosts.IsUp(Record.Host),
+            History = full ? [.. Record.History.Select(h => h.ToEntry())] : [],
+            Waiting = full ? Waiting() : null,
         };
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm} created on host {Host} ({Policy})")]
-    private partial void LogCreated(string vm, string host, PlacementPolicy policy);
+    [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm} created on host {Host} at epoch {Epoch} ({Policy})")]
+    private partial void LogCreated(string vm, string host, long epoch, PlacementPolicy policy);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm}: {From} -> {To} {Reason}")]
     private partial void LogTransition(string vm, VmState from, VmState to, string reason);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm} deleted from host {Host}")]
-    private partial void LogDeleted(string vm, string host);
+    [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm} deleted from host {Host} (forced: {Forced})")]
+    private partial void LogDeleted(string vm, string host, bool forced);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: stopped by force while host {Host} was Down; released from it at epoch {Epoch}")]
+    private partial void LogReleasedFromDownHost(string vm, string host, long epoch);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: catalog not updated ({Error}); retrying")]
     private partial void LogCatalogFailed(string vm, string error);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "VM {Vm}: its reservation on host {Host} could not be given back after a failed create: {Error}")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: record not written: {Error}")]
+    private partial void LogWriteFailed(string vm, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "VM {Vm}: its reservation on host {Host} could not be given back after a failed request: {Error}")]
     private partial void LogReleaseFailed(string vm, string host, string error);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: could not ask host {Host} how an interrupted request ended: {Error}")]
-    private partial void LogRefreshFailed(string vm, string host, string error);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: the outcome of {Action} on host {Host} is unknown ({Error}); it stays pending until the host reports")]
+    private partial void LogOutcomeUnknown(string vm, VmAction action, string host, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: could not ask host {Host} how a pending request stands: {Error}")]
+    private partial void LogPendingCheckFailed(string vm, string host, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: {Correction} on host {Host} (instance {Instance}, reported {Power})")]
+    private partial void LogCorrection(string vm, Correction correction, string host, Guid instance, RuntimePower power);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: {Correction} on host {Host} failed: {Error}")]
+    private partial void LogCorrectionFailed(string vm, Correction correction, string host, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: host {Host} holds a superseded placement (epoch {Epoch}): {Reason}; fencing it")]
+    private partial void LogFencing(string vm, string host, long epoch, string reason);
 }

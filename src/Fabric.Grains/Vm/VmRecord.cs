@@ -1,54 +1,147 @@
+using System.Collections.Immutable;
+using System.Text.Json.Serialization;
 using Fabric.Contracts;
+using Fabric.Grains.Persistence;
 
 namespace Fabric.Grains.Vm;
 
-/// <summary>A VM's persisted record. Small and bounded: the history keeps the last <see cref="MaxHistory"/> transitions.</summary>
+/// <summary>
+/// A VM's persisted record (grain state <c>vm</c>, stored format version 1). Small and bounded: the history keeps the
+/// last <see cref="MaxHistory"/> transitions. Field names are fixed here, apart from the wire types in Contracts.
+/// </summary>
 [GenerateSerializer, Alias("fabric.VmRecord")]
 public sealed class VmRecord
 {
     public const int MaxHistory = 8;
 
-    /// <summary>The validated spec; null when the VM does not exist.</summary>
-    [Id(0)]
-    public VmSpec? Spec { get; set; }
+    [Id(0), JsonPropertyName("v")]
+    public int Version { get; set; } = 1;
 
-    [Id(1)]
+    /// <summary>The validated spec; null when the VM does not exist.</summary>
+    [Id(1), JsonPropertyName("spec")]
+    public VmSpecRow? Spec { get; set; }
+
+    [Id(2), JsonPropertyName("state")]
     public VmState State { get; set; }
 
-    /// <summary>The host holding the VM's reservation.</summary>
-    [Id(2)]
+    /// <summary>The host holding the VM's reservation; empty when the VM is placed nowhere.</summary>
+    [Id(3), JsonPropertyName("host")]
     public string Host { get; set; } = "";
 
-    /// <summary>The process the VM should have (set at start); observations of other processes are stale.</summary>
-    [Id(3)]
+    /// <summary>The placement epoch: rises at every change of host assignment.</summary>
+    [Id(4), JsonPropertyName("epoch")]
+    public long Epoch { get; set; }
+
+    /// <summary>The process the VM should have (set at start); reports of other processes are stale.</summary>
+    [Id(5), JsonPropertyName("instanceId")]
     public Guid? InstanceId { get; set; }
 
-    [Id(4)]
+    [Id(6), JsonPropertyName("pid")]
     public int? Pid { get; set; }
 
-    [Id(5)]
+    [Id(7), JsonPropertyName("reason")]
     public string? Reason { get; set; }
 
-    [Id(6)]
+    [Id(8), JsonPropertyName("since")]
     public DateTimeOffset Since { get; set; }
 
-    [Id(7)]
+    [Id(9), JsonPropertyName("createdAt")]
     public DateTimeOffset CreatedAt { get; set; }
 
-    /// <summary>When the latest applied observation was made; older ones arriving late are ignored.</summary>
-    [Id(8)]
-    public DateTimeOffset LastObservedAt { get; set; }
+    /// <summary>The sequence of the latest observation applied from <see cref="Host"/>; older ones arriving late are ignored.</summary>
+    [Id(10), JsonPropertyName("lastObserved")]
+    public HostSequence LastObserved { get; set; }
 
-    [Id(9)]
-    public List<VmHistoryEntry> History { get; set; } = [];
+    /// <summary>The request under way (Starting or Stopping), with its deadline; null when the VM is settled.</summary>
+    [Id(11), JsonPropertyName("pending")]
+    public PendingRequest? Pending { get; set; }
 
+    [Id(12), JsonPropertyName("history")]
+    public List<VmHistoryRow> History { get; set; } = [];
+
+    [JsonIgnore]
     public bool Exists => Spec is not null;
 
-    /// <summary>A copy to restore when a request the host refused must leave the VM as it was.</summary>
+    [JsonIgnore]
+    public bool Placed => Host.Length > 0;
+
+    /// <summary>A copy to change and then commit: the record in memory changes only once the copy is written.</summary>
     public VmRecord Copy()
     {
         var copy = (VmRecord)MemberwiseClone();
         copy.History = [.. History];
         return copy;
     }
+
+    public VmAssignment Assignment(string vm) => new(vm, Host, Epoch, InstanceId ?? Guid.Empty);
+}
+
+/// <summary>A request that moved the VM into a transitional state, persisted so it is driven to an end after any crash.</summary>
+[GenerateSerializer, Alias("fabric.PendingRequest")]
+public sealed record PendingRequest
+{
+    [Id(0), JsonPropertyName("action")]
+    public required VmAction Action { get; init; }
+
+    /// <summary>The state before the request: where a start the host never received returns to.</summary>
+    [Id(1), JsonPropertyName("from")]
+    public required VmState From { get; init; }
+
+    /// <summary>After this, the host's answer settles the request even where it could still have been in flight.</summary>
+    [Id(2), JsonPropertyName("deadline")]
+    public required DateTimeOffset Deadline { get; init; }
+
+    /// <summary>A stop: until when the guest may power itself off; after it, the stop is forced.</summary>
+    [Id(3), JsonPropertyName("graceUntil")]
+    public DateTimeOffset GraceUntil { get; init; }
+}
+
+/// <summary>One lifecycle transition as stored.</summary>
+[GenerateSerializer, Alias("fabric.VmHistoryRow")]
+public sealed record VmHistoryRow(
+    [property: Id(0), JsonPropertyName("at")] DateTimeOffset At,
+    [property: Id(1), JsonPropertyName("from")] VmState From,
+    [property: Id(2), JsonPropertyName("to")] VmState To,
+    [property: Id(3), JsonPropertyName("reason")] string? Reason)
+{
+    public VmHistoryEntry ToEntry() => new(At, From, To, Reason);
+}
+
+/// <summary>A VM's spec as stored.</summary>
+[GenerateSerializer, Alias("fabric.VmSpecRow")]
+public sealed record VmSpecRow
+{
+    [Id(0), JsonPropertyName("name")]
+    public required string Name { get; init; }
+
+    [Id(1), JsonPropertyName("image")]
+    public required string Image { get; init; }
+
+    [Id(2), JsonPropertyName("vcpus")]
+    public int VCpus { get; init; }
+
+    [Id(3), JsonPropertyName("memoryMiB")]
+    public int MemoryMiB { get; init; }
+
+    [Id(4), JsonPropertyName("labels")]
+    public ImmutableSortedDictionary<string, string> Labels { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
+
+    [Id(5), JsonPropertyName("placement")]
+    public PlacementRow? Placement { get; init; }
+
+    public static VmSpecRow From(VmSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return new VmSpecRow
+        {
+            Name = spec.Name,
+            Image = spec.Image,
+            VCpus = spec.VCpus,
+            MemoryMiB = spec.MemoryMiB,
+            Labels = spec.Labels,
+            Placement = spec.Placement == VmPlacement.None ? null : PlacementRow.From(spec.Placement),
+        };
+    }
+
+    public VmPlacement ToPlacement() => Placement?.ToPlacement() ?? VmPlacement.None;
 }

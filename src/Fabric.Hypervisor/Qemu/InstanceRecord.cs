@@ -7,10 +7,11 @@ namespace Fabric.Hypervisor.Qemu;
 internal sealed record ExitRecord(ProcessPower Power, string Reason, DateTimeOffset At);
 
 /// <summary>
-/// <c>instance.json</c> in a VM's runtime directory: which process (instance id) the driver launched, with what
-/// arguments, and — once observed — how it ended. It is what re-attachment after a silo restart starts from.
+/// <c>instance.json</c> in a VM's runtime directory: which process (placement epoch and instance id) the driver
+/// launched, with what arguments, the pid of the launcher while the launch is under way, and — once observed — how it
+/// ended. It is what re-attachment after a silo restart starts from.
 /// </summary>
-internal sealed record InstanceRecord(string Vm, Guid InstanceId, DateTimeOffset LaunchedAt, IReadOnlyList<string> Arguments, ExitRecord? Exit)
+internal sealed record InstanceRecord(string Vm, long Epoch, Guid InstanceId, DateTimeOffset LaunchedAt, IReadOnlyList<string> Arguments, ExitRecord? Exit, int? LauncherPid = null)
 {
     private static readonly JsonSerializerOptions Json = new()
     {

@@ -12,13 +12,14 @@ namespace Fabric.Hypervisor.Qemu;
 /// Runs VMs as real QEMU processes on this machine. Each process daemonizes (so it outlives the silo), is watched over
 /// QMP, and is found again by <see cref="AttachAllAsync"/> after a silo restart from its runtime directory.
 /// </summary>
-public sealed partial class QemuDriver : IHypervisorDriver
+public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
 {
     private const int MaxConsoleInput = 4096;
 
     /// <summary>What a QEMU process is called even when started through a wrapper that execs it.</summary>
     private const string DefaultQemuCommand = "qemu-system-x86_64";
     private static readonly TimeSpan LogCatchUp = TimeSpan.FromMilliseconds(2);
+    private static readonly TimeSpan ExitPollInterval = TimeSpan.FromMilliseconds(50);
 
     private readonly QemuDriverOptions _options;
     private readonly AcceleratorChoice _accelerator;
@@ -178,14 +179,14 @@ public sealed partial class QemuDriver : IHypervisorDriver
         }
 
         var arguments = QemuCommandLine.Build(spec, image, _accelerator, paths);
-        var record = new InstanceRecord(spec.Vm, spec.InstanceId, DateTimeOffset.UtcNow, arguments, Exit: null);
+        var record = new InstanceRecord(spec.Vm, spec.Epoch, spec.InstanceId, DateTimeOffset.UtcNow, arguments, Exit: null);
         record.Write(paths.InstanceFile);
 
         var started = Stopwatch.GetTimestamp();
         QemuVm vm;
         try
         {
-            var pid = await DaemonizeAsync(spec.Vm, arguments, paths, cancellationToken).ConfigureAwait(false);
+            var pid = await DaemonizeAsync(record, paths, cancellationToken).ConfigureAwait(false);
             try
             {
                 vm = await QemuVm.AttachAsync(record, pid, paths, _options, _logger, Publish, cancellationToken).ConfigureAwait(false);
@@ -220,6 +221,8 @@ public sealed partial class QemuDriver : IHypervisorDriver
 
     public ProcessStatus GetStatus(string vm) =>
         _vms.TryGetValue(vm, out var qemu) ? qemu.Status : ProcessStatus.Absent(vm);
+
+    public IReadOnlyList<ProcessStatus> List() => [.. _vms.Values.Select(vm => vm.Status)];
 
     public Task<ProcessStatus> PauseAsync(string vm, CancellationToken cancellationToken) =>
         Require(vm).ExecuteAsync("stop", ProcessPower.Paused, cancellationToken);
@@ -399,6 +402,8 @@ public sealed partial class QemuDriver : IHypervisorDriver
             return QemuVm.Ended(record, paths, _options, _logger, exit);
         }
 
+        await AwaitLaunchInFlightAsync(record, paths, cancellationToken).ConfigureAwait(false);
+
         if (ReadPid(paths.PidFile) is { } pid && Processes.IsAlive(pid) && IsOurProcess(pid, record))
         {
             try
@@ -423,6 +428,36 @@ public sealed partial class QemuDriver : IHypervisorDriver
         File.Delete(paths.PidFile);
         LogFoundGone(record.Vm, gone.Power, gone.Reason);
         return QemuVm.Ended(record, paths, _options, _logger, gone);
+    }
+
+    /// <summary>
+    /// A launch a previous driver started but did not see through (its silo died meanwhile): the launcher may still be
+    /// on its way to a running QEMU. Concluding now that the process is gone would let it come up unwatched, so wait for
+    /// the launcher to finish, within the launch timeout counted from the launch; a launcher past that is killed, with
+    /// whatever daemon it already made, as the launch itself would have done.
+    /// </summary>
+    private async Task AwaitLaunchInFlightAsync(InstanceRecord record, VmPaths paths, CancellationToken cancellationToken)
+    {
+        if (record.LauncherPid is not { } launcher || !Processes.IsAlive(launcher) || !IsProcessOf(launcher, paths))
+        {
+            return;
+        }
+
+        LogLaunchInFlight(record.Vm, launcher);
+        var deadline = record.LaunchedAt + _options.LaunchTimeout;
+        while (Processes.IsAlive(launcher) && DateTimeOffset.UtcNow < deadline)
+        {
+            await Task.Delay(ExitPollInterval, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (Processes.IsAlive(launcher))
+        {
+            Processes.Kill(launcher);
+            if (ReadPid(paths.PidFile) is { } daemon && Processes.IsAlive(daemon) && IsProcessOf(daemon, paths))
+            {
+                await Processes.KillAndReapAsync(daemon, _options.QuitTimeout).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>
@@ -454,15 +489,16 @@ public sealed partial class QemuDriver : IHypervisorDriver
         return arguments.Contains($"guest={record.Vm},debug-threads=on") && arguments.Contains(record.InstanceId.ToString("D"));
     }
 
-    private async Task<int> DaemonizeAsync(string vm, IReadOnlyList<string> arguments, VmPaths paths, CancellationToken cancellationToken)
+    private async Task<int> DaemonizeAsync(InstanceRecord record, VmPaths paths, CancellationToken cancellationToken)
     {
+        var vm = record.Vm;
         var startInfo = new ProcessStartInfo(_options.QemuBinary)
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
-        foreach (var argument in arguments)
+        foreach (var argument in record.Arguments)
         {
             startInfo.ArgumentList.Add(argument);
         }
@@ -481,6 +517,8 @@ public sealed partial class QemuDriver : IHypervisorDriver
         {
             try
             {
+                // A driver that takes over mid-launch (this silo died) must know a launcher is still on its way.
+                (record with { LauncherPid = process.Id }).Write(paths.InstanceFile);
                 return await AwaitDaemonAsync(vm, process, paths, cancellationToken).ConfigureAwait(false);
             }
             finally
@@ -600,6 +638,9 @@ public sealed partial class QemuDriver : IHypervisorDriver
 
     [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm}: QEMU pid {Pid} launched ({Accelerator}) in {Milliseconds:0.0} ms")]
     private partial void LogLaunched(string vm, int pid, string accelerator, double milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: a launch left in flight by the previous driver is still running (launcher pid {Pid}); waiting for it")]
+    private partial void LogLaunchInFlight(string vm, int pid);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm}: re-attached to QEMU pid {Pid} ({Power})")]
     private partial void LogReattached(string vm, int pid, ProcessPower power);

@@ -87,7 +87,7 @@ internal sealed partial class QemuVm
         try
         {
             var (power, reason) = await QueryPowerAsync(qmp, cancellationToken).ConfigureAwait(false);
-            vm = new QemuVm(record, pid, paths, options, logger, publish, new ProcessStatus(record.Vm, record.InstanceId, power, pid, reason)) { _qmp = qmp };
+            vm = new QemuVm(record, pid, paths, options, logger, publish, new ProcessStatus(record.Vm, record.Epoch, record.InstanceId, power, pid, reason)) { _qmp = qmp };
             vm._console = await ConsoleLink.ConnectAsync(paths.ConsoleSocket, vm.ConsoleOutput, cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -104,7 +104,7 @@ internal sealed partial class QemuVm
     /// <summary>A process that has already ended (found so at re-attach).</summary>
     public static QemuVm Ended(InstanceRecord record, VmPaths paths, QemuDriverOptions options, ILogger logger, ExitRecord exit)
     {
-        var status = new ProcessStatus(record.Vm, record.InstanceId, exit.Power, null, exit.Reason);
+        var status = new ProcessStatus(record.Vm, record.Epoch, record.InstanceId, exit.Power, null, exit.Reason);
         var vm = new QemuVm(record with { Exit = exit }, null, paths, options, logger, _ => { }, status);
         vm._exited.TrySetResult();
         return vm;

@@ -23,7 +23,7 @@ public sealed class SimulatedDriverOptions
 /// events). It never stands in for a real-QEMU test of the same behaviour. Its simulated VMs do not survive the silo
 /// process, as if the host had rebooted.
 /// </summary>
-public sealed class SimulatedDriver(SimulatedDriverOptions options) : IHypervisorDriver
+public sealed class SimulatedDriver(SimulatedDriverOptions options) : IHypervisorDriver, IGuestConsole
 {
     private static readonly IReadOnlyDictionary<string, GuestImage> SimulatedImages = new Dictionary<string, GuestImage>(StringComparer.Ordinal)
     {
@@ -69,12 +69,14 @@ public sealed class SimulatedDriver(SimulatedDriverOptions options) : IHyperviso
             await Task.Delay(options.LaunchLatency, cancellationToken).ConfigureAwait(false);
         }
 
-        var status = new ProcessStatus(spec.Vm, spec.InstanceId, ProcessPower.Running, Interlocked.Increment(ref _nextPid), null);
+        var status = new ProcessStatus(spec.Vm, spec.Epoch, spec.InstanceId, ProcessPower.Running, Interlocked.Increment(ref _nextPid), null);
         _vms[spec.Vm] = status;
         return status;
     }
 
     public ProcessStatus GetStatus(string vm) => _vms.TryGetValue(vm, out var status) ? status : ProcessStatus.Absent(vm);
+
+    public IReadOnlyList<ProcessStatus> List() => [.. _vms.Values];
 
     public Task<ProcessStatus> PauseAsync(string vm, CancellationToken cancellationToken) => Task.FromResult(Set(vm, ProcessPower.Paused, null));
 

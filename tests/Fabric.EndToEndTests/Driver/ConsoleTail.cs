@@ -5,13 +5,15 @@ using Fabric.Hypervisor;
 namespace Fabric.EndToEndTests.Driver;
 
 /// <summary>
-/// Follows one VM's console through <see cref="IHypervisorDriver.ReadConsoleAsync"/>, whose wait wakes on the
+/// Follows one VM's console through <see cref="IGuestConsole.ReadConsoleAsync"/>, whose wait wakes on the
 /// driver's console pulse (no polling, no sleeps), and hands out whole lines. Lines are consumed in order: a wait
 /// for a pattern sees only lines after those already consumed.
 /// </summary>
 internal sealed class ConsoleTail(IHypervisorDriver driver, string vm)
 {
     private const int ReadSize = 64 * 1024;
+
+    private readonly IGuestConsole _console = driver.Capability<IGuestConsole>() ?? throw new InvalidOperationException($"the {driver.Kind} driver has no console");
     private static readonly TimeSpan LongestWait = TimeSpan.FromSeconds(1);
 
     private readonly Decoder _decoder = Encoding.UTF8.GetDecoder();
@@ -87,7 +89,7 @@ internal sealed class ConsoleTail(IHypervisorDriver driver, string vm)
     /// <returns>Whether any bytes arrived.</returns>
     private async Task<bool> ReadAsync(TimeSpan wait)
     {
-        var read = await driver.ReadConsoleAsync(vm, _offset, ReadSize, wait, CancellationToken.None);
+        var read = await _console.ReadConsoleAsync(vm, _offset, ReadSize, wait, CancellationToken.None);
         if (read.Offset != _offset)
         {
             // The driver restarted us at the beginning of a new log (a new process): drop the half line of the old one.

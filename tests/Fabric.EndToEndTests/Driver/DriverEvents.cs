@@ -3,7 +3,7 @@ using Fabric.Hypervisor;
 
 namespace Fabric.EndToEndTests.Driver;
 
-/// <summary>The one reader of a driver's <see cref="IHypervisorDriver.Events"/>; keeps every event it consumed.</summary>
+/// <summary>The one reader of a driver's <see cref="IVmProcesses.Events"/>; keeps every event it consumed.</summary>
 internal sealed class DriverEvents(ChannelReader<ProcessEvent> events)
 {
     private readonly List<ProcessEvent> _seen = [];

@@ -31,9 +31,9 @@ internal sealed class QemuSandbox : IAsyncDisposable
     /// <summary>The log of every driver of this sandbox.</summary>
     public CapturingLogger<QemuDriver> Logger { get; }
 
-    public static LaunchSpec Tiny(string vm) => new(vm, Guid.NewGuid(), VCpus: 1, MemoryMiB: 16, TestGuestImages.Tiny);
+    public static LaunchSpec Tiny(string vm) => new(vm, Epoch: 1, Guid.NewGuid(), VCpus: 1, MemoryMiB: 16, Image: TestGuestImages.Tiny);
 
-    public static LaunchSpec Linux(string vm) => new(vm, Guid.NewGuid(), VCpus: 1, MemoryMiB: 256, TestGuestImages.Linux);
+    public static LaunchSpec Linux(string vm) => new(vm, Epoch: 1, Guid.NewGuid(), VCpus: 1, MemoryMiB: 256, Image: TestGuestImages.Linux);
 
     public static StopRequest Graceful(TimeSpan gracePeriod) => new(Force: false, gracePeriod);
 

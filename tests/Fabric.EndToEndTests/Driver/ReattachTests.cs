@@ -25,7 +25,7 @@ public sealed class ReattachTests(ITestOutputHelper output) : QemuDriverTest(out
 
         var second = await StartDriverAsync();
         var found = Assert.Single(await second.Driver.AttachAllAsync(CancellationToken.None));
-        Assert.Equal(new ProcessStatus(Vm, found.InstanceId, ProcessPower.Running, pid, null), found);
+        Assert.Equal(new ProcessStatus(Vm, 1, found.InstanceId, ProcessPower.Running, pid, null), found);
         Assert.Equal(found, second.Driver.GetStatus(Vm));
 
         // The whole log is still there: the same boot (no second ready line), and the count carries on.

@@ -8,7 +8,7 @@ public sealed class QemuCommandLineTests
 {
     private const string DataDirectory = "/srv/fabric";
     private static readonly Guid Instance = Guid.Parse("0b6e4c3e-8f5e-4d59-9a52-2f7c3c1d7e01");
-    private static readonly LaunchSpec Spec = new("web-1", Instance, 2, 256, "tiny");
+    private static readonly LaunchSpec Spec = new("web-1", 7, Instance, 2, 256, "tiny");
     private static readonly AcceleratorChoice Tcg = new("tcg", "test");
     private static readonly AcceleratorChoice Kvm = new("kvm", "test");
     private static readonly GuestImage Tiny = new("tiny", GuestBoot.Disk, "/images/tiny/tiny.img", null, null, null, 2, "boot sector");

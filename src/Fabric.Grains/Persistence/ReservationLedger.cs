@@ -1,0 +1,146 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Serialization;
+using Fabric.Contracts;
+using StackExchange.Redis;
+
+namespace Fabric.Grains.Persistence;
+
+/// <summary>
+/// One VM's entry in its host's ledger (stored format, version 1): the reservation of one placement epoch, the
+/// instance the host last accepted to launch, and — when the placement was superseded — why, while its process is
+/// being stopped. Written before the host acts on it.
+/// </summary>
+public sealed record LedgerEntry : IStoredRow
+{
+    public static int CurrentVersion => 1;
+
+    [JsonPropertyName("v")]
+    public int Version { get; init; } = CurrentVersion;
+
+    [JsonPropertyName("vm")]
+    public required string Vm { get; init; }
+
+    [JsonPropertyName("epoch")]
+    public required long Epoch { get; init; }
+
+    /// <summary>The instance the host accepted to launch (written before the launch); empty before the first start.</summary>
+    [JsonPropertyName("instanceId")]
+    public Guid InstanceId { get; init; }
+
+    [JsonPropertyName("vcpus")]
+    public required int VCpus { get; init; }
+
+    [JsonPropertyName("memoryMiB")]
+    public required long MemoryMiB { get; init; }
+
+    [JsonPropertyName("image")]
+    public required string Image { get; init; }
+
+    [JsonPropertyName("antiAffinityGroup")]
+    public string? AntiAffinityGroup { get; init; }
+
+    [JsonPropertyName("affinityGroup")]
+    public string? AffinityGroup { get; init; }
+
+    /// <summary>Why the placement was superseded; set, its process is stopped and the entry goes once it is gone. It holds no capacity.</summary>
+    [JsonPropertyName("fenced")]
+    public string? Fenced { get; init; }
+
+    [JsonIgnore]
+    public Resources Resources => new(VCpus, MemoryMiB);
+
+    [JsonIgnore]
+    public VmReservation Reservation => new()
+    {
+        Vm = Vm,
+        Epoch = Epoch,
+        Resources = Resources,
+        Image = Image,
+        AntiAffinityGroup = AntiAffinityGroup,
+        AffinityGroup = AffinityGroup,
+    };
+
+    public static LedgerEntry From(VmReservation reservation)
+    {
+        ArgumentNullException.ThrowIfNull(reservation);
+        return new LedgerEntry
+        {
+            Vm = reservation.Vm,
+            Epoch = reservation.Epoch,
+            VCpus = reservation.Resources.VCpus,
+            MemoryMiB = reservation.Resources.MemoryMiB,
+            Image = reservation.Image,
+            AntiAffinityGroup = reservation.AntiAffinityGroup,
+            AffinityGroup = reservation.AffinityGroup,
+        };
+    }
+}
+
+/// <summary>
+/// Each host's ledger: one entry per VM placed there, written entry by entry (a host with thousands of VMs must not
+/// rewrite one growing blob on every reservation, and the host grain's own state stays small and bounded).
+/// </summary>
+public interface IReservationLedger
+{
+    Task<IReadOnlyList<LedgerEntry>> LoadAsync(string host);
+
+    Task SaveAsync(string host, LedgerEntry entry);
+
+    Task RemoveAsync(string host, string vm);
+
+    /// <summary>Deletes a whole host's ledger (when the host is forgotten).</summary>
+    Task DeleteAsync(string host);
+}
+
+/// <summary>A Redis hash per host: field = VM name, value = the entry as JSON.</summary>
+public sealed class RedisReservationLedger(IConnectionMultiplexer redis, string keyPrefix) : IReservationLedger
+{
+    public async Task<IReadOnlyList<LedgerEntry>> LoadAsync(string host)
+    {
+        var entries = await redis.GetDatabase().HashGetAllAsync(Key(host));
+        return [.. entries.Select(entry => StoredFormat.Read<LedgerEntry>(entry.Value.ToString(), $"ledger of host '{host}', vm '{entry.Name}'"))];
+    }
+
+    public Task SaveAsync(string host, LedgerEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return redis.GetDatabase().HashSetAsync(Key(host), entry.Vm, StoredFormat.Write(entry));
+    }
+
+    public Task RemoveAsync(string host, string vm) => redis.GetDatabase().HashDeleteAsync(Key(host), vm);
+
+    public Task DeleteAsync(string host) => redis.GetDatabase().KeyDeleteAsync(Key(host));
+
+    private RedisKey Key(string host) => $"{keyPrefix}hosts:{host}:reservations";
+}
+
+/// <summary>Process memory only: development mode and tests, lost with the process (like in-memory grain storage).</summary>
+public sealed class InMemoryReservationLedger : IReservationLedger
+{
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<string, string>> _hosts = new(StringComparer.Ordinal);
+
+    public Task<IReadOnlyList<LedgerEntry>> LoadAsync(string host) =>
+        Task.FromResult<IReadOnlyList<LedgerEntry>>([.. Entries(host).Values.Select(json => StoredFormat.Read<LedgerEntry>(json, $"ledger of host '{host}'"))]);
+
+    public Task SaveAsync(string host, LedgerEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        Entries(host)[entry.Vm] = StoredFormat.Write(entry);
+        return Task.CompletedTask;
+    }
+
+    public Task RemoveAsync(string host, string vm)
+    {
+        Entries(host).TryRemove(vm, out _);
+        return Task.CompletedTask;
+    }
+
+    public Task DeleteAsync(string host)
+    {
+        _hosts.TryRemove(host, out _);
+        return Task.CompletedTask;
+    }
+
+    private ConcurrentDictionary<string, string> Entries(string host) =>
+        _hosts.GetOrAdd(host, _ => new(StringComparer.Ordinal));
+}
