@@ -82,6 +82,22 @@ public sealed class ChildProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits for the process to exit on its own; returns its exit code, or throws <see cref="TimeoutException"/>.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        await _process.WaitForExitAsync().WaitAsync(timeout);
+        return _process.ExitCode;
+    }
+
+    /// <summary>The lines the process printed so far that contain <paramref name="text"/>.</summary>
+    public IReadOnlyList<string> LinesContaining(string text)
+    {
+        lock (_logLock)
+        {
+            return [.. _lines.Where(l => l.Contains(text, StringComparison.Ordinal))];
+        }
+    }
+
     /// <summary>SIGKILL, as a crash would.</summary>
     public async Task KillAsync()
     {

@@ -17,6 +17,7 @@ public sealed class FabricEnvironment : IAsyncDisposable
     private static readonly TimeSpan SiloStartTimeout = TimeSpan.FromSeconds(90);
     private readonly Dictionary<string, SiloHandle> _silos = new(StringComparer.Ordinal);
     private readonly List<FabricClient> _clients = [];
+    private readonly List<ChildProcess> _extraSilos = [];
 
     private FabricEnvironment(string directory, RedisServer redis)
     {
@@ -30,6 +31,21 @@ public sealed class FabricEnvironment : IAsyncDisposable
     public RedisServer Redis { get; }
 
     public string ClusterId { get; } = "e2e";
+
+    /// <summary>The silos' default service id: it names the persisted keys (grain state, ledgers, catalog).</summary>
+    public string ServiceId { get; } = "fabric";
+
+    /// <summary>
+    /// Reconciliation runs faster here than in production, so tests of convergence take seconds: hosts report every
+    /// second to every VM, pending requests are checked every second, the catalog is audited every 5 s.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> FastReconcile = new Dictionary<string, string>
+    {
+        ["Fabric__Reconcile__DigestInterval"] = "00:00:01",
+        ["Fabric__Reconcile__DigestSlices"] = "1",
+        ["Fabric__Reconcile__PendingCheckInterval"] = "00:00:01",
+        ["Fabric__Reconcile__AuditInterval"] = "00:00:05",
+    };
 
     public IReadOnlyDictionary<string, SiloHandle> Silos => _silos;
 
@@ -62,38 +78,26 @@ public sealed class FabricEnvironment : IAsyncDisposable
         var siloPort = previous?.SiloPort ?? Ports.Free();
         var gatewayPort = previous?.GatewayPort ?? Ports.Free();
         var data = Path.Combine(Directory, "data", hostId);
-        var environment = new Dictionary<string, string>
-        {
-            ["Fabric__DataDirectory"] = data,
-            ["Fabric__ImagesDirectory"] = RepoPaths.Images,
-            ["Fabric__Redis"] = Redis.ConnectionString,
-            ["Fabric__ClusterId"] = ClusterId,
-            ["Fabric__SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
-            ["Fabric__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture),
-            ["DOTNET_gcServer"] = "0",
-        };
-        if (Environment.GetEnvironmentVariable("FABRIC_ACCELERATOR") is { Length: > 0 } accelerator)
-        {
-            environment["Fabric__Accelerator"] = accelerator;
-        }
-
-        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
-        {
-            environment[key] = value;
-        }
-
-        // A QEMU silo serves the host it is named after; a simulation silo serves only its simulated hosts.
-        if (!environment.ContainsKey("Fabric__Simulation__HostCount"))
-        {
-            environment["Fabric__HostId"] = hostId;
-        }
-
+        var environment = SiloEnvironment(hostId, data, siloPort, gatewayPort, settings);
         var process = ChildProcess.Start("dotnet", [RepoPaths.SiloDll], environment, Path.Combine(Directory, "logs", $"{hostId}.log"));
         var handle = new SiloHandle(hostId, process, siloPort, gatewayPort, data);
         _silos[hostId] = handle;
         var hostCount = int.Parse(settings?.GetValueOrDefault("Fabric__Simulation__HostCount") ?? "1", CultureInfo.InvariantCulture);
         await process.WaitForOutputAsync(" is serving", SiloStartTimeout, hostCount);
         return handle;
+    }
+
+    /// <summary>
+    /// Starts one more silo process for <paramref name="hostId"/> — on ports and a data directory of its own, logging
+    /// to <c>logs/{name}.log</c> — without waiting for it to serve: a silo the fabric should refuse. Killed with the
+    /// environment.
+    /// </summary>
+    public ChildProcess StartExtraSilo(string hostId, string name, IReadOnlyDictionary<string, string>? settings = null)
+    {
+        var environment = SiloEnvironment(hostId, Path.Combine(Directory, name), Ports.Free(), Ports.Free(), settings);
+        var process = ChildProcess.Start("dotnet", [RepoPaths.SiloDll], environment, Path.Combine(Directory, "logs", $"{name}.log"));
+        _extraSilos.Add(process);
+        return process;
     }
 
     /// <summary>Starts a silo serving <paramref name="count"/> SIMULATED hosts named <paramref name="prefix"/>000….</summary>
@@ -117,7 +121,7 @@ public sealed class FabricEnvironment : IAsyncDisposable
     /// <summary>A client of this fabric (disposed with the environment).</summary>
     public async Task<FabricClient> ConnectAsync()
     {
-        var client = await FabricClient.ConnectAsync(new FabricConnection { Redis = Redis.ConnectionString, ClusterId = ClusterId });
+        var client = await FabricClient.ConnectAsync(new FabricConnection { Redis = Redis.ConnectionString, ClusterId = ClusterId, ServiceId = ServiceId });
         _clients.Add(client);
         return client;
     }
@@ -156,8 +160,45 @@ public sealed class FabricEnvironment : IAsyncDisposable
         }
     }
 
+    private Dictionary<string, string> SiloEnvironment(string hostId, string data, int siloPort, int gatewayPort, IReadOnlyDictionary<string, string>? settings)
+    {
+        var environment = new Dictionary<string, string>(FastReconcile)
+        {
+            ["Fabric__DataDirectory"] = data,
+            ["Fabric__ImagesDirectory"] = RepoPaths.Images,
+            ["Fabric__Redis"] = Redis.ConnectionString,
+            ["Fabric__ClusterId"] = ClusterId,
+            ["Fabric__ServiceId"] = ServiceId,
+            ["Fabric__SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
+            ["Fabric__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture),
+            ["DOTNET_gcServer"] = "0",
+        };
+        if (Environment.GetEnvironmentVariable("FABRIC_ACCELERATOR") is { Length: > 0 } accelerator)
+        {
+            environment["Fabric__Accelerator"] = accelerator;
+        }
+
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            environment[key] = value;
+        }
+
+        // A QEMU silo serves the host it is named after; a simulation silo serves only its simulated hosts.
+        if (!environment.ContainsKey("Fabric__Simulation__HostCount"))
+        {
+            environment["Fabric__HostId"] = hostId;
+        }
+
+        return environment;
+    }
+
     public async ValueTask DisposeAsync()
     {
+        foreach (var silo in _extraSilos)
+        {
+            await silo.DisposeAsync();
+        }
+
         foreach (var client in _clients)
         {
             await client.DisposeAsync();

@@ -6,7 +6,7 @@ using Spectre.Console;
 
 namespace Fabric.Cli.Commands;
 
-/// <summary><c>fabricctl host list|get|cordon|uncordon</c>.</summary>
+/// <summary><c>fabricctl host list|get|cordon|uncordon|forget</c>.</summary>
 internal static class HostCommands
 {
     public static Command Create(GlobalOptions global, CliIo io)
@@ -16,6 +16,7 @@ internal static class HostCommands
         host.Subcommands.Add(Get(global, io));
         host.Subcommands.Add(Change("cordon", "Stop placing new VMs on a host (its VMs keep running)", global, io, (client, name) => client.CordonHostAsync(name)));
         host.Subcommands.Add(Change("uncordon", "Let a cordoned host take new VMs again", global, io, (client, name) => client.UncordonHostAsync(name)));
+        host.Subcommands.Add(Forget(global, io));
         return host;
     }
 
@@ -56,6 +57,31 @@ internal static class HostCommands
             var client = await context.ClientAsync();
             var host = await client.GetHostAsync(context.Get(name)!);
             await Write(context, host, HostOutput.Details);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command Forget(GlobalOptions global, CliIo io)
+    {
+        var name = HostArgument();
+        var command = new Command(
+            "forget",
+            "Forget a Down host: its machine binding, settings and ledger, so another machine may serve its id (refused while it is up or has VMs)") { name };
+        command.SetRunAction(global, io, async context =>
+        {
+            var client = await context.ClientAsync();
+            var host = context.Get(name)!;
+            await client.ForgetHostAsync(host);
+            if (context.Json)
+            {
+                await Json.WriteAsync(context.Io.Out, new { Name = host, Forgotten = true });
+            }
+            else
+            {
+                context.Out.WriteLine($"host/{host} forgotten");
+            }
+
             return ExitCodes.Success;
         });
         return command;

@@ -24,18 +24,27 @@ internal static partial class VmCommands
         command.Validators.Add(result => RequireOneTarget(result, name, selector));
 
         var stopOptions = action == VmAction.Stop ? new StopOptionSet(command) : null;
+        var forceDelete = action == VmAction.Delete
+            ? new Option<bool>("--force") { Description = "Delete whatever the VM's state: a running process is stopped at once; while its host is Down the record goes now and the host stops the process when it returns" }
+            : null;
+        if (forceDelete is not null)
+        {
+            command.Options.Add(forceDelete);
+        }
+
         command.SetRunAction(global, io, async context =>
         {
             var options = stopOptions?.Read(context) ?? StopOptions.Graceful;
+            var delete = new DeleteOptions { Force = forceDelete is not null && context.Get(forceDelete) };
             var client = await context.ClientAsync();
             if (context.Get(name) is { } vmName)
             {
-                await ActOnOneAsync(context, client, vmName, action, options);
+                await ActOnOneAsync(context, client, vmName, action, options, delete);
                 return ExitCodes.Success;
             }
 
             var labels = context.Get(selector)!;
-            var results = await BulkProgressDisplay.RunAsync(io, verb, progress => ActOnManyAsync(context, client, labels, action, options, progress));
+            var results = await BulkProgressDisplay.RunAsync(io, verb, progress => ActOnManyAsync(context, client, labels, action, options, delete, progress));
             if (results.IsEmpty && !context.Json)
             {
                 await io.Error.WriteLineAsync($"No VMs match {labels}.");
@@ -62,11 +71,11 @@ internal static partial class VmCommands
         }
     }
 
-    private static async Task ActOnOneAsync(CommandContext context, FabricClient client, string name, VmAction action, StopOptions options)
+    private static async Task ActOnOneAsync(CommandContext context, FabricClient client, string name, VmAction action, StopOptions options, DeleteOptions delete)
     {
         if (action == VmAction.Delete)
         {
-            await client.DeleteVmAsync(name);
+            await client.DeleteVmAsync(name, delete);
             if (context.Json)
             {
                 await Json.WriteAsync(context.Io.Out, VmOutput.DeletedJson(name));
@@ -85,26 +94,35 @@ internal static partial class VmCommands
         await WriteVmAsync(context, vm!);
     }
 
-    private static async Task<ImmutableArray<BulkResult>> ActOnManyAsync(CommandContext context, FabricClient client, LabelSelector selector, VmAction action, StopOptions options, IProgress<BulkProgress>? progress)
+    private static async Task<ImmutableArray<BulkResult>> ActOnManyAsync(CommandContext context, FabricClient client, LabelSelector selector, VmAction action, StopOptions options, DeleteOptions delete, IProgress<BulkProgress>? progress)
     {
-        if (action != VmAction.Stop || options == StopOptions.Graceful)
+        Func<string, Task<VmInfo?>>? operation = action switch
+        {
+            // RunBulkAsync(selector, action) stops gracefully and deletes normally; --force/--grace need the per-VM call.
+            VmAction.Stop when options != StopOptions.Graceful => async name => await client.StopVmAsync(name, options, wait: true, context.CancellationToken),
+            VmAction.Delete when delete.Force => async name =>
+            {
+                await client.DeleteVmAsync(name, delete);
+                return null;
+            },
+            _ => null,
+        };
+        if (operation is null)
         {
             return await client.RunBulkAsync(selector, action, progress, context.CancellationToken);
         }
 
-        // RunBulkAsync(selector, action) stops gracefully; --force/--grace need the per-VM call.
         var vms = await client.ListVmsAsync(selector);
-        return await FabricClient.RunBulkAsync(
-            [.. vms.Select(v => v.Name)],
-            async name => (VmInfo?)await client.StopVmAsync(name, options, wait: true, context.CancellationToken),
-            progress,
-            context.CancellationToken);
+        return await FabricClient.RunBulkAsync([.. vms.Select(v => v.Name)], operation, progress, context.CancellationToken);
     }
 
     /// <summary><c>vm stop --force --grace SECONDS</c>.</summary>
     private sealed class StopOptionSet
     {
-        private readonly Option<bool> _force = new("--force") { Description = "Stop the process at once, without asking the guest to power off" };
+        private readonly Option<bool> _force = new("--force")
+        {
+            Description = "Stop the process at once, without asking the guest to power off; while the VM's host is Down, record it Stopped and release it from that host now (the host stops the process when it returns)",
+        };
 
         private readonly Option<TimeSpan?> _grace = new("--grace")
         {

@@ -10,12 +10,14 @@ internal static class HostOutput
     {
         ArgumentNullException.ThrowIfNull(console);
         ArgumentNullException.ThrowIfNull(hosts);
-        var table = Cells.Table("NAME", "STATE", "VMS", "VCPU(alloc/cap)", "MEMORY(alloc/cap)", "DRIVER", "ACCEL", "LABELS");
+        var table = Cells.Table("NAME", "STATE", "ADDRESS", "MACHINE", "VMS", "VCPU(alloc/cap)", "MEMORY(alloc/cap)", "DRIVER", "ACCEL", "LABELS");
         foreach (var host in hosts)
         {
             table.AddRow(
                 Cells.Of(host.Name),
                 Cells.Of(host.State.ToString()),
+                Cells.Of(host.Address),
+                Cells.Of(ShortMachine(host.Machine)),
                 Cells.Of(host.VmCount),
                 Cells.Of($"{host.Allocated.VCpus}/{host.Capacity.VCpus}"),
                 Cells.Of($"{Cells.Memory(host.Allocated.MemoryMiB)}/{Cells.Memory(host.Capacity.MemoryMiB)}"),
@@ -35,6 +37,8 @@ internal static class HostOutput
         grid.Row("Name", host.Name);
         grid.Row("State", host.State.ToString());
         grid.Row("Silo", host.Silo);
+        grid.Row("Address", host.Address);
+        grid.Row("Machine", host.Machine);
         grid.Row("Driver", host.Driver);
         grid.Row("Hypervisor", host.HypervisorVersion);
         grid.Row("Accelerator", string.IsNullOrEmpty(host.AcceleratorReason) ? host.Accelerator : $"{host.Accelerator} ({host.AcceleratorReason})");
@@ -51,6 +55,20 @@ internal static class HostOutput
         grid.Row("Reported", Cells.Time(host.ReportedAt));
         grid.Row("Sequence", host.Sequence.ToString());
         console.Write(grid);
+        if (host.Unmanaged.IsDefaultOrEmpty)
+        {
+            return;
+        }
+
+        console.WriteLine();
+        console.WriteLine("Unmanaged QEMU processes (no record places them here; left alone, and their VM names are refused until they end):");
+        var table = Cells.Table("VM", "PID", "EPOCH", "INSTANCE");
+        foreach (var process in host.Unmanaged)
+        {
+            table.AddRow(Cells.Of(process.Vm), Cells.Of(process.Pid?.ToString(CultureInfo.InvariantCulture)), Cells.Of(process.Epoch.ToString(CultureInfo.InvariantCulture)), Cells.Of(process.InstanceId.ToString()));
+        }
+
+        console.Write(table);
     }
 
     /// <summary>The one line a host command that changes state prints: <c>host/NAME Cordoned</c>.</summary>
@@ -60,6 +78,9 @@ internal static class HostOutput
         ArgumentNullException.ThrowIfNull(host);
         console.WriteLine($"host/{host.Name} {host.State}");
     }
+
+    /// <summary>Machine ids are long (32 hex digits): a table shows their first 12 characters, <c>host get</c> all of them.</summary>
+    private static string ShortMachine(string machine) => machine.Length > 12 ? machine[..12] : machine;
 
     private static string Describe(Resources resources) =>
         $"{resources.VCpus} vCPU, {Cells.Memory(resources.MemoryMiB)}";

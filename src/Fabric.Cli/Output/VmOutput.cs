@@ -34,8 +34,10 @@ internal static class VmOutput
         grid.Row("Name", vm.Name);
         grid.Row("State", vm.State.ToString());
         grid.Row("Reason", vm.Reason);
+        grid.Row("Waiting", vm.Waiting);
         grid.Row("Since", Cells.Time(vm.Since));
-        grid.Row("Host", vm.Host);
+        grid.Row("Host", vm.Host.Length > 0 ? vm.Host : "(none: placed when started)");
+        grid.Row("Epoch", vm.Epoch.ToString(CultureInfo.InvariantCulture));
         grid.Row("Reachable", vm.Reachable ? "yes" : "no (its host is down)");
         grid.Row("vCPUs", vm.VCpus.ToString(CultureInfo.InvariantCulture));
         grid.Row("Memory", Cells.Memory(vm.MemoryMiB));
@@ -69,7 +71,8 @@ internal static class VmOutput
         ArgumentNullException.ThrowIfNull(console);
         ArgumentNullException.ThrowIfNull(vm);
         var reason = string.IsNullOrEmpty(vm.Reason) ? "" : $" ({vm.Reason})";
-        console.WriteLine($"vm/{vm.Name} {Cells.VmState(vm)} on {vm.Host}{reason}");
+        var where = vm.Host.Length > 0 ? $" on {vm.Host}" : "";
+        console.WriteLine($"vm/{vm.Name} {Cells.VmState(vm)}{where}{reason}");
     }
 
     public static void Deleted(IAnsiConsole console, string name)

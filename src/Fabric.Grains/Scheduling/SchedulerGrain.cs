@@ -10,14 +10,6 @@ using Orleans.Concurrency;
 
 namespace Fabric.Grains.Scheduling;
 
-/// <summary>The scheduler's persisted inventory: the last summary of every host that ever joined, so Down hosts stay listed.</summary>
-[GenerateSerializer, Alias("fabric.InventoryRecord")]
-public sealed class InventoryRecord
-{
-    [Id(0)]
-    public Dictionary<string, HostInfo> Hosts { get; set; } = new(StringComparer.Ordinal);
-}
-
 /// <summary>
 /// The fleet's single placement authority and inventory. One activation sees every placement, so reservations in flight
 /// are counted against their host at once and concurrent creates spread (or pack) as asked; it is reentrant, so the
@@ -37,21 +29,36 @@ internal sealed partial class SchedulerGrain(
     ILogger<SchedulerGrain> logger) : Grain, ISchedulerGrain
 {
     private static readonly TimeSpan LivenessCheckInterval = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan RefreshTimeout = TimeSpan.FromSeconds(2);
 
     private readonly Dictionary<string, HostView> _hosts = new(StringComparer.Ordinal);
     private DateTimeOffset _lastWrite;
     private bool _inventoryChanged;
     private bool _writing;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
-        foreach (var (name, info) in inventory.State.Hosts)
+        foreach (var (name, row) in inventory.State.Hosts)
         {
-            _hosts[name] = new HostView(info, directory.IsUp(name));
+            _hosts[name] = new HostView(row.ToInfo(name), directory.IsUp(name));
         }
 
+        // The stored inventory may be seconds old (this activation may have moved after a silo died): ask the live
+        // hosts for their current summary before placing anything, rather than wait for their next heartbeat.
+        await Task.WhenAll(_hosts.Keys.Where(directory.IsUp).Select(RefreshAsync));
         this.RegisterGrainTimer(CheckHostsAsync, LivenessCheckInterval, LivenessCheckInterval);
-        return Task.CompletedTask;
+    }
+
+    private async Task RefreshAsync(string host)
+    {
+        try
+        {
+            Update(await GrainFactory.GetGrain<IHostGrain>(host).GetInfo().WaitAsync(RefreshTimeout));
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogRefreshFailed(host, ex.Message);
+        }
     }
 
     async Task<PlacementDecision> ISchedulerGrain.Place(PlacementRequest request)
@@ -242,7 +249,7 @@ internal sealed partial class SchedulerGrain(
             while (_inventoryChanged)
             {
                 _inventoryChanged = false;
-                inventory.State.Hosts = _hosts.ToDictionary(h => h.Key, h => h.Value.Reported with { Vms = [] }, StringComparer.Ordinal);
+                inventory.State.Hosts = _hosts.ToDictionary(h => h.Key, h => HostSummaryRow.From(h.Value.Reported), StringComparer.Ordinal);
                 await inventory.WriteStateAsync(cancellationToken);
                 _lastWrite = time.GetUtcNow();
             }
@@ -324,6 +331,9 @@ internal sealed partial class SchedulerGrain(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Placed {Vm} on {Host} ({Policy}, {Candidates} candidates)")]
     private partial void LogPlaced(string vm, string host, PlacementPolicy policy, int candidates);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Host {Host}: could not refresh its summary at activation: {Error}")]
+    private partial void LogRefreshFailed(string host, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not write the host inventory: {Error}")]
     private partial void LogInventoryWriteFailed(string error);

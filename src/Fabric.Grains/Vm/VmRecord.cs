@@ -48,9 +48,21 @@ public sealed class VmRecord
     [Id(9), JsonPropertyName("createdAt")]
     public DateTimeOffset CreatedAt { get; set; }
 
-    /// <summary>The sequence of the latest observation applied from <see cref="Host"/>; older ones arriving late are ignored.</summary>
-    [Id(10), JsonPropertyName("lastObserved")]
-    public HostSequence LastObserved { get; set; }
+    /// <summary>The host incarnation of the latest observation applied from <see cref="Host"/>.</summary>
+    [Id(10), JsonPropertyName("lastObservedIncarnation")]
+    public long LastObservedIncarnation { get; set; }
+
+    /// <summary>The sequence number, within its incarnation, of the latest observation applied from <see cref="Host"/>.</summary>
+    [Id(13), JsonPropertyName("lastObservedNumber")]
+    public long LastObservedNumber { get; set; }
+
+    /// <summary>The latest observation applied from <see cref="Host"/>; older ones arriving late are ignored.</summary>
+    [JsonIgnore]
+    public HostSequence LastObserved
+    {
+        get => new(LastObservedIncarnation, LastObservedNumber);
+        set => (LastObservedIncarnation, LastObservedNumber) = (value.Incarnation, value.Number);
+    }
 
     /// <summary>The request under way (Starting or Stopping), with its deadline; null when the VM is settled.</summary>
     [Id(11), JsonPropertyName("pending")]

@@ -63,7 +63,6 @@ public sealed class LaunchFailureTests(ITestOutputHelper output) : QemuDriverTes
     }
 
     [Fact]
-    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public async Task Launch_AfterTheQemuBinaryDisappeared_FailsSayingWhichBinary()
     {
         var wrapper = Path.Combine(Sandbox.DataDirectory, "qemu-wrapper");

@@ -1,0 +1,243 @@
+using System.Globalization;
+using System.Text.Json;
+using Fabric.Client;
+using Fabric.Contracts;
+using Fabric.Hypervisor.Linux;
+using Fabric.TestSupport;
+using StackExchange.Redis;
+
+namespace Fabric.EndToEndTests.ControlPlane;
+
+/// <summary>
+/// The one check every fault test ends with, read from the ground truth rather than through the grains: VM records and
+/// ledgers straight from Redis, QEMU processes from /proc and their instance files. It holds when
+/// <list type="bullet">
+/// <item>no VM has more than one QEMU process, fabric-wide;</item>
+/// <item>every QEMU belongs to a record that places it on that host, at that epoch, as that instance, in a state that
+/// has a process (Starting, Running, Paused, Stopping) — unless the test names it unmanaged;</item>
+/// <item>every Running or Paused VM on a live host has its process;</item>
+/// <item>ledger = records: each placed record has its host's entry at its epoch, each entry a record, no fence is left;</item>
+/// <item>catalog = records: same VMs, with the same host, epoch and state;</item>
+/// <item>each live host's allocation is the sum of the records placed on it.</item>
+/// </list>
+/// The control plane converges rather than acts at once, so the check is retried until it holds or time runs out.
+/// </summary>
+internal sealed class FabricInvariants(FabricEnvironment environment, FabricClient client)
+{
+    private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(45);
+
+    /// <summary>VMs whose QEMU process no record claims, on purpose (the unmanaged-process test).</summary>
+    public HashSet<string> Unmanaged { get; } = new(StringComparer.Ordinal);
+
+    public async Task AssertHoldAsync(TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? DefaultTimeout);
+        while (true)
+        {
+            var violations = await ViolationsAsync();
+            if (violations.Count == 0)
+            {
+                return;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail("fabric invariants do not hold:\n  " + string.Join("\n  ", violations));
+            }
+
+            await Task.Delay(250);
+        }
+    }
+
+    private async Task<List<string>> ViolationsAsync()
+    {
+        var violations = new List<string>();
+        using var redis = await ConnectionMultiplexer.ConnectAsync(environment.Redis.ConnectionString);
+        var database = redis.GetDatabase();
+        var records = await ReadRecordsAsync(redis, database);
+        var processes = ReadProcesses();
+        var hosts = await client.ListHostsAsync();
+
+        foreach (var group in processes.GroupBy(p => p.Vm).Where(g => g.Count() > 1))
+        {
+            violations.Add($"vm '{group.Key}' has {group.Count()} QEMU processes: {string.Join(", ", group.Select(p => $"pid {p.Pid} on {p.Host}"))}");
+        }
+
+        foreach (var process in processes.Where(p => !Unmanaged.Contains(p.Vm)))
+        {
+            if (!records.TryGetValue(process.Vm, out var record))
+            {
+                violations.Add($"QEMU pid {process.Pid} on {process.Host} runs vm '{process.Vm}', which has no record");
+            }
+            else if (record.Host != process.Host || record.Epoch != process.Epoch || record.InstanceId != process.InstanceId)
+            {
+                violations.Add($"QEMU pid {process.Pid} of vm '{process.Vm}' runs on {process.Host} at epoch {process.Epoch} as {process.InstanceId}; its record says {record.Host} at epoch {record.Epoch} as {record.InstanceId}");
+            }
+            else if (record.State is not ("Starting" or "Running" or "Paused" or "Stopping"))
+            {
+                violations.Add($"QEMU pid {process.Pid} of vm '{process.Vm}' runs but its record is {record.State}");
+            }
+        }
+
+        var up = hosts.Where(h => h.State != HostState.Down).Select(h => h.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var record in records.Values.Where(r => r.State is "Running" or "Paused" && up.Contains(r.Host)))
+        {
+            if (!processes.Any(p => p.Vm == record.Name && p.Host == record.Host && p.InstanceId == record.InstanceId))
+            {
+                violations.Add($"vm '{record.Name}' is {record.State} on {record.Host} but no QEMU process of instance {record.InstanceId} runs there");
+            }
+        }
+
+        var entries = new List<(string Host, string Vm, long Epoch, bool Fenced)>();
+        foreach (var host in environment.Silos.Keys)
+        {
+            foreach (var field in await database.HashGetAllAsync($"fabric:{environment.ServiceId}:hosts:{host}:reservations"))
+            {
+                using var json = JsonDocument.Parse(field.Value.ToString());
+                entries.Add((host, field.Name.ToString(), json.RootElement.GetProperty("epoch").GetInt64(), json.RootElement.TryGetProperty("fenced", out var fenced) && fenced.ValueKind == JsonValueKind.String));
+            }
+        }
+
+        foreach (var entry in entries)
+        {
+            if (entry.Fenced)
+            {
+                violations.Add($"host {entry.Host} still holds a fenced entry for vm '{entry.Vm}' (epoch {entry.Epoch})");
+            }
+            else if (!records.TryGetValue(entry.Vm, out var record) || record.Host != entry.Host || record.Epoch != entry.Epoch)
+            {
+                violations.Add($"host {entry.Host} holds vm '{entry.Vm}' at epoch {entry.Epoch}, which no record places there");
+            }
+        }
+
+        foreach (var record in records.Values.Where(r => r.Host.Length > 0))
+        {
+            if (!entries.Any(e => e.Vm == record.Name && e.Host == record.Host && e.Epoch == record.Epoch && !e.Fenced))
+            {
+                violations.Add($"vm '{record.Name}' is placed on {record.Host} at epoch {record.Epoch} but that host's ledger does not hold it");
+            }
+        }
+
+        var catalog = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (var field in await database.HashGetAllAsync($"fabric:{environment.ServiceId}:vms"))
+        {
+            catalog[field.Name.ToString()] = JsonDocument.Parse(field.Value.ToString()).RootElement.Clone();
+        }
+
+        foreach (var name in catalog.Keys.Except(records.Keys))
+        {
+            violations.Add($"the catalog lists vm '{name}', which has no record");
+        }
+
+        foreach (var record in records.Values)
+        {
+            if (!catalog.TryGetValue(record.Name, out var row))
+            {
+                violations.Add($"vm '{record.Name}' has no catalog row");
+            }
+            else if (row.GetProperty("host").GetString() != record.Host || row.GetProperty("epoch").GetInt64() != record.Epoch || row.GetProperty("state").GetString() != record.State)
+            {
+                violations.Add($"vm '{record.Name}': catalog row says {row.GetProperty("state").GetString()} on {row.GetProperty("host").GetString()} at epoch {row.GetProperty("epoch").GetInt64()}, the record {record.State} on {record.Host} at epoch {record.Epoch}");
+            }
+        }
+
+        foreach (var host in up.Where(environment.Silos.ContainsKey))
+        {
+            var info = await client.GetHostAsync(host);
+            var placed = records.Values.Where(r => r.Host == host).ToList();
+            var sum = new Resources(placed.Sum(r => r.VCpus), placed.Sum(r => (long)r.MemoryMiB));
+            if (info.Allocated != sum)
+            {
+                violations.Add($"host {host} has {info.Allocated} allocated; its records add up to {sum}");
+            }
+        }
+
+        return violations;
+    }
+
+    /// <summary>Every VM record, read from the grain storage in Redis (<c>{ServiceId}/state/vm/{name}/vm</c>, field <c>data</c>).</summary>
+    private async Task<Dictionary<string, StoredVm>> ReadRecordsAsync(ConnectionMultiplexer redis, IDatabase database)
+    {
+        var records = new Dictionary<string, StoredVm>(StringComparer.Ordinal);
+        var prefix = $"{environment.ServiceId}/state/vm/";
+        foreach (var key in redis.GetServer(redis.GetEndPoints()[0]).Keys(pattern: prefix + "*/vm"))
+        {
+            var data = await database.HashGetAsync(key, "data");
+            if (data.IsNull)
+            {
+                continue;
+            }
+
+            using var json = JsonDocument.Parse(data.ToString());
+            var root = json.RootElement;
+            if (!root.TryGetProperty("spec", out var spec) || spec.ValueKind != JsonValueKind.Object)
+            {
+                continue;
+            }
+
+            var name = spec.GetProperty("name").GetString()!;
+            records[name] = new StoredVm(
+                name,
+                root.GetProperty("state").GetString()!,
+                root.GetProperty("host").GetString()!,
+                root.GetProperty("epoch").GetInt64(),
+                root.TryGetProperty("instanceId", out var instance) && instance.ValueKind == JsonValueKind.String ? instance.GetGuid() : Guid.Empty,
+                spec.GetProperty("vcpus").GetInt32(),
+                spec.GetProperty("memoryMiB").GetInt32());
+        }
+
+        return records;
+    }
+
+    /// <summary>The environment's live QEMU processes: VM name and uuid from the command line, host and epoch from their directory.</summary>
+    private List<RunningQemu> ReadProcesses()
+    {
+        var processes = new List<RunningQemu>();
+        var data = Path.Combine(environment.Directory, "data") + "/";
+        foreach (var pid in environment.QemuPids())
+        {
+            var arguments = Processes.Arguments(pid);
+            var pidFile = Argument(arguments, "-pidfile");
+            if (pidFile is null || !pidFile.StartsWith(data, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var host = pidFile[data.Length..].Split('/')[0];
+            var vmDirectory = Path.GetDirectoryName(pidFile)!;
+            var vm = Path.GetFileName(vmDirectory);
+            var instance = Guid.Parse(Argument(arguments, "-uuid")!, CultureInfo.InvariantCulture);
+            long epoch = -1;
+            try
+            {
+                using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(vmDirectory, "instance.json")));
+                epoch = json.RootElement.GetProperty("epoch").GetInt64();
+            }
+            catch (Exception ex) when (ex is IOException or JsonException or KeyNotFoundException)
+            {
+                // Reported as an epoch mismatch below.
+            }
+
+            processes.Add(new RunningQemu(pid, host, vm, epoch, instance));
+        }
+
+        return processes;
+    }
+
+    private static string? Argument(IReadOnlyList<string> arguments, string option)
+    {
+        for (var i = 0; i < arguments.Count - 1; i++)
+        {
+            if (arguments[i] == option)
+            {
+                return arguments[i + 1];
+            }
+        }
+
+        return null;
+    }
+
+    private sealed record StoredVm(string Name, string State, string Host, long Epoch, Guid InstanceId, int VCpus, int MemoryMiB);
+
+    private sealed record RunningQemu(int Pid, string Host, string Vm, long Epoch, Guid InstanceId);
+}
