@@ -20,8 +20,8 @@
 #                                            and the bridge; refuses while processes run
 #                                            in one of them, unless --kill (TERM, then KILL)
 #   underlay.sh list PREFIX                  "HOST NAMESPACE ADDRESS" of what exists
-#   underlay.sh exec PREFIX HOST -- CMD...   run CMD in the host's namespace (same pid:
-#                                            `ip netns exec` replaces this process)
+#   underlay.sh exec PREFIX HOST -- CMD...   run CMD in the host's network namespace (same
+#                                            pid: nsenter replaces this process)
 #
 # PREFIX: 1-8 characters [a-z0-9], starting with a letter (interface names
 # derived from it must fit Linux's 15 characters). SUBNET: the first three
@@ -72,6 +72,7 @@ check_host() {
 require_root() {
     [[ $EUID -eq 0 ]] || die "forbidden: network namespaces and bridges need root"
     command -v ip >/dev/null 2>&1 || die "unavailable: 'ip' (iproute2) is not installed"
+    command -v nsenter >/dev/null 2>&1 || die "unavailable: 'nsenter' (util-linux) is not installed"
 }
 
 with_lock() {
@@ -279,8 +280,10 @@ cmd_exec() {
     require_root
     netns=$(netns_name "$prefix" "$host")
     netns_exists "$netns" || die "not-found: namespace $netns does not exist (run: $0 up $prefix SUBNET ... $host)"
-    # `ip netns exec` execs the command itself (no fork), so the caller's pid is the command's pid.
-    exec ip netns exec "$netns" "$@"
+    # nsenter rather than `ip netns exec`: the latter also enters a new mount namespace with a fresh /sys, which
+    # hides /sys/fs/cgroup from the command (and from the QEMUs a silo starts). nsenter switches only the network
+    # namespace and execs the command itself (no fork), so the caller's pid is the command's pid.
+    exec nsenter --net="/run/netns/$netns" -- "$@"
 }
 
 main() {
