@@ -14,9 +14,11 @@
 # script; see docs/local-topology.md.
 #
 # usage:
-#   underlay.sh up PREFIX SUBNET [HOST...]   create what is missing (idempotent);
+#   underlay.sh up [--owner TEXT] PREFIX SUBNET [HOST...]
+#                                            create what is missing (idempotent);
 #                                            prints "HOST NAMESPACE ADDRESS" per host
-#   underlay.sh down [--kill] PREFIX         remove every namespace PREFIX-*, its veth
+#   underlay.sh down [--kill] [--owner TEXT] PREFIX
+#                                            remove every namespace PREFIX-*, its veth
 #                                            and the bridge; refuses while processes run
 #                                            in one of them, unless --kill (TERM, then KILL)
 #   underlay.sh list PREFIX                  "HOST NAMESPACE ADDRESS" of what exists
@@ -28,6 +30,11 @@
 # octets of a /24, e.g. 10.213.0. HOST: [a-z0-9-], at most 40 characters.
 # At most 200 hosts per prefix. Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN).
 #
+# --owner names who made the underlay (./fabric passes its FABRIC_HOME, the
+# test support its directory); it is kept in the bridge's alias. `up` and
+# `down` with an owner refuse to touch a PREFIX another owner made, so two
+# fabrics never share (or tear down) each other's namespaces.
+#
 # Errors: one line on stderr, `error: <code>: <message>`, and exit status 1
 # (2 for a usage error).
 set -euo pipefail
@@ -38,8 +45,9 @@ set -euo pipefail
 LOCK_FILE=/run/fabric-underlay.lock
 FIRST_HOST_OCTET=10
 MAX_HOSTS=200
-# The marker set as the bridge's alias: only a bridge carrying it is ours to delete.
+# The marker set as the bridge's alias (followed by ":OWNER"): only a bridge carrying it is ours to delete.
 ALIAS_MARK=fabric-underlay
+OWNER=
 
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 usage() { printf 'error: invalid-spec: %s\n' "$*" >&2; exit 2; }
@@ -103,13 +111,29 @@ ipv4_of() {
     fi
 }
 
+# bridge_alias BRIDGE: the bridge's alias ("" when it has none).
+bridge_alias() {
+    cat "/sys/class/net/$1/ifalias" 2>/dev/null || true
+}
+
+# check_bridge_owner BRIDGE: the bridge was made by underlay.sh, and by $OWNER when one is given.
+check_bridge_owner() {
+    local bridge=$1 alias
+    alias=$(bridge_alias "$bridge")
+    [[ "$alias" == "$ALIAS_MARK" || "$alias" == "$ALIAS_MARK:"* ]] ||
+        die "conflict: a link named $bridge exists and was not made by underlay.sh (its alias is '$alias')"
+    if [[ -n "$OWNER" && "$alias" != "$ALIAS_MARK:$OWNER" ]]; then
+        local owner=${alias#"$ALIAS_MARK"}
+        die "conflict: the underlay of prefix ${bridge%-br} belongs to '${owner#:}', not to '$OWNER'; choose another prefix"
+    fi
+}
+
 # ensure_bridge PREFIX SUBNET
 ensure_bridge() {
     local prefix=$1 subnet=$2 bridge addresses other
     bridge=$(bridge_name "$prefix")
     if link_exists "$bridge"; then
-        [[ "$(ip -o link show dev "$bridge")" == *" alias $ALIAS_MARK"* ]] ||
-            die "conflict: a link named $bridge exists and was not made by underlay.sh (no alias '$ALIAS_MARK')"
+        check_bridge_owner "$bridge"
         addresses=$(ipv4_of "$bridge")
         if [[ -n "$addresses" && "$addresses" != "$subnet.1/24" ]]; then
             die "conflict: bridge $bridge has address ${addresses//$'\n'/ }, not $subnet.1/24 (run: $0 down $prefix)"
@@ -121,7 +145,7 @@ ensure_bridge() {
         other=${other% }
         [[ -z "$other" ]] || die "conflict: subnet $subnet.0/24 is already used by $other in the root namespace"
         ip link add name "$bridge" type bridge
-        ip link set dev "$bridge" alias "$ALIAS_MARK"
+        ip link set dev "$bridge" alias "$ALIAS_MARK${OWNER:+:$OWNER}"
     fi
     if [[ -z "$(ipv4_of "$bridge")" ]]; then
         ip addr add "$subnet.1/24" dev "$bridge"
@@ -170,8 +194,21 @@ ensure_host() {
     printf '%s %s %s\n' "$host" "$netns" "$address"
 }
 
+# parse_owner ARGS...: sets OWNER from a leading "--owner TEXT"; SHIFTED says how many arguments it took.
+SHIFTED=0
+parse_owner() {
+    SHIFTED=0
+    if [[ "${1:-}" == --owner ]]; then
+        [[ $# -ge 2 && -n "$2" && "$2" != *$'\n'* && ${#2} -le 200 ]] || usage "--owner: give a text of 1-200 characters"
+        OWNER=$2
+        SHIFTED=2
+    fi
+}
+
 cmd_up() {
-    [[ $# -ge 2 ]] || usage "usage: up PREFIX SUBNET [HOST...]"
+    parse_owner "$@"
+    shift "$SHIFTED"
+    [[ $# -ge 2 ]] || usage "usage: up [--owner TEXT] PREFIX SUBNET [HOST...]"
     local prefix=$1 subnet=$2 host index=0
     shift 2
     check_prefix "$prefix"
@@ -220,11 +257,17 @@ cmd_down() {
         kill=true
         shift
     fi
-    [[ $# -eq 1 ]] || usage "usage: down [--kill] PREFIX"
+    parse_owner "$@"
+    shift "$SHIFTED"
+    [[ $# -eq 1 ]] || usage "usage: down [--kill] [--owner TEXT] PREFIX"
     prefix=$1
     check_prefix "$prefix"
     require_root
     with_lock
+    bridge=$(bridge_name "$prefix")
+    if link_exists "$bridge"; then
+        check_bridge_owner "$bridge"
+    fi
 
     for netns in $(netns_list "$prefix"); do
         pids=$(netns_pids "$netns")
@@ -250,13 +293,8 @@ cmd_down() {
     for netns in $(netns_list "$prefix"); do
         ip netns del "$netns"
     done
-    bridge=$(bridge_name "$prefix")
     if link_exists "$bridge"; then
-        if [[ "$(ip -o link show dev "$bridge")" == *" alias $ALIAS_MARK"* ]]; then
-            ip link del dev "$bridge"
-        else
-            die "conflict: a link named $bridge exists and was not made by underlay.sh; left alone"
-        fi
+        ip link del dev "$bridge"
     fi
 }
 
