@@ -69,7 +69,10 @@ internal sealed class FabricScript : IAsyncDisposable
         startInfo.Environment["FABRIC_GATEWAY_PORT"] = GatewayPort.ToString(CultureInfo.InvariantCulture);
         startInfo.Environment["FABRIC_NETNS_PREFIX"] = Prefix;
         startInfo.Environment["FABRIC_UNDERLAY"] = Subnet;
-        startInfo.Environment["FABRIC_CLUSTER_ID"] = "script";
+
+        // The defaults, whatever the test runner's environment says: each test fabric has a Redis of its own.
+        startInfo.Environment["FABRIC_CLUSTER_ID"] = "fabric";
+        startInfo.Environment.Remove("FABRIC_SERVICE_ID");
 
         using var process = Process.Start(startInfo) ?? throw new InvalidOperationException("./fabric did not start");
         var output = process.StandardOutput.ReadToEndAsync();
