@@ -1,9 +1,10 @@
 using System.Globalization;
 using System.Text.Json;
 using Fabric.Bench;
+using Fabric.TestSupport;
 using Spectre.Console;
 
-// ./fabric bench [start|detect|fleet] [-o json] [--runs N] [--vms 10000,100000] [--silos 1,3] [--concurrency N]
+// ./fabric bench [start|detect|fleet] [-o json] [--runs N] [--vms 10000,100000] [--silos 1,3] [--concurrency N] [--loopback]
 var benchmarks = new List<string>();
 var json = false;
 var runs = 10;
@@ -11,6 +12,7 @@ var sizes = new List<int> { 10_000, 100_000 };
 var siloCounts = new List<int> { 1, 3 };
 var concurrency = 32;
 var hold = TimeSpan.Zero;
+var loopback = false;
 try
 {
     ParseArguments();
@@ -47,11 +49,15 @@ if (benchmarks.Contains("start"))
 
 if (benchmarks.Contains("detect"))
 {
-    progress.WriteLine("detect: kill -9 of a host silo to the host shown Down, tuned vs Orleans' default failure detection");
-    var report = await DetectBenchmark.RunAsync(Math.Max(3, runs / 2), progress);
+    var topology = DetectBenchmark.ChooseTopology(loopback);
+    progress.WriteLine($"detect: kill -9 of a host silo to the host shown Down, tuned vs Orleans' default failure detection ({topology.ToString().ToLowerInvariant()} topology)");
+    var report = await DetectBenchmark.RunAsync(Math.Max(3, runs / 2), topology, progress);
     results["detect"] = report;
     if (!json)
     {
+        Console.WriteLine(topology == NetworkTopology.Namespaces
+            ? "detect topology: namespaces (each host silo in its own network namespace and address, joined by a bridge)"
+            : "detect topology: loopback (every host silo on 127.0.0.1)");
         Tables.Print(report);
     }
 }
@@ -105,11 +111,14 @@ void ParseArguments()
             case "--hold":
                 hold = TimeSpan.FromSeconds(Number());
                 break;
+            case "--loopback":
+                loopback = true;
+                break;
             case "start" or "fleet" or "detect":
                 benchmarks.Add(option);
                 break;
             default:
-                throw new ArgumentException($"unknown benchmark or option '{option}' (benchmarks: start, detect, fleet; options: -o json, --runs N, --vms N[,N], --silos N[,N], --concurrency N, --hold SECONDS)");
+                throw new ArgumentException($"unknown benchmark or option '{option}' (benchmarks: start, detect, fleet; options: -o json, --runs N, --vms N[,N], --silos N[,N], --concurrency N, --hold SECONDS, --loopback)");
         }
     }
 }

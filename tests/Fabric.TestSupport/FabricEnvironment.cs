@@ -5,12 +5,20 @@ using Fabric.Contracts;
 namespace Fabric.TestSupport;
 
 /// <summary>One host silo process of a <see cref="FabricEnvironment"/>.</summary>
-public sealed record SiloHandle(string HostId, ChildProcess Process, int SiloPort, int GatewayPort, string DataDirectory);
+public sealed record SiloHandle(string HostId, ChildProcess Process, int SiloPort, int GatewayPort, string DataDirectory)
+{
+    /// <summary>The address the silo listens on and advertises (127.0.0.1, or its underlay address).</summary>
+    public string Address { get; init; } = "127.0.0.1";
+
+    /// <summary>The network namespace the silo (and its QEMUs) run in; null in the loopback topology.</summary>
+    public string? Namespace { get; init; }
+}
 
 /// <summary>
 /// A real fabric for end-to-end tests and benchmarks: a redis-server and silo processes (one per host, real QEMU, or
-/// simulated hosts for fleet scale) in a private temporary directory. Disposing kills every process it started,
-/// QEMU processes included, and deletes the directory.
+/// simulated hosts for fleet scale) in a private temporary directory. In the <see cref="NetworkTopology.Namespaces"/>
+/// topology each silo runs in a network namespace of its own (see <see cref="Underlay"/>). Disposing kills every
+/// process it started, QEMU processes included, removes its namespaces and deletes the directory.
 /// </summary>
 public sealed class FabricEnvironment : IAsyncDisposable
 {
@@ -19,10 +27,11 @@ public sealed class FabricEnvironment : IAsyncDisposable
     private readonly List<FabricClient> _clients = [];
     private readonly List<ChildProcess> _extraSilos = [];
 
-    private FabricEnvironment(string directory, RedisServer redis)
+    private FabricEnvironment(string directory, RedisServer redis, Underlay? underlay)
     {
         Directory = directory;
         Redis = redis;
+        Underlay = underlay;
     }
 
     /// <summary>The environment's private directory (short: VM sockets live under it).</summary>
@@ -49,11 +58,41 @@ public sealed class FabricEnvironment : IAsyncDisposable
 
     public IReadOnlyDictionary<string, SiloHandle> Silos => _silos;
 
-    /// <summary>Starts Redis and one QEMU host silo per host id, and waits until every host serves.</summary>
-    public static async Task<FabricEnvironment> StartAsync(params string[] hosts)
+    /// <summary>The bridge and namespaces of the <see cref="NetworkTopology.Namespaces"/> topology; null on loopback.</summary>
+    public Underlay? Underlay { get; }
+
+    public NetworkTopology Topology => Underlay is null ? NetworkTopology.Loopback : NetworkTopology.Namespaces;
+
+    /// <summary>Starts Redis and one QEMU host silo per host id, all on loopback, and waits until every host serves.</summary>
+    public static Task<FabricEnvironment> StartAsync(params string[] hosts) => StartAsync(NetworkTopology.Loopback, hosts);
+
+    /// <summary>
+    /// Starts Redis and one QEMU host silo per host id in <paramref name="topology"/>, and waits until every host
+    /// serves. <see cref="NetworkTopology.Namespaces"/> needs root (<see cref="Underlay.UnavailableReason"/>).
+    /// </summary>
+    public static async Task<FabricEnvironment> StartAsync(NetworkTopology topology, params string[] hosts)
     {
         var directory = System.IO.Directory.CreateTempSubdirectory("fab-").FullName;
-        var environment = new FabricEnvironment(directory, await RedisServer.StartAsync(Path.Combine(directory, "redis")));
+        Underlay? underlay = null;
+        RedisServer? redis = null;
+        try
+        {
+            if (topology == NetworkTopology.Namespaces)
+            {
+                underlay = await Underlay.CreateAsync(directory);
+            }
+
+            redis = await RedisServer.StartAsync(Path.Combine(directory, "redis"), underlay is null ? [] : [underlay.BridgeAddress]);
+        }
+        catch
+        {
+            await DisposeQuietlyAsync(redis);
+            await DisposeQuietlyAsync(underlay);
+            System.IO.Directory.Delete(directory, recursive: true);
+            throw;
+        }
+
+        var environment = new FabricEnvironment(directory, redis, underlay);
         try
         {
             await Task.WhenAll(hosts.Select(host => environment.StartSiloAsync(host)));
@@ -78,9 +117,14 @@ public sealed class FabricEnvironment : IAsyncDisposable
         var siloPort = previous?.SiloPort ?? Ports.Free();
         var gatewayPort = previous?.GatewayPort ?? Ports.Free();
         var data = Path.Combine(Directory, "data", hostId);
-        var environment = SiloEnvironment(hostId, data, siloPort, gatewayPort, settings);
-        var process = ChildProcess.Start("dotnet", [RepoPaths.SiloDll], environment, Path.Combine(Directory, "logs", $"{hostId}.log"));
-        var handle = new SiloHandle(hostId, process, siloPort, gatewayPort, data);
+        var (network, address) = Underlay is null ? (null, "127.0.0.1") : await Underlay.AddHostAsync(hostId);
+        var redis = Underlay is null ? Redis.ConnectionString : Redis.ConnectionStringAt(Underlay.BridgeAddress);
+        var environment = SiloEnvironment(hostId, data, address, redis, siloPort, gatewayPort, settings);
+
+        // In a namespace, underlay.sh exec runs the silo there under the same pid (so killing it kills the silo).
+        var (program, arguments) = Underlay is null ? ("dotnet", [RepoPaths.SiloDll]) : Underlay.Exec(hostId, "dotnet", [RepoPaths.SiloDll]);
+        var process = ChildProcess.Start(program, arguments, environment, Path.Combine(Directory, "logs", $"{hostId}.log"));
+        var handle = new SiloHandle(hostId, process, siloPort, gatewayPort, data) { Address = address, Namespace = network };
         _silos[hostId] = handle;
         var hostCount = int.Parse(settings?.GetValueOrDefault("Fabric__Simulation__HostCount") ?? "1", CultureInfo.InvariantCulture);
         await process.WaitForOutputAsync(" is serving", SiloStartTimeout, hostCount);
@@ -94,7 +138,12 @@ public sealed class FabricEnvironment : IAsyncDisposable
     /// </summary>
     public ChildProcess StartExtraSilo(string hostId, string name, IReadOnlyDictionary<string, string>? settings = null)
     {
-        var environment = SiloEnvironment(hostId, Path.Combine(Directory, name), Ports.Free(), Ports.Free(), settings);
+        if (Underlay is not null)
+        {
+            throw new InvalidOperationException("extra silos run in the loopback topology only");
+        }
+
+        var environment = SiloEnvironment(hostId, Path.Combine(Directory, name), "127.0.0.1", Redis.ConnectionString, Ports.Free(), Ports.Free(), settings);
         var process = ChildProcess.Start("dotnet", [RepoPaths.SiloDll], environment, Path.Combine(Directory, "logs", $"{name}.log"));
         _extraSilos.Add(process);
         return process;
@@ -160,15 +209,16 @@ public sealed class FabricEnvironment : IAsyncDisposable
         }
     }
 
-    private Dictionary<string, string> SiloEnvironment(string hostId, string data, int siloPort, int gatewayPort, IReadOnlyDictionary<string, string>? settings)
+    private Dictionary<string, string> SiloEnvironment(string hostId, string data, string address, string redis, int siloPort, int gatewayPort, IReadOnlyDictionary<string, string>? settings)
     {
         var environment = new Dictionary<string, string>(FastReconcile)
         {
             ["Fabric__DataDirectory"] = data,
             ["Fabric__ImagesDirectory"] = RepoPaths.Images,
-            ["Fabric__Redis"] = Redis.ConnectionString,
+            ["Fabric__Redis"] = redis,
             ["Fabric__ClusterId"] = ClusterId,
             ["Fabric__ServiceId"] = ServiceId,
+            ["Fabric__Address"] = address,
             ["Fabric__SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
             ["Fabric__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture),
             ["DOTNET_gcServer"] = "0",
@@ -194,26 +244,37 @@ public sealed class FabricEnvironment : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var silo in _extraSilos)
+        try
         {
-            await silo.DisposeAsync();
-        }
+            foreach (var silo in _extraSilos)
+            {
+                await silo.DisposeAsync();
+            }
 
-        foreach (var client in _clients)
-        {
-            await client.DisposeAsync();
-        }
+            foreach (var client in _clients)
+            {
+                await client.DisposeAsync();
+            }
 
-        foreach (var silo in _silos.Values)
-        {
-            await silo.Process.DisposeAsync();
-        }
+            foreach (var silo in _silos.Values)
+            {
+                await silo.Process.DisposeAsync();
+            }
 
-        ProcessSweep.KillAll(Directory + "/");
-        await Redis.DisposeAsync();
-        for (var attempt = 0; attempt < 50 && ProcessSweep.Find(Directory + "/").Count > 0; attempt++)
+            ProcessSweep.KillAll(Directory + "/");
+            await Redis.DisposeAsync();
+            for (var attempt = 0; attempt < 50 && ProcessSweep.Find(Directory + "/").Count > 0; attempt++)
+            {
+                await Task.Delay(20);
+            }
+        }
+        finally
         {
-            await Task.Delay(20);
+            // Last, and whatever happened above: it also ends anything still running in the namespaces.
+            if (Underlay is not null)
+            {
+                await Underlay.DisposeAsync();
+            }
         }
 
         try
@@ -223,6 +284,21 @@ public sealed class FabricEnvironment : IAsyncDisposable
         catch (IOException)
         {
             // A process was still writing; the directory is in /tmp.
+        }
+    }
+
+    private static async Task DisposeQuietlyAsync(IAsyncDisposable? disposable)
+    {
+        try
+        {
+            if (disposable is not null)
+            {
+                await disposable.DisposeAsync();
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Cleaning up after a failed start: the start's own exception is the one to report.
         }
     }
 }

@@ -37,6 +37,12 @@ public static class RepoPaths
         }
     }
 
+    /// <summary>deploy/local/underlay.sh: the network namespaces of the namespaces topology (docs/local-topology.md).</summary>
+    public static string UnderlayScript => Path.Combine(Root, "deploy", "local", "underlay.sh");
+
+    /// <summary>The repository's entry script, <c>./fabric</c>.</summary>
+    public static string FabricScript => Path.Combine(Root, "fabric");
+
     private static string FindRoot()
     {
         for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
