@@ -3,13 +3,21 @@ using Fabric.Hypervisor.Linux;
 
 namespace Fabric.EndToEndTests.ControlPlane;
 
-/// <summary>No dead ends: VMs of a Down host can be stopped or deleted by force, and the host fences them when it returns.</summary>
+/// <summary>
+/// No dead ends: VMs of a Down host can be stopped or deleted by force, and the host fences them when it returns. The
+/// hosts are network peers here (as root: each silo and its QEMUs in a namespace of its own, with its own address).
+/// </summary>
 public sealed class DownHostTests
 {
     [Fact]
     public async Task Forced_stop_and_delete_move_on_while_the_host_is_down_and_the_returning_host_stops_the_stale_processes()
     {
-        await using var scenario = await FaultScenario.StartAsync("host-a", "host-b");
+        await using var scenario = await FaultScenario.StartAsync(FaultScenario.PeersWherePossible, "host-a", "host-b");
+        foreach (var silo in scenario.Environment.Silos.Values)
+        {
+            Assert.Equal(silo.Address, (await scenario.Client.GetHostAsync(silo.HostId)).Address);
+        }
+
         var gone = await scenario.RunTinyAsync("gone", "host-b");
 
         // Not pinned to host-b (so it may move), but placed there while host-a takes nothing.

@@ -24,9 +24,14 @@ internal sealed class FaultScenario : IAsyncDisposable
 
     public FabricInvariants Invariants { get; }
 
-    public static async Task<FaultScenario> StartAsync(params string[] hosts)
+    public static Task<FaultScenario> StartAsync(params string[] hosts) => StartAsync(NetworkTopology.Loopback, hosts);
+
+    /// <summary>Hosts as network peers (each in its own namespace, with its own address) where the machine allows it (root), else loopback.</summary>
+    public static NetworkTopology PeersWherePossible => Underlay.UnavailableReason is null ? NetworkTopology.Namespaces : NetworkTopology.Loopback;
+
+    public static async Task<FaultScenario> StartAsync(NetworkTopology topology, params string[] hosts)
     {
-        var environment = await FabricEnvironment.StartAsync(hosts);
+        var environment = await FabricEnvironment.StartAsync(topology, hosts);
         try
         {
             return new FaultScenario(environment, await environment.ConnectAsync());
