@@ -75,7 +75,7 @@ internal sealed partial class ConsoleLog(string vm, VmPaths paths, ConsoleLogLim
         _lock.Wait();
         try
         {
-            foreach (var file in new[] { Current, RotatedNew, Rotated, State })
+            foreach (var file in new[] { Current, RotatedNew, Rotated, State, State + ".tmp" })
             {
                 File.Delete(file);
             }
