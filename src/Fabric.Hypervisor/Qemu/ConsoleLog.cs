@@ -25,14 +25,14 @@ namespace Fabric.Hypervisor.Qemu;
 /// cut to the end into it; truncate <c>console.log</c>; rename the copy to <c>console.log.1</c>; record the new start.
 /// </para>
 /// <para>
-/// One instance per watched process. Its lock orders reads, rotations and the reset at launch, so a reader never sees
-/// a rotation half done. A process has one driver (the data directory lock), so no other process rotates its files.
+/// One instance per watched process (and a short-lived one to read the log of a VM no process is watched for). Its
+/// lock orders reads, rotations and the reset at launch, so a reader never sees a rotation half done. A process has one driver (the data directory lock), so no other process rotates its files.
 /// </para>
 /// </remarks>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "Its SemaphoreSlim never allocates a wait handle (no AvailableWaitHandle), so there is nothing to release.")]
 internal sealed partial class ConsoleLog(string vm, VmPaths paths, ConsoleLogLimit limit, ILogger logger)
 {
-    /// <summary>The fewest time between two checks while the guest writes: bounds the checks' cost.</summary>
+    /// <summary>The least time between two checks while the guest writes: bounds what the checks cost.</summary>
     public static readonly TimeSpan MinCheckInterval = TimeSpan.FromMilliseconds(100);
 
     /// <summary>How often the log is checked without console output (the driver's console link may be down).</summary>
@@ -42,8 +42,6 @@ internal sealed partial class ConsoleLog(string vm, VmPaths paths, ConsoleLogLim
 
     private readonly SemaphoreSlim _lock = new(1, 1);
     private bool _failing;
-
-    public ConsoleLogLimit Limit => limit;
 
     private string Current => paths.ConsoleLog;
 

@@ -11,6 +11,9 @@ public sealed class TerminalTextTests
         // busybox ash asks the terminal where the cursor is; an answering terminal would type into the guest's shell.
         Assert.Equal("/ # ", TerminalText.Strip("\u001b[6n/ # "));
         Assert.Equal("~ # ls", TerminalText.Strip("~ # \u001b[6nls"));
+
+        // As the linux test guest's console log has it: the query right after the prompt, then a tick line.
+        Assert.Equal("/ # tick 49 boot=ba328f7d", TerminalText.Strip("/ # \u001b[6ntick 49 boot=ba328f7d"));
     }
 
     [Theory]
