@@ -35,7 +35,10 @@ internal static partial class VmCommands
         return command;
     }
 
-    /// <summary><c>vm console NAME [--follow] [--send LINE]</c>: the guest's serial console.</summary>
+    /// <summary>
+    /// <c>vm console NAME [--follow] [--send LINE]</c>: the guest's serial console, without the terminal controls the
+    /// guest sent (a guest must not be able to query or drive the operator's terminal).
+    /// </summary>
     private static Command ConsoleCommand(GlobalOptions global, CliIo io)
     {
         var name = NameArgument();
@@ -61,7 +64,7 @@ internal static partial class VmCommands
 
             await foreach (var output in client.ConsoleAsync(vm, context.Get(follow), context.CancellationToken))
             {
-                await io.Out.WriteLineAsync(output);
+                await io.Out.WriteLineAsync(TerminalText.Strip(output));
                 await io.Out.FlushAsync(context.CancellationToken);
             }
 

@@ -6,7 +6,9 @@ namespace Fabric.Hypervisor.Qemu;
 /// <summary>
 /// Builds a QEMU argument list (never a shell string) from a validated launch spec. The process daemonizes once it is
 /// initialised, leaving its pid in <see cref="VmPaths.PidFile"/>, its QMP monitor and serial console on UNIX sockets,
-/// and everything the guest prints in <see cref="VmPaths.ConsoleLog"/> — whether or not anyone is connected.
+/// and everything the guest prints in <see cref="VmPaths.ConsoleLog"/> — whether or not anyone is connected. QEMU
+/// appends to that log (<c>logappend=on</c> opens it with O_APPEND), so the driver can rotate it under the running
+/// process (<see cref="ConsoleLog"/>); the driver deletes the previous process's log before a launch.
 /// </summary>
 public static class QemuCommandLine
 {
@@ -30,7 +32,7 @@ public static class QemuCommandLine
             "-smp", spec.VCpus.ToString(CultureInfo.InvariantCulture),
             "-m", $"{spec.MemoryMiB.ToString(CultureInfo.InvariantCulture)}M",
             "-display", "none",
-            "-chardev", $"socket,id=console,path={Escape(paths.ConsoleSocket)},server=on,wait=off,logfile={Escape(paths.ConsoleLog)},logappend=off",
+            "-chardev", $"socket,id=console,path={Escape(paths.ConsoleSocket)},server=on,wait=off,logfile={Escape(paths.ConsoleLog)},logappend=on",
             "-serial", "chardev:console",
             "-chardev", $"socket,id=qmp,path={Escape(paths.QmpSocket)},server=on,wait=off",
             "-mon", "chardev=qmp,mode=control",

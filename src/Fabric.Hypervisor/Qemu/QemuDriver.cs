@@ -71,6 +71,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             LaunchTimeout = options.LaunchTimeout,
             QmpTimeout = options.QmpTimeout,
             QuitTimeout = options.QuitTimeout,
+            ConsoleLogLimitBytes = new ConsoleLogLimit(options.ConsoleLogLimitBytes).Bytes,
         };
         Directory.CreateDirectory(Path.Combine(dataDirectory, "vms"));
         Directory.CreateDirectory(Path.Combine(dataDirectory, "run"));
@@ -178,6 +179,9 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             File.Delete(stale);
         }
 
+        // QEMU appends to its console log (so that the driver can rotate it): a new process needs a new one.
+        (existing?.ConsoleLog ?? ConsoleLogOf(spec.Vm, paths)).StartFresh();
+
         var arguments = QemuCommandLine.Build(spec, image, _accelerator, paths);
         var record = new InstanceRecord(spec.Vm, spec.Epoch, spec.InstanceId, DateTimeOffset.UtcNow, arguments, Exit: null);
         record.Write(paths.InstanceFile);
@@ -251,10 +255,11 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         var paths = VmPaths.For(_options.DataDirectory, vm);
         _vms.TryGetValue(vm, out var qemu);
         var instance = qemu?.InstanceId ?? Guid.Empty;
+        var log = qemu?.ConsoleLog ?? ConsoleLogOf(vm, paths);
         maxBytes = Math.Clamp(maxBytes, 1, 1 << 20);
 
         var pulse = qemu?.ConsoleOutput.Next;
-        var read = await ReadLogAsync(paths.ConsoleLog, offset, maxBytes, instance, cancellationToken).ConfigureAwait(false);
+        var read = await log.ReadAsync(offset, maxBytes, instance, cancellationToken).ConfigureAwait(false);
         if (read.Data.Length > 0 || wait <= TimeSpan.Zero || pulse is null || qemu is null || !qemu.Status.IsAlive)
         {
             return read;
@@ -272,7 +277,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         // QEMU writes its log file just after the socket, so give the file a moment to catch up with the pulse.
         for (var attempt = 0; attempt < 25; attempt++)
         {
-            read = await ReadLogAsync(paths.ConsoleLog, offset, maxBytes, instance, cancellationToken).ConfigureAwait(false);
+            read = await log.ReadAsync(offset, maxBytes, instance, cancellationToken).ConfigureAwait(false);
             if (read.Data.Length > 0 || !qemu.Status.IsAlive)
             {
                 break;
@@ -376,24 +381,9 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         }
     }
 
-    private static async Task<ConsoleRead> ReadLogAsync(string path, long offset, int maxBytes, Guid instance, CancellationToken cancellationToken)
-    {
-        if (!File.Exists(path))
-        {
-            return new ConsoleRead([], 0, 0, instance);
-        }
-
-        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, useAsync: true);
-        var length = stream.Length;
-
-        // A new process starts a new log: an offset past its end means the reader followed an older one.
-        var start = offset < 0 || offset > length ? 0 : offset;
-        var count = (int)Math.Min(maxBytes, length - start);
-        var data = new byte[count];
-        stream.Position = start;
-        await stream.ReadExactlyAsync(data, cancellationToken).ConfigureAwait(false);
-        return new ConsoleRead(data, start, start + count, instance);
-    }
+    /// <summary>The console log of a VM no process of this driver watches (nothing rotates it meanwhile).</summary>
+    private ConsoleLog ConsoleLogOf(string vm, VmPaths paths) =>
+        new(vm, paths, new ConsoleLogLimit(_options.ConsoleLogLimitBytes), _logger);
 
     private async Task<QemuVm> AttachOneAsync(InstanceRecord record, VmPaths paths, CancellationToken cancellationToken)
     {

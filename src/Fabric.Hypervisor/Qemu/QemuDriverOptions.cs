@@ -22,4 +22,11 @@ public sealed class QemuDriverOptions
 
     /// <summary>After <c>quit</c>, how long before the process is killed.</summary>
     public TimeSpan QuitTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// The most console output kept on disk per VM (<c>console.log</c> and <c>console.log.1</c> together; at least
+    /// 64 KiB). Older output is rotated away; the files can exceed it by what the guest writes between two checks
+    /// (docs/hypervisor.md, Console).
+    /// </summary>
+    public long ConsoleLogLimitBytes { get; set; } = 16 * 1024 * 1024;
 }

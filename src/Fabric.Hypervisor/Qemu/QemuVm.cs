@@ -43,6 +43,7 @@ internal sealed partial class QemuVm
     private QmpClient? _qmp;
     private ConsoleLink? _console;
     private Task _monitor = Task.CompletedTask;
+    private Task _consoleLogWatch = Task.CompletedTask;
     private string? _shutdownReason;
     private bool _detaching;
     private volatile bool _graceExpired;
@@ -59,6 +60,7 @@ internal sealed partial class QemuVm
         _logger = logger;
         _publish = publish;
         _status = status;
+        ConsoleLog = new ConsoleLog(record.Vm, paths, new ConsoleLogLimit(options.ConsoleLogLimitBytes), logger);
     }
 
     public string Name => _record.Vm;
@@ -71,6 +73,9 @@ internal sealed partial class QemuVm
 
     /// <summary>Fires whenever the guest writes to its console (and when the process ends).</summary>
     public AsyncPulse ConsoleOutput { get; } = new();
+
+    /// <summary>The process's console output on disk, kept within its limit while the process runs.</summary>
+    public ConsoleLog ConsoleLog { get; }
 
     public Task Exited => _exited.Task;
 
@@ -98,6 +103,7 @@ internal sealed partial class QemuVm
 
         Watched[pid] = 0;
         vm._monitor = Task.Run(vm.MonitorAsync, CancellationToken.None);
+        vm._consoleLogWatch = Task.Run(() => vm.ConsoleLog.WatchAsync(vm.ConsoleOutput, () => vm.Status.IsAlive, vm._detach.Token), CancellationToken.None);
         return vm;
     }
 
@@ -107,6 +113,9 @@ internal sealed partial class QemuVm
         var status = new ProcessStatus(record.Vm, record.Epoch, record.InstanceId, exit.Power, null, exit.Reason);
         var vm = new QemuVm(record with { Exit = exit }, null, paths, options, logger, _ => { }, status);
         vm._exited.TrySetResult();
+
+        // Its log may have grown past the limit while no driver watched; nothing writes to it any more.
+        vm.ConsoleLog.TryKeepWithinLimit(stillOurs: () => true);
         return vm;
     }
 
@@ -217,6 +226,7 @@ internal sealed partial class QemuVm
         }
 
         await _monitor.ConfigureAwait(false);
+        await _consoleLogWatch.ConfigureAwait(false);
         await CloseConsoleAsync().ConfigureAwait(false);
     }
 

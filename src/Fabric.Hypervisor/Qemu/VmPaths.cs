@@ -37,6 +37,12 @@ public sealed partial record VmPaths(string Directory, string PidFile, string Co
             socketStem + ".con");
     }
 
+    /// <summary>The console output rotated out of <see cref="ConsoleLog"/> last time (see <see cref="Qemu.ConsoleLog"/>).</summary>
+    public string RotatedConsoleLog => ConsoleLog + ".1";
+
+    /// <summary>Where <see cref="ConsoleLog"/> starts in the console's logical offsets, and a rotation in progress.</summary>
+    public string ConsoleLogState => ConsoleLog + ".state";
+
     /// <summary>The longest data directory path, in UTF-8 bytes, whose sockets still fit the kernel's limit.</summary>
     public static int MaxDataDirectoryLength => MaxSocketPath - "/run/".Length - SocketNameLength;
 

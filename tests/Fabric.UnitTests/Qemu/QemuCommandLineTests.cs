@@ -128,6 +128,16 @@ public sealed class QemuCommandLineTests
     }
 
     [Fact]
+    public void Build_AppendsToTheConsoleLogSoTheDriverCanRotateIt()
+    {
+        // logappend=on makes QEMU open the log with O_APPEND: after the driver truncates it, QEMU writes at offset 0
+        // again instead of leaving a hole. The driver itself starts each process with no log (ConsoleLog.StartFresh).
+        var chardevs = ValuesOf(Build(), "-chardev").Select(QemuOption.Parse).ToDictionary(c => c["id"]);
+
+        Assert.Equal("on", chardevs["console"]["logappend"]);
+    }
+
+    [Fact]
     public void Build_EscapesCommasInsideOptionsSoAPathCannotAddOptions()
     {
         var paths = VmPaths.For("/srv/fab,id=evil,server=off", "web-1");
