@@ -113,6 +113,7 @@ static HostDriverFactory CreateDriverFactory(SiloSettings settings) => settings.
             ImagesDirectory = settings.ImagesDirectory,
             Accelerator = settings.Accelerator,
             QemuBinary = settings.QemuBinary,
+            ConsoleLogLimitBytes = settings.ConsoleLogLimitBytes,
         },
         services.GetRequiredService<ILogger<QemuDriver>>(),
         cancellationToken),

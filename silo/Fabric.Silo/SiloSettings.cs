@@ -3,6 +3,7 @@ using System.Net;
 using Fabric.Contracts;
 using Fabric.Grains.Hosting;
 using Fabric.Hypervisor.Accel;
+using Fabric.Hypervisor.Qemu;
 using Microsoft.Extensions.Configuration;
 
 namespace Fabric.Silo;
@@ -35,6 +36,9 @@ public sealed class SiloSettings
 
     /// <summary>The QEMU program (a path, or a name looked up on PATH); tests use a wrapper that delays the launch.</summary>
     public required string QemuBinary { get; init; }
+
+    /// <summary>The most console output kept on disk per VM (<c>Fabric:ConsoleLogLimit</c>, e.g. <c>16Mi</c>).</summary>
+    public required long ConsoleLogLimitBytes { get; init; }
 
     /// <summary>The Redis connection string, or null for development mode (localhost clustering, in-memory storage).</summary>
     public string? Redis { get; init; }
@@ -94,6 +98,7 @@ public sealed class SiloSettings
             ImagesDirectory = section["ImagesDirectory"] is { Length: > 0 } images ? Path.GetFullPath(images) : Path.GetFullPath(".fabric/images"),
             Accelerator = ParseEnum<AcceleratorMode>(section, "Accelerator", AcceleratorMode.Auto),
             QemuBinary = section["QemuBinary"] is { Length: > 0 } qemu ? qemu : "qemu-system-x86_64",
+            ConsoleLogLimitBytes = section["ConsoleLogLimit"] is { Length: > 0 } limit ? Sizes.ParseMiB("Fabric:ConsoleLogLimit", limit) * 1024L * 1024 : new QemuDriverOptions().ConsoleLogLimitBytes,
             Redis = section["Redis"] is { Length: > 0 } redis ? redis : null,
             ClusterId = Names.Require("Fabric:ClusterId", section["ClusterId"] ?? "fabric"),
             ServiceId = Names.Require("Fabric:ServiceId", section["ServiceId"] ?? "fabric"),

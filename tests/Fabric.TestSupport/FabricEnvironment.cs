@@ -72,7 +72,7 @@ public sealed class FabricEnvironment : IAsyncDisposable
     /// </summary>
     public static async Task<FabricEnvironment> StartAsync(NetworkTopology topology, params string[] hosts)
     {
-        var directory = System.IO.Directory.CreateTempSubdirectory("fab-").FullName;
+        var directory = TestDirectories.Create();
         Underlay? underlay = null;
         RedisServer? redis = null;
         try

@@ -57,7 +57,7 @@ internal sealed class ConsoleFollower(IHypervisorDriver driver, string vm, long 
 
     private async Task ReadAsync(TimeSpan wait)
     {
-        var read = await driver.ReadConsoleAsync(vm, Offset, ReadSize, wait, CancellationToken.None);
+        var read = await driver.Capability<IGuestConsole>()!.ReadConsoleAsync(vm, Offset, ReadSize, wait, CancellationToken.None);
         Assert.True(read.Offset == Offset, $"a read from offset {Offset} started at {read.Offset}: the follower would {(read.Offset > Offset ? "skip" : "repeat")} {Math.Abs(read.Offset - Offset)} bytes");
         Assert.Equal(read.Offset + read.Data.Length, read.NextOffset);
         Offset = read.NextOffset;

@@ -21,7 +21,7 @@ internal sealed class QemuSandbox : IAsyncDisposable
     public QemuSandbox(ITestOutputHelper output)
     {
         _output = output;
-        DataDirectory = Path.Combine("/tmp", $"fabric-e2e-{Guid.NewGuid().ToString("N")[..8]}");
+        DataDirectory = Path.Combine("/tmp", $"{TestDirectories.Prefix}e2e-{Guid.NewGuid().ToString("N")[..8]}");
         Directory.CreateDirectory(DataDirectory);
         Logger = new CapturingLogger<QemuDriver>(output);
     }

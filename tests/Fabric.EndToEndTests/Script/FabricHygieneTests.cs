@@ -53,7 +53,7 @@ public sealed class FabricHygieneTests
     [Fact]
     public async Task Up_refuses_a_foreign_redis_on_its_port_and_starts_nothing()
     {
-        var foreignDirectory = Directory.CreateTempSubdirectory("fab-").FullName;
+        var foreignDirectory = TestDirectories.Create();
         try
         {
             await using var foreign = await RedisServer.StartAsync(foreignDirectory);

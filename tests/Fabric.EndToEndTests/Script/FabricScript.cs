@@ -45,7 +45,7 @@ internal sealed class FabricScript : IAsyncDisposable
     public string Subnet { get; } = Underlay.NextSubnet();
 
     public static FabricScript Create(int? redisPort = null) =>
-        new(Directory.CreateTempSubdirectory("fab-").FullName, redisPort ?? Ports.Free());
+        new(TestDirectories.Create(), redisPort ?? Ports.Free());
 
     public string PidFile(string name) => Path.Combine(Home, "run", $"{name}.pid");
 

@@ -14,7 +14,7 @@ public sealed class UnderlayTests
     [RootFact]
     public async Task Hosts_reach_the_bridge_address_and_each_other_and_the_root_namespace_reaches_them()
     {
-        var owner = Directory.CreateTempSubdirectory("fab-").FullName;
+        var owner = TestDirectories.Create();
         var underlay = await Underlay.CreateAsync(owner);
         try
         {

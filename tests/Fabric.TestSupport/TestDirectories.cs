@@ -1,0 +1,14 @@
+namespace Fabric.TestSupport;
+
+/// <summary>
+/// Private directories of end-to-end tests (and the processes started in them). Their names carry the test run's tag
+/// (<c>FABRIC_TEST_RUN</c>, set by <c>./fabric test</c>), so the sweep at the end of a run ends only what that run
+/// left behind, never the processes of a run in another checkout. Short, because VM sockets live under them.
+/// </summary>
+public static class TestDirectories
+{
+    /// <summary>What every test directory's name starts with, under /tmp.</summary>
+    public static string Prefix { get; } = Environment.GetEnvironmentVariable("FABRIC_TEST_RUN") is { Length: > 0 } run ? $"fab-{run}-" : "fab-";
+
+    public static string Create() => Directory.CreateTempSubdirectory(Prefix).FullName;
+}
