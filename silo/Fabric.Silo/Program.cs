@@ -47,6 +47,9 @@ builder.UseOrleans(silo =>
     silo.Configure<SiloOptions>(o => o.SiloName = string.Join('+', settings.Host.HostIds.Take(3)) + (settings.Host.HostIds.Count > 3 ? $"+{settings.Host.HostIds.Count - 3}" : ""));
     FailureDetection.Configure(silo, settings.FailureDetection);
 
+    // Any membership option may still be set one by one (Fabric:Membership:ProbeTimeout, …), over the mode's values.
+    silo.Services.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Fabric:Membership"));
+
     if (redis is not null)
     {
         var options = ConfigurationOptions.Parse(settings.Redis!);

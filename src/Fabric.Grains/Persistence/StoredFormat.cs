@@ -20,7 +20,16 @@ internal static class StoredFormat
     public static T Read<T>(string json, string what)
         where T : IStoredRow
     {
-        var row = JsonSerializer.Deserialize<T>(json, Options) ?? throw new InvalidDataException($"{what}: empty row");
+        T row;
+        try
+        {
+            row = JsonSerializer.Deserialize<T>(json, Options) ?? throw new InvalidDataException($"{what}: empty row");
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidDataException($"{what}: not a stored format this silo reads (written before stored formats were versioned?): {ex.Message}", ex);
+        }
+
         return row.Version <= T.CurrentVersion
             ? row
             : throw new InvalidDataException($"{what}: stored format version {row.Version} is newer than this silo understands ({T.CurrentVersion}); upgrade the silo");

@@ -57,6 +57,22 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public void Delete_TakesForce_AndOnlyDeleteAndStopDo()
+    {
+        Assert.Empty(Errors("vm", "delete", "web-1", "--force"));
+        Assert.Empty(Errors("vm", "delete", "--selector", "app=web", "--force"));
+        Assert.NotEmpty(Errors("vm", "pause", "web-1", "--force"));
+    }
+
+    [Fact]
+    public void HostForget_TakesOneValidHostName()
+    {
+        Assert.Empty(Errors("host", "forget", "host-b"));
+        Assert.NotEmpty(Errors("host", "forget"));
+        Assert.Contains(Errors("host", "forget", "Host_B"), e => e.StartsWith("host: ", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Create_TakesASpecFromOptions()
     {
         Assert.Empty(Errors(

@@ -73,12 +73,14 @@ public sealed class OutputTests
     }
 
     [Fact]
-    public void HostList_ShowsAllocationOverCapacity()
+    public void HostList_ShowsAddressShortMachineAndAllocationOverCapacity()
     {
         var host = new HostInfo
         {
             Name = "host-a",
             State = HostState.Ready,
+            Address = "10.213.0.10",
+            Machine = "3d1219c7c4c5404aaa1f6d2a48adfda4",
             Capacity = new Resources(8, 4096),
             Allocated = new Resources(2, 512),
             VmCount = 2,
@@ -89,8 +91,30 @@ public sealed class OutputTests
 
         var lines = Render(console => HostOutput.List(console, [host]));
 
-        Assert.Equal(["NAME", "STATE", "VMS", "VCPU(alloc/cap)", "MEMORY(alloc/cap)", "DRIVER", "ACCEL", "LABELS"], Words(lines[0]));
-        Assert.Equal(["host-a", "Ready", "2", "2/8", "512Mi/4Gi", "qemu", "tcg", "zone=a"], Words(lines[1]));
+        Assert.Equal(["NAME", "STATE", "ADDRESS", "MACHINE", "VMS", "VCPU(alloc/cap)", "MEMORY(alloc/cap)", "DRIVER", "ACCEL", "LABELS"], Words(lines[0]));
+        Assert.Equal(["host-a", "Ready", "10.213.0.10", "3d1219c7c4c5", "2", "2/8", "512Mi/4Gi", "qemu", "tcg", "zone=a"], Words(lines[1]));
+    }
+
+    [Fact]
+    public void HostDetails_ShowAddressMachineAndUnmanagedProcesses()
+    {
+        var host = new HostInfo
+        {
+            Name = "host-b",
+            State = HostState.Ready,
+            Capacity = new Resources(8, 4096),
+            Allocated = Resources.Zero,
+            Address = "10.213.0.11",
+            Machine = "another-machine",
+            Unmanaged = [new UnmanagedProcess("left-behind", 4242, 7, Guid.Parse("0b6e4c3e-8f5e-4d59-9a52-2f7c3c1d7e01"))],
+        };
+
+        var lines = Render(console => HostOutput.Details(console, host));
+
+        Assert.Contains(lines, l => Words(l) is ["Address:", "10.213.0.11"]);
+        Assert.Contains(lines, l => Words(l) is ["Machine:", "another-machine"]);
+        Assert.Contains(lines, l => l.StartsWith("Unmanaged QEMU processes", StringComparison.Ordinal));
+        Assert.Contains(lines, l => Words(l) is ["left-behind", "4242", "7", "0b6e4c3e-8f5e-4d59-9a52-2f7c3c1d7e01"]);
     }
 
     [Fact]
