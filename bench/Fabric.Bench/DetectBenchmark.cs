@@ -36,7 +36,7 @@ internal static class DetectBenchmark
     private static async Task<DetectResult> MeasureAsync(string mode, int kills, NetworkTopology topology, TimeSpan timeout, TextWriter progress)
     {
         var settings = new Dictionary<string, string> { ["Fabric__FailureDetection"] = mode };
-        await using var environment = await FabricEnvironment.StartAsync(topology);
+        await using var environment = await FabricEnvironment.StartAsync(topology, FabricEnvironment.ProductionDefaults);
         await Task.WhenAll(Hosts.Select(host => environment.StartSiloAsync(host, settings)));
         var client = await environment.ConnectAsync();
         var seconds = new List<double>();

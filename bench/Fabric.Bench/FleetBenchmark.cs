@@ -53,7 +53,7 @@ internal static class FleetBenchmark
     private static async Task<FleetRun> RunOneAsync(int silos, int vms, int concurrency, TimeSpan hold, TextWriter progress)
     {
         progress.WriteLine($"fleet: {silos} silo(s), {HostCount} simulated hosts, {vms} VMs");
-        await using var environment = await FabricEnvironment.StartAsync();
+        await using var environment = await FabricEnvironment.StartAsync(NetworkTopology.Loopback, FabricEnvironment.ProductionDefaults);
 
         // Every host offers room for its share of the fleet (1 vCPU, 32 MiB per VM) with a margin.
         var perHost = (vms / HostCount) + 64;

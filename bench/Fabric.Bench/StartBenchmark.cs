@@ -34,7 +34,7 @@ internal static class StartBenchmark
 
     public static async Task<StartReport> RunAsync(int tinyRuns, int linuxRuns, TextWriter progress)
     {
-        await using var environment = await FabricEnvironment.StartAsync("host-a");
+        await using var environment = await FabricEnvironment.StartAsync(NetworkTopology.Loopback, FabricEnvironment.ProductionDefaults, "host-a");
         var client = await environment.ConnectAsync();
         var host = await client.GetHostAsync("host-a");
         var results = new List<StartResult>();

@@ -27,11 +27,12 @@ public sealed class FabricEnvironment : IAsyncDisposable
     private readonly List<FabricClient> _clients = [];
     private readonly List<ChildProcess> _extraSilos = [];
 
-    private FabricEnvironment(string directory, RedisServer redis, Underlay? underlay)
+    private FabricEnvironment(string directory, RedisServer redis, Underlay? underlay, IReadOnlyDictionary<string, string> siloDefaults)
     {
         Directory = directory;
         Redis = redis;
         Underlay = underlay;
+        SiloDefaults = siloDefaults;
     }
 
     /// <summary>The environment's private directory (short: VM sockets live under it).</summary>
@@ -56,6 +57,12 @@ public sealed class FabricEnvironment : IAsyncDisposable
         ["Fabric__Reconcile__AuditInterval"] = "00:00:05",
     };
 
+    /// <summary>The silos' own defaults: what benchmarks run with, so they measure what production runs.</summary>
+    public static readonly IReadOnlyDictionary<string, string> ProductionDefaults = new Dictionary<string, string>();
+
+    /// <summary>Settings every silo of this environment starts with, before its own (<see cref="FastReconcile"/> for tests).</summary>
+    public IReadOnlyDictionary<string, string> SiloDefaults { get; }
+
     public IReadOnlyDictionary<string, SiloHandle> Silos => _silos;
 
     /// <summary>The bridge and namespaces of the <see cref="NetworkTopology.Namespaces"/> topology; null on loopback.</summary>
@@ -70,7 +77,10 @@ public sealed class FabricEnvironment : IAsyncDisposable
     /// Starts Redis and one QEMU host silo per host id in <paramref name="topology"/>, and waits until every host
     /// serves. <see cref="NetworkTopology.Namespaces"/> needs root (<see cref="Underlay.UnavailableReason"/>).
     /// </summary>
-    public static async Task<FabricEnvironment> StartAsync(NetworkTopology topology, params string[] hosts)
+    public static Task<FabricEnvironment> StartAsync(NetworkTopology topology, params string[] hosts) => StartAsync(topology, FastReconcile, hosts);
+
+    /// <summary>As above, with <paramref name="siloDefaults"/> under every silo's settings (benchmarks: <see cref="ProductionDefaults"/>).</summary>
+    public static async Task<FabricEnvironment> StartAsync(NetworkTopology topology, IReadOnlyDictionary<string, string> siloDefaults, params string[] hosts)
     {
         var directory = TestDirectories.Create();
         Underlay? underlay = null;
@@ -92,7 +102,7 @@ public sealed class FabricEnvironment : IAsyncDisposable
             throw;
         }
 
-        var environment = new FabricEnvironment(directory, redis, underlay);
+        var environment = new FabricEnvironment(directory, redis, underlay, siloDefaults);
         try
         {
             await Task.WhenAll(hosts.Select(host => environment.StartSiloAsync(host)));
@@ -211,7 +221,7 @@ public sealed class FabricEnvironment : IAsyncDisposable
 
     private Dictionary<string, string> SiloEnvironment(string hostId, string data, string address, string redis, int siloPort, int gatewayPort, IReadOnlyDictionary<string, string>? settings)
     {
-        var environment = new Dictionary<string, string>(FastReconcile)
+        var environment = new Dictionary<string, string>(SiloDefaults)
         {
             ["Fabric__DataDirectory"] = data,
             ["Fabric__ImagesDirectory"] = RepoPaths.Images,

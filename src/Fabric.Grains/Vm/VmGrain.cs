@@ -422,29 +422,37 @@ internal sealed partial class VmGrain(
         var match = Record.InstanceId is { } instance && observation.InstanceId == instance ? InstanceMatch.Current : InstanceMatch.Other;
         var now = time.GetUtcNow();
         var settlement = VmTransitions.Settle(Record.State, match, observation.Power, Record.Pending is { } pending && now >= pending.Deadline);
-        var next = Record.Copy();
-        next.LastObserved = observation.Sequence;
         if (settlement.Revert)
         {
-            await CommitAsync(next, Record.Pending!.From, $"the start never reached host '{Record.Host}'");
+            await CommitAsync(Observed(observation), Record.Pending!.From, $"the start never reached host '{Record.Host}'");
         }
         else if (settlement.To is { } to && to != Record.State)
         {
+            var next = Observed(observation);
             next.Pid = to is VmState.Running or VmState.Paused && match == InstanceMatch.Current ? observation.Pid : null;
             await CommitAsync(next, to, observation.Reason);
         }
         else if (match == InstanceMatch.Current && Record.State is VmState.Running or VmState.Paused && observation.Pid is { } pid && Record.Pid != pid)
         {
+            var next = Observed(observation);
             next.Pid = pid;
             await WriteAsync(next);
         }
         else
         {
-            // Nothing to record: the cursor moves on in memory (a report it passes over changes nothing either).
+            // Nothing to record (the common case of the digest): the cursor moves on in memory, without a copy or a
+            // write; a report it passes over after a restart changes nothing either.
             Record.LastObserved = observation.Sequence;
         }
 
         await CorrectAsync(settlement.Correction, observation, answersOwnRequest);
+    }
+
+    private VmRecord Observed(VmObservation observation)
+    {
+        var next = Record.Copy();
+        next.LastObserved = observation.Sequence;
+        return next;
     }
 
     private async Task CorrectAsync(Correction correction, VmObservation observation, bool answersOwnRequest)
