@@ -506,9 +506,13 @@ internal sealed partial class HostGrain(
             throw Unwritten(entry.Vm, ex);
         }
 
+        var previous = _entries.GetValueOrDefault(entry.Vm);
         Remove(entry.Vm);
         Add(entry);
-        Changed();
+        if (previous is null || (previous.Fenced is null) != (entry.Fenced is null))
+        {
+            Changed(); // Allocation moved (a fence frees capacity); an accepted instance changes nothing the scheduler sees.
+        }
     }
 
     private FabricException Unwritten(string vm, Exception ex) =>

@@ -113,6 +113,7 @@ internal sealed partial class VmGrain(
         next.InstanceId = Guid.NewGuid();
         next.Pid = null;
         next.Pending = new PendingRequest { Action = VmAction.Start, From = Record.State, Deadline = time.GetUtcNow() + Reconcile.StartDeadline };
+        var before = Record;
         try
         {
             await CommitAsync(next, VmState.Starting, placedNow is null ? null : $"placed on host '{next.Host}'");
@@ -123,7 +124,7 @@ internal sealed partial class VmGrain(
             throw;
         }
 
-        return await RequestHostAsync(host => host.Launch(Record.Assignment(Name)));
+        return await RequestHostAsync(before, host => host.Launch(Record.Assignment(Name)));
     }
 
     async Task<VmInfo> IVmGrain.Stop(StopOptions options)
@@ -149,12 +150,13 @@ internal sealed partial class VmGrain(
         next.Pending = new PendingRequest
         {
             Action = VmAction.Stop,
-            From = Record.Pending?.From ?? Record.State,
+            From = Record.State,
             GraceUntil = graceUntil,
             Deadline = graceUntil + Reconcile.StopMargin,
         };
+        var before = Record;
         await CommitAsync(next, VmState.Stopping, options.Force ? "forced stop requested" : "stop requested");
-        return await RequestHostAsync(host => host.Stop(Record.Assignment(Name), options));
+        return await RequestHostAsync(before, host => host.Stop(Record.Assignment(Name), options));
     }
 
     Task<VmInfo> IVmGrain.Pause() => OperateAsync(VmAction.Pause, (host, assignment) => host.Pause(assignment));
@@ -345,9 +347,10 @@ internal sealed partial class VmGrain(
 
     /// <summary>
     /// Asks the host to act on the request the record now holds as pending, and settles it from the answer: refused,
-    /// the VM returns to where it was; failed, it is Failed; unknown, it stays pending and the host's reports settle it.
+    /// the record returns to what it was <paramref name="before"/> the request (its state, and any request that was
+    /// pending then); failed, it is Failed; unknown, it stays pending and the host's reports settle it.
     /// </summary>
-    private async Task<VmInfo> RequestHostAsync(Func<IHostGrain, Task<VmObservation>> call)
+    private async Task<VmInfo> RequestHostAsync(VmRecord before, Func<IHostGrain, Task<VmObservation>> call)
     {
         var pending = Record.Pending!;
         var hostName = Record.Host;
@@ -363,7 +366,9 @@ internal sealed partial class VmGrain(
             switch (HostCalls.Classify(ex))
             {
                 case HostCallOutcome.Refused:
-                    await CommitAsync(Record.Copy(), pending.From, error.Message);
+                    var back = before.Copy();
+                    back.History = [.. Record.History];
+                    await CommitAsync(back, before.State, error.Message);
                     break;
                 case HostCallOutcome.Failed:
                     await CommitAsync(Record.Copy(), VmState.Failed, error.Message);
