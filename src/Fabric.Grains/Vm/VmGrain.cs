@@ -309,6 +309,7 @@ internal sealed partial class VmGrain(
         if (Record.Exists)
         {
             await UpdateCatalogAsync();
+            await RestoreLostReservationAsync();
             return;
         }
 
@@ -316,6 +317,38 @@ internal sealed partial class VmGrain(
         if (_catalogRetry is null)
         {
             DeactivateOnIdle();
+        }
+    }
+
+    /// <summary>
+    /// The converse of an orphan reservation: the record places the VM on a live host that holds nothing for it (its
+    /// ledger entry was lost). The host never reports on what it does not hold, so ask it, and reserve again at the
+    /// same epoch; its next report then settles the record (a process that should run and does not: Failed). A
+    /// process of the VM still running there is unmanaged, and the host refuses the reservation, naming it.
+    /// </summary>
+    private async Task RestoreLostReservationAsync()
+    {
+        if (!Record.Placed || !hosts.IsUp(Record.Host))
+        {
+            return;
+        }
+
+        var host = GrainFactory.GetGrain<IHostGrain>(Record.Host);
+        try
+        {
+            var held = await host.Observe(Name);
+            if (held.Epoch != 0 || held.Power != RuntimePower.Absent)
+            {
+                return;
+            }
+
+            await host.Reserve(Reservation(Record.Spec!, Record.Epoch));
+            LogReservationRestored(Name, Record.Host, Record.Epoch);
+            await ApplyAsync(await host.Observe(Name), answersOwnRequest: false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogRestoreFailed(Name, Record.Host, ex.Message);
         }
     }
 
@@ -550,23 +583,20 @@ internal sealed partial class VmGrain(
     private async Task<(string Host, long Epoch, PlacementPolicy Policy)> PlaceAsync(VmSpecRow spec)
     {
         var epoch = await epochs.NextAsync();
-        var placement = spec.ToPlacement();
-        var request = new PlacementRequest
-        {
-            Reservation = new VmReservation
-            {
-                Vm = Name,
-                Epoch = epoch,
-                Resources = new Resources(spec.VCpus, spec.MemoryMiB),
-                Image = spec.Image,
-                AntiAffinityGroup = placement.AntiAffinityGroup,
-                AffinityGroup = placement.AffinityGroup,
-            },
-            Placement = placement,
-        };
+        var request = new PlacementRequest { Reservation = Reservation(spec, epoch), Placement = spec.ToPlacement() };
         var decision = await GrainFactory.GetGrain<ISchedulerGrain>(ISchedulerGrain.Key).Place(request);
         return (string.Intern(decision.Host), epoch, decision.Policy);
     }
+
+    private VmReservation Reservation(VmSpecRow spec, long epoch) => new()
+    {
+        Vm = Name,
+        Epoch = epoch,
+        Resources = new Resources(spec.VCpus, spec.MemoryMiB),
+        Image = spec.Image,
+        AntiAffinityGroup = spec.Placement?.AntiAffinityGroup,
+        AffinityGroup = spec.Placement?.AffinityGroup,
+    };
 
     private async Task ReleaseQuietlyAsync(string host, long epoch)
     {
@@ -819,6 +849,12 @@ internal sealed partial class VmGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: {Correction} on host {Host} failed: {Error}")]
     private partial void LogCorrectionFailed(string vm, Correction correction, string host, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: host {Host} held no reservation for it; reserved again at epoch {Epoch}")]
+    private partial void LogReservationRestored(string vm, string host, long epoch);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: could not check or restore its reservation on host {Host}: {Error}")]
+    private partial void LogRestoreFailed(string vm, string host, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: host {Host} holds a superseded placement (epoch {Epoch}): {Reason}; fencing it")]
     private partial void LogFencing(string vm, string host, long epoch, string reason);

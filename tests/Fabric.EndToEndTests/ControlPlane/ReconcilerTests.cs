@@ -6,15 +6,17 @@ namespace Fabric.EndToEndTests.ControlPlane;
 
 /// <summary>
 /// The reconcilers repair what a crash between two writes leaves behind: an orphan reservation (a ledger entry no
-/// record claims), a missing catalog row, a ghost catalog row.
+/// record claims), a lost reservation (a record whose host holds nothing for it), a missing catalog row, a ghost
+/// catalog row.
 /// </summary>
 public sealed class ReconcilerTests
 {
     [Fact]
-    public async Task Orphan_reservations_are_released_missing_catalog_rows_restored_and_ghost_rows_removed()
+    public async Task Orphan_reservations_are_released_lost_ones_restored_missing_catalog_rows_restored_and_ghost_rows_removed()
     {
         await using var scenario = await FaultScenario.StartAsync("host-a");
         await scenario.Client.CreateVmAsync(FaultScenario.Tiny("indexed", "host-a"));
+        await scenario.Client.CreateVmAsync(FaultScenario.Tiny("unledgered", "host-a"));
         await scenario.RunTinyAsync("runner", "host-a");
         using var redis = await ConnectionMultiplexer.ConnectAsync(scenario.Environment.Redis.ConnectionString);
         var database = redis.GetDatabase();
@@ -23,6 +25,10 @@ public sealed class ReconcilerTests
         // As if a create had crashed between its reservation and its record: an entry no record claims.
         var orphan = JsonSerializer.Serialize(new { v = 1, vm = "orphan", epoch = 1_000_000, vcpus = 1, memoryMiB = 16, image = "tiny" });
         await database.HashSetAsync($"{prefix}hosts:host-a:reservations", "orphan", orphan);
+
+        // As if a ledger had lost an entry a record still counts on.
+        var lost = await database.HashGetAsync($"{prefix}hosts:host-a:reservations", "unledgered");
+        await database.HashDeleteAsync($"{prefix}hosts:host-a:reservations", "unledgered");
         await scenario.Environment.KillSiloAsync("host-a");
         await scenario.Environment.StartSiloAsync("host-a");
 
@@ -33,9 +39,10 @@ public sealed class ReconcilerTests
 
         await scenario.AssertInvariantsAsync();
         Assert.False(await database.HashExistsAsync($"{prefix}hosts:host-a:reservations", "orphan"));
+        Assert.Equal(lost, await database.HashGetAsync($"{prefix}hosts:host-a:reservations", "unledgered"));
         Assert.True(await database.HashExistsAsync($"{prefix}vms", "indexed"));
         Assert.False(await database.HashExistsAsync($"{prefix}vms", "ghost"));
-        Assert.Equal(["indexed", "runner"], (await scenario.Client.ListVmsAsync()).Select(v => v.Name));
+        Assert.Equal(["indexed", "runner", "unledgered"], (await scenario.Client.ListVmsAsync()).Select(v => v.Name));
         Assert.Equal(VmState.Running, (await scenario.Client.GetVmAsync("runner")).State);
     }
 }
