@@ -16,15 +16,16 @@ public enum FailureDetectionMode
 }
 
 /// <summary>
-/// Membership settings of <see cref="FailureDetectionMode.Tuned"/>. A silo probes three others every
-/// <see cref="ProbePeriod"/>; each probe may take that long to answer, so a pause shorter than a probe period costs at
-/// most one missed probe. Three missed probes in a row make the prober vote, and two votes (where three or more
-/// silos run; Orleans asks for at most half the live silos) declare the silo dead, so one confused or partitioned
-/// prober cannot evict a healthy host on its own.
+/// Membership settings of <see cref="FailureDetectionMode.Tuned"/>. A silo probes the others every
+/// <see cref="ProbePeriod"/>, and each probe may take that long to answer. Three missed probes in a row make the prober
+/// vote (the third is sent through another silo), so a pause of up to two probe periods costs at most two missed
+/// probes and suspects nobody. Two votes (where three or more silos run; Orleans asks for at most half the live silos)
+/// declare a silo dead, so one confused or partitioned prober cannot evict a healthy host on its own. A killed silo
+/// is then declared dead one to three probe periods plus two more after its death (measured: docs/benchmarks.md).
 /// </summary>
 internal static class FailureDetection
 {
-    public static readonly TimeSpan ProbePeriod = TimeSpan.FromSeconds(3);
+    public static readonly TimeSpan ProbePeriod = TimeSpan.FromSeconds(2);
     public const int MissedProbesLimit = 3;
     public const int VotesForDeath = 2;
 

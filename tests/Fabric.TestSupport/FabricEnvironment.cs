@@ -287,6 +287,12 @@ public sealed class FabricEnvironment : IAsyncDisposable
             }
         }
 
+        // FABRIC_KEEP_TEST_DIRS=1 keeps the directory (logs of every silo, Redis and QEMU) for a post-mortem.
+        if (Environment.GetEnvironmentVariable("FABRIC_KEEP_TEST_DIRS") == "1")
+        {
+            return;
+        }
+
         try
         {
             System.IO.Directory.Delete(Directory, recursive: true);

@@ -1,6 +1,7 @@
 using Fabric.Client;
 using Fabric.Contracts;
 using Fabric.EndToEndTests.Cluster;
+using Fabric.Hypervisor.Linux;
 using Fabric.TestSupport;
 
 namespace Fabric.EndToEndTests.ControlPlane;
@@ -68,7 +69,7 @@ internal sealed class FaultScenario : IAsyncDisposable
 
     /// <summary>Live QEMU processes of <paramref name="vm"/>, on any host of the environment.</summary>
     public IReadOnlyList<int> QemuOf(string vm) =>
-        ProcessSweep.FindQemu($"/vms/{vm}/qemu.pid").Where(pid => Environment.QemuPids().Contains(pid)).ToList();
+        [.. Environment.QemuPids().Where(pid => Processes.Arguments(pid).Any(a => a.EndsWith($"/vms/{vm}/qemu.pid", StringComparison.Ordinal)))];
 
     public Task AssertInvariantsAsync() => Invariants.AssertHoldAsync();
 
