@@ -58,6 +58,13 @@ internal static class Parsers
 
     public static string Name(string field, string text) => Names.Require(field, text);
 
+    /// <summary>A rate such as <c>100Mi/s</c> (or <c>100Mi</c>), in bytes per second.</summary>
+    public static long BytesPerSecond(string field, string text)
+    {
+        var size = text.EndsWith("/s", StringComparison.Ordinal) ? text[..^2] : text;
+        return Sizes.ParseMiB(field, size) * (1L << 20);
+    }
+
     public static PlacementPolicy Policy(string field, string text) => text.ToLowerInvariant() switch
     {
         "pack" => PlacementPolicy.Pack,

@@ -21,9 +21,16 @@ public sealed class FabricClient : IAsyncDisposable
     /// <summary>The most VMs one bulk operation works on at the same time.</summary>
     public const int DefaultParallelism = 32;
 
+    /// <summary>How long one long-poll for a migration's progress may wait.</summary>
+    private static readonly TimeSpan MigrationPollInterval = TimeSpan.FromSeconds(1);
+
     private static readonly VmState[] Settled = [VmState.Stopped, VmState.Failed];
     private static readonly TimeSpan StopMargin = TimeSpan.FromSeconds(15);
     private const int ConsoleChunkBytes = 64 * 1024;
+
+    /// <summary>How long a call waits for a connection to some gateway before it fails with <c>unavailable</c>.</summary>
+    private static readonly TimeSpan ReconnectPatience = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan ReconnectRetryDelay = TimeSpan.FromMilliseconds(250);
 
     private readonly IClusterClient _client;
     private readonly IHost? _host;
@@ -315,6 +322,78 @@ public sealed class FabricClient : IAsyncDisposable
         }
     }
 
+    // ---------------------------------------------------------------- migration
+
+    /// <summary>Starts a live migration of the VM; returns at once with the migration in its first phase.</summary>
+    public Task<MigrationInfo> MigrateVmAsync(string name, MigrationRequest request) =>
+        Call(() => Migration(name).Start(request));
+
+    /// <summary>Cancels the VM's migration under way (<c>conflict</c> once it has switched over).</summary>
+    public Task<MigrationInfo> CancelMigrationAsync(string name) => Call(() => Migration(name).Cancel());
+
+    /// <summary>The VM's migration under way, else its last one.</summary>
+    public Task<MigrationInfo> GetMigrationAsync(string name) => Call(() => Migration(name).Get());
+
+    /// <summary>Follows the VM's migration to its end, reporting every change to <paramref name="progress"/>.</summary>
+    public async Task<MigrationInfo> WaitForMigrationAsync(string name, IProgress<MigrationInfo>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var info = await GetMigrationAsync(name);
+        progress?.Report(info);
+        while (!info.IsFinished)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var version = info.Version;
+            info = await Call(() => Migration(name).WaitForChange(version, MigrationPollInterval)).WaitAsync(cancellationToken);
+            progress?.Report(info);
+        }
+
+        return info;
+    }
+
+    /// <summary>
+    /// Drains a host: cordons it, then live-migrates each of its running or paused VMs away through the scheduler
+    /// (per-host migration limits queue them), and waits for every migration to end. A VM that cannot move is
+    /// reported and left where it runs; the host stays cordoned (<see cref="UncordonHostAsync"/> returns it).
+    /// </summary>
+    public async Task<ImmutableArray<DrainResult>> DrainHostAsync(string host, IProgress<DrainProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        await CordonHostAsync(host);
+        var placed = (await GetHostAsync(host)).Vms;
+        var results = new DrainResult[placed.Length];
+        var done = 0;
+        await Parallel.ForEachAsync(Enumerable.Range(0, placed.Length), new ParallelOptions { MaxDegreeOfParallelism = DefaultParallelism, CancellationToken = cancellationToken }, async (i, token) =>
+        {
+            var vm = placed[i];
+            DrainResult result;
+            try
+            {
+                var info = await GetVmAsync(vm);
+                if (info.State is not (VmState.Running or VmState.Paused or VmState.Migrating))
+                {
+                    result = new DrainResult(vm, null, false, $"not moved: it is {info.State} (only running or paused VMs are live-migrated)");
+                }
+                else
+                {
+                    if (info.State != VmState.Migrating)
+                    {
+                        await MigrateVmAsync(vm, new MigrationRequest());
+                    }
+
+                    var end = await WaitForMigrationAsync(vm, cancellationToken: token);
+                    result = new DrainResult(vm, end, end.Phase == MigrationPhase.Succeeded, end.Reason);
+                }
+            }
+            catch (FabricException ex)
+            {
+                result = new DrainResult(vm, null, false, $"{ex.Code}: {ex.Message}");
+            }
+
+            results[i] = result;
+            progress?.Report(new DrainProgress(placed.Length, Interlocked.Increment(ref done), result));
+        });
+        return [.. results];
+    }
+
     // ---------------------------------------------------------------- hosts
 
     /// <summary>Every host the fabric knows, Down ones included.</summary>
@@ -367,6 +446,8 @@ public sealed class FabricClient : IAsyncDisposable
 
     private IVmGrain Vm(string name) => _client.GetGrain<IVmGrain>(Names.Require("name", name));
 
+    private IMigrationGrain Migration(string name) => _client.GetGrain<IMigrationGrain>(Names.Require("name", name));
+
     private async Task<HostInfo> HostCall(string name, Func<IHostGrain, Task<HostInfo>> call)
     {
         Names.Require("host", name);
@@ -393,17 +474,26 @@ public sealed class FabricClient : IAsyncDisposable
     /// <summary>Runs a call, turning transport failures into <c>unavailable</c>.</summary>
     private static async Task<T> Call<T>(Func<Task<T>> call)
     {
-        try
+        var deadline = DateTime.UtcNow + ReconnectPatience;
+        while (true)
         {
-            return await call();
-        }
-        catch (FabricException)
-        {
-            throw;
-        }
-        catch (Exception ex) when (ex is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException or OrleansException)
-        {
-            throw FabricException.Unavailable($"the fabric did not answer: {ex.Message}");
+            try
+            {
+                return await call();
+            }
+            catch (FabricException)
+            {
+                throw;
+            }
+            catch (Orleans.Runtime.Messaging.ConnectionFailedException) when (DateTime.UtcNow < deadline)
+            {
+                // No connection to a gateway (one restarting, say): the call was never sent, so sending it again is safe.
+                await Task.Delay(ReconnectRetryDelay);
+            }
+            catch (Exception ex) when (ex is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException or OrleansException)
+            {
+                throw FabricException.Unavailable($"the fabric did not answer: {ex.Message}");
+            }
         }
     }
 

@@ -60,7 +60,14 @@ public interface IGuestConsole
 /// What to launch: the VM, the placement epoch it runs under (recorded beside the process, so a host can tell a
 /// superseded process from a current one), and the instance id that names this process.
 /// </summary>
-public sealed record LaunchSpec(string Vm, long Epoch, Guid InstanceId, int VCpus, int MemoryMiB, string Image);
+public sealed record LaunchSpec(string Vm, long Epoch, Guid InstanceId, int VCpus, int MemoryMiB, string Image)
+{
+    /// <summary>
+    /// The target of a live migration: the process starts paused, waiting for the source's stream (see
+    /// <see cref="ILiveMigration"/>), instead of booting the guest.
+    /// </summary>
+    public bool Incoming { get; init; }
+}
 
 public enum ProcessPower
 {

@@ -196,23 +196,32 @@ public sealed class FabricEnvironment : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(client);
         var started = DateTimeOffset.UtcNow;
+        var (attempts, slowest, lastSeen) = (0, TimeSpan.Zero, "nothing yet");
         while (true)
         {
+            var call = DateTimeOffset.UtcNow;
+            attempts++;
             try
             {
-                if ((await client.ListHostsAsync()).FirstOrDefault(h => h.Name == hostId)?.State == state)
+                var shown = (await client.ListHostsAsync()).FirstOrDefault(h => h.Name == hostId)?.State;
+                if (shown == state)
                 {
                     return DateTimeOffset.UtcNow - started;
                 }
+
+                lastSeen = $"{shown?.ToString() ?? "absent"} at +{(DateTimeOffset.UtcNow - started).TotalSeconds:0.0} s";
             }
             catch (FabricException ex) when (ex.Code == ErrorCodes.Unavailable)
             {
                 // The scheduler may be moving to another silo.
+                lastSeen = $"unavailable at +{(DateTimeOffset.UtcNow - started).TotalSeconds:0.0} s ({ex.Message})";
             }
 
+            slowest = DateTimeOffset.UtcNow - call > slowest ? DateTimeOffset.UtcNow - call : slowest;
             if (DateTimeOffset.UtcNow - started > timeout)
             {
-                throw new TimeoutException($"host {hostId} not {state} within {timeout.TotalSeconds:0} s");
+                // A timeout is missing evidence: say what the fabric did show, and how long its answers took.
+                throw new TimeoutException($"host {hostId} not {state} within {timeout.TotalSeconds:0} s: {attempts} listings, the slowest took {slowest.TotalSeconds:0.0} s; last: {lastSeen}");
             }
 
             await Task.Delay(100);

@@ -6,7 +6,7 @@ using Spectre.Console;
 
 namespace Fabric.Cli.Commands;
 
-/// <summary><c>fabricctl host list|get|cordon|uncordon|forget</c>.</summary>
+/// <summary><c>fabricctl host list|get|cordon|uncordon|drain|forget</c>.</summary>
 internal static class HostCommands
 {
     public static Command Create(GlobalOptions global, CliIo io)
@@ -16,8 +16,47 @@ internal static class HostCommands
         host.Subcommands.Add(Get(global, io));
         host.Subcommands.Add(Change("cordon", "Stop placing new VMs on a host (its VMs keep running)", global, io, (client, name) => client.CordonHostAsync(name)));
         host.Subcommands.Add(Change("uncordon", "Let a cordoned host take new VMs again", global, io, (client, name) => client.UncordonHostAsync(name)));
+        host.Subcommands.Add(Drain(global, io));
         host.Subcommands.Add(Forget(global, io));
         return host;
+    }
+
+    private static Command Drain(GlobalOptions global, CliIo io)
+    {
+        var name = HostArgument();
+        var command = new Command("drain", "Cordon a host and live-migrate its VMs away (a VM that can go nowhere is reported and left running)") { name };
+        command.SetRunAction(global, io, async context =>
+        {
+            var client = await context.ClientAsync();
+            var host = context.Get(name)!;
+            var results = await BulkProgressDisplay.RunAsync(io, $"drain {host}", progress => client.DrainHostAsync(
+                host,
+                progress is null ? null : new Progress(progress),
+                context.CancellationToken));
+            if (context.Json)
+            {
+                await Json.WriteAsync(io.Out, new { host, results });
+            }
+            else
+            {
+                MigrationOutput.Drain(context.Out, host, results);
+            }
+
+            return results.All(r => r.Moved) ? ExitCodes.Success : ExitCodes.Failure;
+        });
+        return command;
+    }
+
+    /// <summary>A drain's progress on the bulk progress bar.</summary>
+    private sealed class Progress(IProgress<BulkProgress> bar) : IProgress<DrainProgress>
+    {
+        private int _failed;
+
+        public void Report(DrainProgress value)
+        {
+            var failed = value.Latest.Moved ? _failed : Interlocked.Increment(ref _failed);
+            bar.Report(new BulkProgress(value.Done, failed, value.Total));
+        }
     }
 
     private static Argument<string> HostArgument() => new("HOST")

@@ -16,6 +16,9 @@ public enum FleetEventKind
 
     /// <summary>A host's state changed (Ready, Cordoned, Down, …).</summary>
     HostStateChanged,
+
+    /// <summary>A VM's live migration switched it over to another host (<c>Host</c> is the new one).</summary>
+    VmMigrated,
 }
 
 /// <summary>One event on the fleet-wide event stream (<c>fabricctl vm watch</c>).</summary>

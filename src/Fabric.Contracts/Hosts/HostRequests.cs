@@ -26,6 +26,10 @@ public sealed record VmReservation
     /// <summary>The placement this reservation belongs to; a host refuses commands of any other epoch.</summary>
     [Id(5)]
     public required long Epoch { get; init; }
+
+    /// <summary>The migration this reservation is the target of: it takes one of the host's incoming migration slots.</summary>
+    [Id(6)]
+    public string? IncomingMigration { get; init; }
 }
 
 /// <summary>

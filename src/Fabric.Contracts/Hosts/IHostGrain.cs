@@ -79,6 +79,39 @@ public interface IHostGrain : IGrainWithStringKey
     [Alias("Uncordon")]
     Task<HostInfo> Uncordon();
 
+    /// <summary>
+    /// Marks the VM's placement here as the source of <paramref name="migration"/>: true; false when the host already
+    /// sends as many migrations as it may (the caller waits its turn). Idempotent for the same migration.
+    /// </summary>
+    [Alias("AcquireOutgoing")]
+    Task<bool> AcquireOutgoing(VmAssignment assignment, string migration);
+
+    /// <summary>
+    /// Launches the assignment's instance paused and waiting for a migration stream (its reservation must be a
+    /// migration's target), and opens its listener on the host's underlay address; returns the URI to send to.
+    /// </summary>
+    [Alias("PrepareIncoming")]
+    Task<string> PrepareIncoming(VmAssignment assignment, MigrationStreamSettings settings);
+
+    /// <summary>Has the assignment's process send itself to <paramref name="uri"/>.</summary>
+    [Alias("SendMigration")]
+    Task SendMigration(VmAssignment assignment, string uri, MigrationStreamSettings settings);
+
+    /// <summary>How the VM's process of <paramref name="epoch"/> stands in its migration (status <c>absent</c> without one).</summary>
+    [AlwaysInterleave, Alias("QueryMigration")]
+    Task<MigrationSide> QueryMigration(string vm, long epoch);
+
+    /// <summary>Cancels the outgoing migration and, with <paramref name="resume"/>, resumes a guest it left paused.</summary>
+    [Alias("CancelMigration")]
+    Task<MigrationSide> CancelMigration(VmAssignment assignment, bool resume);
+
+    [Alias("StartPostcopy")]
+    Task StartPostcopy(VmAssignment assignment);
+
+    /// <summary>The migration is over for this side: its slot is free again (the placement stays, or is fenced apart).</summary>
+    [Alias("EndMigration")]
+    Task EndMigration(string vm, long epoch, string migration);
+
     /// <summary>From the host's own driver pump: something changed for <paramref name="vm"/>'s process; look again (one-way).</summary>
     [OneWay, Alias("ProcessChanged")]
     Task ProcessChanged(string vm);

@@ -45,6 +45,10 @@ public sealed record PlacementRequest
 
     [Id(1)]
     public required VmPlacement Placement { get; init; }
+
+    /// <summary>Hosts that may not take the VM (a migration's source).</summary>
+    [Id(2)]
+    public System.Collections.Immutable.ImmutableArray<string> ExcludedHosts { get; init; } = [];
 }
 
 /// <summary>Where a VM was placed, and by which policy.</summary>

@@ -34,4 +34,13 @@ public static class Sizes
 
     public static string FormatMiB(long mib) =>
         mib >= 1024 && mib % 1024 == 0 ? $"{mib / 1024}Gi" : $"{mib}Mi";
+
+    /// <summary>A byte count for people: 512 B, 3.2 KiB, 41.0 MiB, 1.50 GiB.</summary>
+    public static string FormatBytes(long bytes) => bytes switch
+    {
+        < 1024 => $"{bytes} B",
+        < 1024 * 1024 => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{bytes / 1024.0:0.0} KiB"),
+        < 1024L * 1024 * 1024 => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{bytes / (1024.0 * 1024):0.0} MiB"),
+        _ => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{bytes / (1024.0 * 1024 * 1024):0.00} GiB"),
+    };
 }

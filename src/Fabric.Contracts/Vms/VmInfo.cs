@@ -64,6 +64,10 @@ public sealed record VmInfo
     /// <summary>What an unfinished request waits for (e.g. its host to return), when something does.</summary>
     [Id(16)]
     public string? Waiting { get; init; }
+
+    /// <summary>The phase of the migration under way (while <see cref="State"/> is Migrating).</summary>
+    [Id(17)]
+    public MigrationPhase? Migration { get; init; }
 }
 
 /// <summary>One lifecycle transition of a VM.</summary>

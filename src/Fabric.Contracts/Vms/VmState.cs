@@ -14,6 +14,9 @@ public enum VmState
     Stopped,
     Failed,
     Deleted,
+
+    /// <summary>A live migration is under way (its coordinator owns the VM's lifecycle until it ends).</summary>
+    Migrating,
 }
 
 /// <summary>What an operator asks a VM to do. Persisted by name (a request under way is part of a VM's record).</summary>
@@ -26,4 +29,5 @@ public enum VmAction
     Resume,
     Reboot,
     Delete,
+    Migrate,
 }

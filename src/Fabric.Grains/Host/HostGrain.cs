@@ -135,7 +135,7 @@ internal sealed partial class HostGrain(
         {
             if (replaced.Epoch == entry.Epoch)
             {
-                return replaced with { InstanceId = Guid.Empty, Fenced = null } == entry
+                return replaced with { InstanceId = Guid.Empty, Fenced = null, Outgoing = null } == entry
                     ? Summary()
                     : throw FabricException.Conflict($"vm '{vm}' already holds a different reservation on host '{Name}' at epoch {entry.Epoch}");
             }
@@ -652,6 +652,11 @@ internal sealed partial class HostGrain(
         if (!_allocated.Fits(reservation.Resources, _capacity))
         {
             return $"needs {reservation.Resources}, {_capacity - _allocated} free of {_capacity}";
+        }
+
+        if (reservation.IncomingMigration is not null && MigrationCount(incoming: true) >= options.Value.MaxIncomingMigrations)
+        {
+            return $"{MigrationLimits.IncomingSlotsFull} ({options.Value.MaxIncomingMigrations} under way)";
         }
 
         return null;

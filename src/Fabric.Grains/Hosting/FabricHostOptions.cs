@@ -23,6 +23,12 @@ public sealed class FabricHostOptions
 
     public double MemoryOvercommit { get; set; } = 1;
 
+    /// <summary>Migrations this host sends at once; more wait their turn.</summary>
+    public int MaxOutgoingMigrations { get; set; } = 2;
+
+    /// <summary>Migrations this host receives at once; more wait their turn.</summary>
+    public int MaxIncomingMigrations { get; set; } = 2;
+
     public Dictionary<string, string> Labels { get; } = new(StringComparer.Ordinal);
 
     /// <summary>
@@ -62,6 +68,11 @@ public sealed class FabricHostOptions
         if (CpuOvercommit is < 1 or > 64 || double.IsNaN(CpuOvercommit))
         {
             throw FabricException.InvalidSpec("Fabric:CpuOvercommit", $"{CpuOvercommit} is out of range 1–64");
+        }
+
+        if (MaxOutgoingMigrations is < 1 or > 64 || MaxIncomingMigrations is < 1 or > 64)
+        {
+            throw FabricException.InvalidSpec("Fabric:MaxOutgoingMigrations", $"migration limits must be 1–64 (outgoing {MaxOutgoingMigrations}, incoming {MaxIncomingMigrations})");
         }
 
         if (MemoryOvercommit is < 1 or > 4 || double.IsNaN(MemoryOvercommit))

@@ -38,6 +38,8 @@ public static class FabricSiloBuilderExtensions
             o.ReservedMemoryMiB = hostOptions.ReservedMemoryMiB;
             o.CpuOvercommit = hostOptions.CpuOvercommit;
             o.MemoryOvercommit = hostOptions.MemoryOvercommit;
+            o.MaxOutgoingMigrations = hostOptions.MaxOutgoingMigrations;
+            o.MaxIncomingMigrations = hostOptions.MaxIncomingMigrations;
             o.MachineId = hostOptions.MachineId;
             foreach (var (key, value) in hostOptions.Labels)
             {
@@ -46,11 +48,19 @@ public static class FabricSiloBuilderExtensions
         });
         var schedulerOptions = services.AddOptions<SchedulerOptions>();
         var reconcileOptions = services.AddOptions<ReconcileOptions>();
+        var migrationOptions = services.AddOptions<MigrationOptions>();
         if (configuration is not null)
         {
             schedulerOptions.Bind(configuration.GetSection(SchedulerOptions.Section));
             reconcileOptions.Bind(configuration.GetSection(ReconcileOptions.Section));
+            migrationOptions.Bind(configuration.GetSection(MigrationOptions.Section));
         }
+
+        migrationOptions.Validate(o =>
+        {
+            o.Validate();
+            return true;
+        });
 
         reconcileOptions.Validate(o =>
         {

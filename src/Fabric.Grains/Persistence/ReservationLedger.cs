@@ -46,6 +46,14 @@ public sealed record LedgerEntry : IStoredRow
     [JsonPropertyName("fenced")]
     public string? Fenced { get; init; }
 
+    /// <summary>The migration this placement is the source of; it holds one of the host's outgoing slots.</summary>
+    [JsonPropertyName("outgoing")]
+    public string? Outgoing { get; init; }
+
+    /// <summary>The migration this placement is the target of; it holds one of the host's incoming slots.</summary>
+    [JsonPropertyName("incoming")]
+    public string? Incoming { get; init; }
+
     [JsonIgnore]
     public Resources Resources => new(VCpus, MemoryMiB);
 
@@ -58,6 +66,7 @@ public sealed record LedgerEntry : IStoredRow
         Image = Image,
         AntiAffinityGroup = AntiAffinityGroup,
         AffinityGroup = AffinityGroup,
+        IncomingMigration = Incoming,
     };
 
     public static LedgerEntry From(VmReservation reservation)
@@ -72,6 +81,7 @@ public sealed record LedgerEntry : IStoredRow
             Image = reservation.Image,
             AntiAffinityGroup = reservation.AntiAffinityGroup,
             AffinityGroup = reservation.AffinityGroup,
+            Incoming = reservation.IncomingMigration,
         };
     }
 }

@@ -30,7 +30,7 @@ internal static class PlacementEngine
         var fitting = new List<(double Load, int VmCount, string Name)>(hosts.Count);
         foreach (var (host, up) in hosts)
         {
-            if (Exclusion(host, up, reservation, placement, explain: false) is null && (affinity is null || host.AffinityGroups.Contains(affinity)))
+            if (Exclusion(host, up, request, explain: false) is null && (affinity is null || host.AffinityGroups.Contains(affinity)))
             {
                 fitting.Add((Load(host), host.VmCount, host.Name));
             }
@@ -61,7 +61,7 @@ internal static class PlacementEngine
         var excluded = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var (host, up) in hosts)
         {
-            if (Exclusion(host, up, reservation, request.Placement, explain: true) is { } reason)
+            if (Exclusion(host, up, request, explain: true) is { } reason)
             {
                 excluded[host.Name] = reason;
             }
@@ -143,12 +143,18 @@ internal static class PlacementEngine
     }
 
     /// <summary>Why <paramref name="host"/> cannot take the request, or null; without <paramref name="explain"/> only whether.</summary>
-    private static string? Exclusion(HostInfo host, bool up, VmReservation reservation, VmPlacement placement, bool explain)
+    private static string? Exclusion(HostInfo host, bool up, PlacementRequest request, bool explain)
     {
         const string Excluded = "excluded";
+        var (reservation, placement) = (request.Reservation, request.Placement);
         if (!up)
         {
             return "Down";
+        }
+
+        if (!request.ExcludedHosts.IsDefaultOrEmpty && request.ExcludedHosts.Contains(host.Name))
+        {
+            return explain ? "the VM's current host" : Excluded;
         }
 
         if (placement.Host is { } requested && host.Name != requested)

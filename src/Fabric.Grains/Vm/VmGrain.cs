@@ -54,6 +54,7 @@ internal sealed partial class VmGrain(
 
         // A request cut short by a crash: ask the host how it stands as soon as possible.
         SchedulePendingCheck(immediately: true);
+        WakeMigration();
         return Task.CompletedTask;
     }
 
@@ -170,8 +171,9 @@ internal sealed partial class VmGrain(
         ArgumentNullException.ThrowIfNull(options);
         await ReloadIfNeededAsync();
         RequireExists();
-        if (!options.Force)
+        if (!options.Force || Record.State == VmState.Migrating)
         {
+            // Not even by force while migrating: the VM's placements are the migration's until it ends.
             VmTransitions.Require(Name, Record.State, VmAction.Delete);
         }
 
@@ -446,6 +448,13 @@ internal sealed partial class VmGrain(
     /// </summary>
     private async Task ApplyAsync(VmObservation observation, bool answersOwnRequest)
     {
+        if (Record.Migration is { } migration && migration.Owns(observation.Epoch))
+        {
+            // Either side of a migration under way: its coordinator decides; tell it something moved.
+            WakeMigration();
+            return;
+        }
+
         if (!Record.Exists || observation.Host != Record.Host || observation.Epoch != Record.Epoch)
         {
             await FenceAsync(observation);
@@ -814,6 +823,7 @@ internal sealed partial class VmGrain(
             Reachable = !full || !Record.Placed || hosts.IsUp(Record.Host),
             History = full ? [.. Record.History.Select(h => h.ToEntry())] : [],
             Waiting = full ? Waiting() : null,
+            Migration = Record.Migration?.Phase,
         };
     }
 

@@ -71,6 +71,10 @@ public sealed class VmRecord
     [Id(12), JsonPropertyName("history")]
     public List<VmHistoryRow> History { get; set; } = [];
 
+    /// <summary>The live migration under way (state Migrating); null otherwise.</summary>
+    [Id(14), JsonPropertyName("migration")]
+    public MigrationRow? Migration { get; set; }
+
     [JsonIgnore]
     public bool Exists => Spec is not null;
 
@@ -106,6 +110,42 @@ public sealed record PendingRequest
     /// <summary>A stop: until when the guest may power itself off; after it, the stop is forced.</summary>
     [Id(3), JsonPropertyName("graceUntil")]
     public DateTimeOffset GraceUntil { get; init; }
+}
+
+/// <summary>
+/// A migration under way as the VM records it: which placements belong to it (the source's and the target's epochs,
+/// whose reports are expected rather than fenced) and whether the switch-over has committed.
+/// </summary>
+[GenerateSerializer, Alias("fabric.MigrationRow")]
+public sealed record MigrationRow
+{
+    [Id(0), JsonPropertyName("id")]
+    public required string Id { get; init; }
+
+    [Id(1), JsonPropertyName("phase")]
+    public required MigrationPhase Phase { get; init; }
+
+    [Id(2), JsonPropertyName("sourceHost")]
+    public required string SourceHost { get; init; }
+
+    [Id(3), JsonPropertyName("sourceEpoch")]
+    public required long SourceEpoch { get; init; }
+
+    /// <summary>0 until the coordinator has drawn it.</summary>
+    [Id(4), JsonPropertyName("targetEpoch")]
+    public long TargetEpoch { get; init; }
+
+    [Id(5), JsonPropertyName("targetHost")]
+    public string? TargetHost { get; init; }
+
+    [Id(6), JsonPropertyName("committed")]
+    public bool Committed { get; init; }
+
+    [Id(7), JsonPropertyName("wasRunning")]
+    public bool WasRunning { get; init; }
+
+    /// <summary>Whether <paramref name="epoch"/> is one of this migration's placements.</summary>
+    public bool Owns(long epoch) => epoch == SourceEpoch || (TargetEpoch != 0 && epoch == TargetEpoch);
 }
 
 /// <summary>One lifecycle transition as stored.</summary>

@@ -62,6 +62,7 @@ internal static class VmTransitions
         VmAction.Resume => current is VmState.Paused,
         VmAction.Reboot => current is VmState.Running,
         VmAction.Delete => current is VmState.Defined or VmState.Stopped or VmState.Failed,
+        VmAction.Migrate => current is VmState.Running or VmState.Paused,
         _ => throw new ArgumentOutOfRangeException(nameof(action), action, null),
     };
 
@@ -75,6 +76,7 @@ internal static class VmTransitions
         VmAction.Stop => VmState.Stopping,
         VmAction.Reboot => VmState.Running,
         VmAction.Delete => VmState.Deleted,
+        VmAction.Migrate => VmState.Migrating,
         VmAction.Pause or VmAction.Resume => null,
         _ => throw new ArgumentOutOfRangeException(nameof(action), action, null),
     };
@@ -89,7 +91,8 @@ internal static class VmTransitions
         if (!IsAllowed(current, action))
         {
             var allowed = string.Join(", ", AllowedFrom(action));
-            throw FabricException.Conflict($"vm '{vm}' is {current}; cannot {action.ToString().ToLowerInvariant()} it (allowed when {allowed})");
+            var hint = current == VmState.Migrating ? "; cancel the migration first ('vm migrate NAME --cancel') or wait for it to end" : "";
+            throw FabricException.Conflict($"vm '{vm}' is {current}; cannot {action.ToString().ToLowerInvariant()} it (allowed when {allowed}){hint}");
         }
     }
 
@@ -99,6 +102,12 @@ internal static class VmTransitions
     /// </summary>
     public static Settlement Settle(VmState state, InstanceMatch match, RuntimePower power, bool deadlinePassed)
     {
+        if (state == VmState.Migrating)
+        {
+            // The migration's coordinator owns the VM until it ends (then EndOfMigration settles it).
+            return Settlement.Stay;
+        }
+
         var alive = power is RuntimePower.Running or RuntimePower.Paused or RuntimePower.Launching;
         if (match == InstanceMatch.Other)
         {
@@ -129,6 +138,15 @@ internal static class VmTransitions
             _ => Settlement.Stay,
         };
     }
+
+    /// <summary>The state a VM settles in when its migration ends, from what its (possibly new) host reports.</summary>
+    public static VmState EndOfMigration(RuntimePower power) => power switch
+    {
+        RuntimePower.Running => VmState.Running,
+        RuntimePower.Paused or RuntimePower.Launching => VmState.Paused,
+        RuntimePower.ShutDown => VmState.Stopped,
+        _ => VmState.Failed,
+    };
 
     /// <summary>Whether any rule here can move a VM from <paramref name="from"/> to <paramref name="to"/>.</summary>
     public static bool CanTransition(VmState from, VmState to) => Edges.Contains((from, to));
@@ -174,6 +192,11 @@ internal static class VmTransitions
                     }
                 }
             }
+        }
+
+        foreach (var power in Enum.GetValues<RuntimePower>())
+        {
+            edges.Add((VmState.Migrating, EndOfMigration(power)));
         }
 
         // A start the host never received returns to the state it came from.

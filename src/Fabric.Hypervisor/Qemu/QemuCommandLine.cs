@@ -41,6 +41,15 @@ public static class QemuCommandLine
             "-daemonize",
         };
 
+        if (spec.Incoming)
+        {
+            // Paused until told otherwise (-S), and waiting for a migration URI given over QMP (defer), so that the
+            // listener is opened on the address and with the features the caller chooses.
+            args.Add("-S");
+            args.Add("-incoming");
+            args.Add("defer");
+        }
+
         switch (image.Boot)
         {
             case GuestBoot.Disk:

@@ -81,6 +81,12 @@ internal sealed partial class QemuVm
 
     public ProcessStatus Status => Volatile.Read(ref _status);
 
+    /// <summary>QEMU's time of the last <c>STOP</c> event this monitor saw (a migration's guest pause starts there).</summary>
+    public DateTimeOffset? StoppedAt { get; private set; }
+
+    /// <summary>QEMU's time of the last <c>RESUME</c> event this monitor saw.</summary>
+    public DateTimeOffset? ResumedAt { get; private set; }
+
     /// <summary>The QEMU pids that monitors in this process watch right now.</summary>
     public static IReadOnlyCollection<int> WatchedPids => [.. Watched.Keys];
 
@@ -121,14 +127,30 @@ internal sealed partial class QemuVm
 
     public async Task<ProcessStatus> ExecuteAsync(string command, ProcessPower? expected, CancellationToken cancellationToken)
     {
+        await CommandAsync(command, arguments: null, cancellationToken).ConfigureAwait(false);
+        if (expected is { } power)
+        {
+            Change(power, reason: null, publish: false);
+        }
+
+        return Status;
+    }
+
+    /// <summary>
+    /// Runs a QMP command on the live process and returns its answer; a connection that dropped under a live QEMU is
+    /// waited for once. QMP errors become <see cref="HypervisorException"/>s (<c>Conflict</c> once the process ended).
+    /// </summary>
+    public async Task<System.Text.Json.JsonElement> CommandAsync(string command, System.Text.Json.Nodes.JsonObject? arguments, CancellationToken cancellationToken)
+    {
         for (var attempt = 1; ; attempt++)
         {
             var reconnected = _reconnected.Next;
             var qmp = RequireAlive(command);
             try
             {
-                await qmp.ExecuteAsync(command, cancellationToken: cancellationToken).ConfigureAwait(false);
-                break;
+                // The arguments object is re-serialized on a retry, so hand each attempt its own copy.
+                var copy = arguments?.DeepClone().AsObject();
+                return await qmp.ExecuteAsync(command, copy, cancellationToken: cancellationToken).ConfigureAwait(false);
             }
             catch (QmpConnectionClosedException) when (attempt == 1 && Status.IsAlive)
             {
@@ -142,13 +164,6 @@ internal sealed partial class QemuVm
                     : new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{Name}': its process ended ({Status.Reason})", ex);
             }
         }
-
-        if (expected is { } power)
-        {
-            Change(power, reason: null, publish: false);
-        }
-
-        return Status;
     }
 
     /// <summary>For tests: closes the QMP connection as a fault would, leaving QEMU running.</summary>
@@ -350,9 +365,11 @@ internal sealed partial class QemuVm
         switch (qmpEvent.Name)
         {
             case "STOP":
+                StoppedAt = qmpEvent.Timestamp;
                 Change(ProcessPower.Paused, reason: null, publish: true);
                 break;
             case "RESUME":
+                ResumedAt = qmpEvent.Timestamp;
                 Change(ProcessPower.Running, reason: null, publish: true);
                 break;
             case "RESET":

@@ -37,6 +37,9 @@ public sealed partial class ConsoleLogRotationTests(ITestOutputHelper output) : 
     /// <summary>Slack on top of the documented overshoot (output during one check interval and one rotation).</summary>
     private const long Slack = 16 * 1024;
 
+    /// <summary>How long a busy 2-core machine may keep the driver from running between two system calls.</summary>
+    private static readonly TimeSpan SchedulingGap = TimeSpan.FromMilliseconds(10);
+
     [Fact]
     public async Task NoisyGuest_LogStaysWithinItsLimit_OffsetsCarryOnAcrossRotations_AndARelaunchStartsAfresh()
     {
@@ -69,7 +72,9 @@ public sealed partial class ConsoleLogRotationTests(ITestOutputHelper output) : 
         Assert.True(rotations.Count >= 4, $"only {rotations.Count} rotations");
         var allowed = Limit + Slack + (long)(rate * (ConsoleLog.MinCheckInterval.TotalSeconds + 0.2));
         Assert.True(current + rotated <= allowed, $"the console files held up to {current + rotated} bytes; allowed {allowed}");
-        Assert.InRange(lost, 0, 16 * rotations.Count);
+        // Lost: what the guest printed between the copy's last read and the truncation, one system call apart — but a
+        // loaded machine may preempt the driver between the two for a few milliseconds (docs/hypervisor.md).
+        Assert.InRange(lost, 0, (long)(rotations.Count * (16 + (rate * SchedulingGap.TotalSeconds))));
 
         // Logical offsets kept counting past everything rotated away (the follower checked each read started where the
         // last ended), and every tick arrived once, in order, across every rotation.
@@ -129,7 +134,8 @@ public sealed partial class ConsoleLogRotationTests(ITestOutputHelper output) : 
     }
 
     /// <summary>The shell's output line (the echo of the typed command still reads <c>$((6*7))</c>).</summary>
-    [GeneratedRegex("noise-done-42$")]
+    // Not anchored: the guest's ticker writes to the same console and may land on the marker's line.
+    [GeneratedRegex("noise-done-42")]
     private static partial Regex NoiseDone();
 
     [GeneratedRegex("^fabric-noise$")]

@@ -23,6 +23,7 @@ public sealed class VmTransitionsTests
         [VmAction.Resume] = (null, [VmState.Paused]),
         [VmAction.Reboot] = (VmState.Running, [VmState.Running]),
         [VmAction.Delete] = (VmState.Deleted, [VmState.Defined, VmState.Stopped, VmState.Failed]),
+        [VmAction.Migrate] = (VmState.Migrating, [VmState.Running, VmState.Paused]),
     };
 
     /// <summary>What a report of the record's own instance leads to, per state and power.</summary>
@@ -33,7 +34,10 @@ public sealed class VmTransitionsTests
         (VmState.Stopping, [Stay, Stay, Stay, VmState.Stopped, VmState.Stopped, VmState.Stopped], Correction.RedriveStop, Correction.None),
         (VmState.Stopped, [Stay, Stay, Stay, Stay, Stay, Stay], Correction.StopHostInstance, Correction.None),
         (VmState.Defined, [Stay, Stay, Stay, Stay, Stay, Stay], Correction.StopHostInstance, Correction.None),
-        (VmState.Failed, [Stay, VmState.Running, VmState.Paused, Stay, Stay, Stay], Correction.None, Correction.None));
+        (VmState.Failed, [Stay, VmState.Running, VmState.Paused, Stay, Stay, Stay], Correction.None, Correction.None),
+
+        // A migration's coordinator owns the VM: reports of either side change nothing until it ends.
+        (VmState.Migrating, [Stay, Stay, Stay, Stay, Stay, Stay], Correction.None, Correction.None));
 
     public static TheoryData<VmState, VmAction> EveryStateAndAction()
     {
@@ -119,6 +123,10 @@ public sealed class VmTransitionsTests
         var late = VmTransitions.Settle(state, InstanceMatch.Other, power, deadlinePassed: true);
         switch (state)
         {
+            case VmState.Migrating:
+                Assert.Equal(Settlement.Stay, early);
+                Assert.Equal(Settlement.Stay, late);
+                break;
             case VmState.Starting:
                 Assert.Equal(Settlement.Stay, early);
                 Assert.Equal(new Settlement(null, Revert: true, Correction.None), late);
@@ -184,6 +192,12 @@ public sealed class VmTransitionsTests
             {
                 expected.Add((state, target));
             }
+        }
+
+        // The end of a migration settles the VM from its host's report.
+        foreach (var ended in new[] { VmState.Running, VmState.Paused, VmState.Stopped, VmState.Failed })
+        {
+            expected.Add((VmState.Migrating, ended));
         }
 
         expected.Add((VmState.Running, VmState.Failed));

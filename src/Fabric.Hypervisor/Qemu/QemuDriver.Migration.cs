@@ -1,0 +1,127 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Fabric.Hypervisor.Qemu;
+
+/// <summary>Live migration with QEMU's pre-copy and post-copy over TCP (see <see cref="ILiveMigration"/>).</summary>
+public sealed partial class QemuDriver : ILiveMigration
+{
+    public async Task<string> ListenAsync(string vm, string address, MigrationFeatures features, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        if (!IPAddress.TryParse(address, out var ip))
+        {
+            throw new HypervisorException(HypervisorErrorKind.InvalidRequest, $"address '{address}' is not an IP address");
+        }
+
+        var qemu = Require(vm);
+        await SetCapabilitiesAsync(qemu, features, autoConverge: false, cancellationToken).ConfigureAwait(false);
+        var host = ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip}]" : ip.ToString();
+        await qemu.CommandAsync("migrate-incoming", new JsonObject { ["uri"] = $"tcp:{host}:0" }, cancellationToken).ConfigureAwait(false);
+
+        // Port 0 lets the kernel choose a free port; QEMU reports the one it bound.
+        var info = await qemu.CommandAsync("query-migrate", null, cancellationToken).ConfigureAwait(false);
+        if (info.TryGetProperty("socket-address", out var sockets) && sockets.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var socket in sockets.EnumerateArray())
+            {
+                if (socket.TryGetProperty("port", out var port))
+                {
+                    return $"tcp:{host}:{port.GetString()}";
+                }
+            }
+        }
+
+        throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU listens for the migration but did not say on which port");
+    }
+
+    public async Task SendAsync(string vm, string uri, MigrationSettings settings, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (!uri.StartsWith("tcp:", StringComparison.Ordinal))
+        {
+            throw new HypervisorException(HypervisorErrorKind.InvalidRequest, $"uri '{uri}' is not a tcp: migration address");
+        }
+
+        var qemu = Require(vm);
+        await SetCapabilitiesAsync(qemu, settings.Features, settings.AutoConverge, cancellationToken).ConfigureAwait(false);
+        var parameters = new JsonObject
+        {
+            // QEMU's own default is 300 ms; an explicit value makes a repeated migration of the same process start clean.
+            ["downtime-limit"] = (long)(settings.DowntimeLimit ?? TimeSpan.FromMilliseconds(300)).TotalMilliseconds,
+
+            // 0 would mean "QEMU's default" (32 MiB/s) in 7.2, not "unlimited": ask for a very large cap instead.
+            ["max-bandwidth"] = settings.BandwidthBytesPerSecond ?? (1L << 40),
+        };
+        await qemu.CommandAsync("migrate-set-parameters", parameters, cancellationToken).ConfigureAwait(false);
+        await qemu.CommandAsync("migrate", new JsonObject { ["uri"] = uri }, cancellationToken).ConfigureAwait(false);
+        LogMigrationSent(vm, uri, settings.AutoConverge, settings.Features.Postcopy);
+    }
+
+    public async Task<MigrationProgress> QueryAsync(string vm, CancellationToken cancellationToken)
+    {
+        var qemu = Require(vm);
+        var info = await qemu.CommandAsync("query-migrate", null, cancellationToken).ConfigureAwait(false);
+        var status = await qemu.CommandAsync("query-status", null, cancellationToken).ConfigureAwait(false);
+        var ram = info.TryGetProperty("ram", out var r) ? r : default;
+        var pageSize = Long(ram, "page-size") ?? 4096;
+        return new MigrationProgress
+        {
+            Status = String(info, "status") ?? "none",
+            RunState = String(status, "status") ?? "unknown",
+            TransferredBytes = Long(ram, "transferred") ?? 0,
+            RemainingBytes = Long(ram, "remaining") ?? 0,
+            TotalBytes = Long(ram, "total") ?? 0,
+            DirtyBytesPerSecond = (Long(ram, "dirty-pages-rate") ?? 0) * pageSize,
+            BytesPerSecond = ram.ValueKind == JsonValueKind.Object && ram.TryGetProperty("mbps", out var mbps) && mbps.ValueKind == JsonValueKind.Number
+                ? (long)(mbps.GetDouble() * 1_000_000 / 8)
+                : 0,
+            Passes = Long(ram, "dirty-sync-count") ?? 0,
+            ThrottlePercent = (int)(Long(info, "cpu-throttle-percentage") ?? 0),
+            TotalMs = Long(info, "total-time"),
+            DowntimeMs = Long(info, "downtime"),
+            SetupMs = Long(info, "setup-time"),
+            Error = String(info, "error-desc"),
+            StoppedAt = qemu.StoppedAt,
+            ResumedAt = qemu.ResumedAt,
+        };
+    }
+
+    public async Task CancelAsync(string vm, CancellationToken cancellationToken)
+    {
+        await Require(vm).CommandAsync("migrate_cancel", null, cancellationToken).ConfigureAwait(false);
+        LogMigrationCancelled(vm);
+    }
+
+    public Task StartPostcopyAsync(string vm, CancellationToken cancellationToken) =>
+        Require(vm).CommandAsync("migrate-start-postcopy", null, cancellationToken);
+
+    private static Task<JsonElement> SetCapabilitiesAsync(QemuVm qemu, MigrationFeatures features, bool autoConverge, CancellationToken cancellationToken)
+    {
+        var capabilities = new JsonArray
+        {
+            // The target refuses a stream from another instance: the fabric migrates one instance, never a stranger.
+            Capability("validate-uuid", true),
+            Capability("postcopy-ram", features.Postcopy),
+            Capability("auto-converge", autoConverge),
+        };
+        return qemu.CommandAsync("migrate-set-capabilities", new JsonObject { ["capabilities"] = capabilities }, cancellationToken);
+    }
+
+    private static JsonObject Capability(string name, bool state) => new() { ["capability"] = name, ["state"] = state };
+
+    private static string? String(JsonElement element, string property) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+
+    private static long? Long(JsonElement element, string property) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.Number
+            ? (long)value.GetDouble()
+            : null;
+
+    [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "VM {Vm}: migration sent to {Uri} (auto-converge {AutoConverge}, post-copy allowed {Postcopy})")]
+    private partial void LogMigrationSent(string vm, string uri, bool autoConverge, bool postcopy);
+
+    [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "VM {Vm}: outgoing migration cancelled")]
+    private partial void LogMigrationCancelled(string vm);
+}
