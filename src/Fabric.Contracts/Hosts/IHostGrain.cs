@@ -101,6 +101,14 @@ public interface IHostGrain : IGrainWithStringKey
     [AlwaysInterleave, Alias("QueryMigration")]
     Task<MigrationSide> QueryMigration(string vm, long epoch);
 
+    /// <summary>
+    /// Waits up to <paramref name="wait"/> for the incoming migration of the VM's process of <paramref name="epoch"/> to
+    /// end (received whole, failed, or the process gone), watching it closely: the switch-over starts as soon as the
+    /// target holds the VM, not at the coordinator's next look.
+    /// </summary>
+    [AlwaysInterleave, Alias("AwaitIncoming")]
+    Task<MigrationSide> AwaitIncoming(string vm, long epoch, TimeSpan wait);
+
     /// <summary>Cancels the outgoing migration and, with <paramref name="resume"/>, resumes a guest it left paused.</summary>
     [Alias("CancelMigration")]
     Task<MigrationSide> CancelMigration(VmAssignment assignment, bool resume);

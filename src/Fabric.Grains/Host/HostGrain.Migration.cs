@@ -11,6 +11,10 @@ namespace Fabric.Grains.Host;
 /// </summary>
 internal sealed partial class HostGrain
 {
+    /// <summary>How closely a target is watched while the coordinator waits for its stream to end (QMP on a local socket is cheap).</summary>
+    private static readonly TimeSpan IncomingPoll = TimeSpan.FromMilliseconds(5);
+    private static readonly TimeSpan MaxIncomingWait = TimeSpan.FromSeconds(5);
+
     async Task<bool> IHostGrain.AcquireOutgoing(VmAssignment assignment, string migration)
     {
         var entry = RequireEntry(assignment);
@@ -141,6 +145,22 @@ internal sealed partial class HostGrain
         {
             var now = _driver.GetStatus(vm);
             return new MigrationSide { Status = "absent", RunState = "unknown", Epoch = epoch, Alive = now.IsAlive, ProcessReason = now.IsAlive ? ex.Message : now.Reason };
+        }
+    }
+
+    async Task<MigrationSide> IHostGrain.AwaitIncoming(string vm, long epoch, TimeSpan wait)
+    {
+        var until = time.GetUtcNow() + (wait < MaxIncomingWait ? wait : MaxIncomingWait);
+        var self = (IHostGrain)this;
+        while (true)
+        {
+            var side = await self.QueryMigration(vm, epoch);
+            if (!side.Alive || side.Status is "completed" or "failed" or "cancelled" || time.GetUtcNow() >= until)
+            {
+                return side;
+            }
+
+            await Task.Delay(IncomingPoll, time);
         }
     }
 

@@ -305,7 +305,8 @@ internal sealed partial class MigrationGrain(
         }
 
         var source = Record.Source!;
-        var placement = Record.Request.TargetHost is { } to ? source.Placement with { Host = to } : source.Placement;
+        // The VM's own host pin named its source; a migration goes where it is asked to, or where the scheduler says.
+        var placement = source.Placement with { Host = Record.Request.TargetHost };
         var request = new PlacementRequest
         {
             Reservation = source.Reservation with { Epoch = Record.TargetEpoch, IncomingMigration = Record.Id },
@@ -385,10 +386,23 @@ internal sealed partial class MigrationGrain(
                 return;
         }
 
-        if (await ReachableAsync(Record.TargetHost!) && await TargetHost().QueryMigration(Vm, Record.TargetEpoch) is { Alive: false } gone)
+        if (await ReachableAsync(Record.TargetHost!))
         {
-            await BeginAbortAsync(MigrationPhase.Failed, $"the target QEMU on host '{Record.TargetHost}' ended during the transfer ({gone.ProcessReason})");
-            return;
+            // Wait on the target rather than idly: the switch-over starts the moment it holds the whole VM.
+            var target = await TargetHost().AwaitIncoming(Vm, Record.TargetEpoch, Options.StepInterval);
+            if (!target.Alive)
+            {
+                await BeginAbortAsync(MigrationPhase.Failed, $"the target QEMU on host '{Record.TargetHost}' ended during the transfer ({target.ProcessReason})");
+                return;
+            }
+
+            if (target.Status == "completed")
+            {
+                Observe(await SourceHost().QueryMigration(Vm, source.Assignment.Epoch));
+                await EnterAsync(MigrationPhase.SwitchingOver);
+                await SwitchOverAsync();
+                return;
+            }
         }
 
         if (Record.Abort is not null)
