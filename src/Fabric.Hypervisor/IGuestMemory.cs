@@ -6,7 +6,7 @@ namespace Fabric.Hypervisor;
 /// </summary>
 public interface IGuestMemory
 {
-    /// <summary>The most one dump may copy: it is written to the host's disk, and QEMU is busy while it copies.</summary>
+    /// <summary>The most one dump may copy: it lands on the host's disk, and QEMU is busy while it copies.</summary>
     public const long MaxDumpLength = 1L << 30;
 
     /// <summary>The dump's file name in the VM's runtime directory; each dump replaces the previous one.</summary>
@@ -17,8 +17,8 @@ public interface IGuestMemory
     /// <see cref="DumpFileName"/> in the VM's own runtime directory (never a path the caller chooses), and returns that
     /// file's path. The guest keeps running unless it was paused first, so pause it for a consistent dump. Throws
     /// <see cref="HypervisorException"/>: <c>InvalidRequest</c> naming the field for a negative address, or a length
-    /// that is negative or above <see cref="MaxDumpLength"/>; <c>NotFound</c> or <c>Conflict</c> when the VM has no live
-    /// process; <c>Failed</c> when the hypervisor refuses.
+    /// that is negative or above <see cref="MaxDumpLength"/>; <c>NotFound</c> or <c>Conflict</c> when the VM has no
+    /// live process; <c>Failed</c> when the hypervisor refuses.
     /// </summary>
     Task<string> DumpAsync(string vm, long address, long length, CancellationToken cancellationToken);
 }

@@ -12,13 +12,13 @@ public static class MemwalkCheck
 {
     public const int PageSize = 4096;
 
-    /// <summary>Checks a dump that should be <paramref name="expectedLength"/> bytes long (the announced size).</summary>
+    /// <summary>Checks a dump that should be <paramref name="expectedLength"/> bytes long (the range's size).</summary>
     public static MemwalkResult Check(ReadOnlySpan<byte> dump, long expectedLength) =>
         dump.Length == expectedLength
             ? Check(dump)
             : Refused(dump.Length / PageSize, $"the dump is {dump.Length} bytes where the walked range is {expectedLength}");
 
-    /// <summary>Checks the page invariant over the whole dump; never throws for a bad dump, it says what is wrong.</summary>
+    /// <summary>Checks the page invariant over the whole dump: a bad dump is described, never thrown.</summary>
     public static MemwalkResult Check(ReadOnlySpan<byte> dump)
     {
         if (dump.IsEmpty)
@@ -66,7 +66,7 @@ public static class MemwalkCheck
         return new MemwalkResult(true, pages, value, edge, null, null, null, description);
     }
 
-    /// <summary>Checks the dump file at <paramref name="path"/> (for example what <c>IGuestMemory.DumpAsync</c> wrote).</summary>
+    /// <summary>Checks the dump file at <paramref name="path"/> (what <c>IGuestMemory.DumpAsync</c> wrote).</summary>
     public static MemwalkResult CheckFile(string path, long expectedLength) => Check(File.ReadAllBytes(path), expectedLength);
 
     private static MemwalkResult Refused(int pages, string description) => new(false, pages, null, null, null, null, null, description);
@@ -75,11 +75,11 @@ public static class MemwalkCheck
 /// <summary>What <see cref="MemwalkCheck"/> found.</summary>
 /// <param name="Ok">The dump satisfies the page invariant.</param>
 /// <param name="Pages">Whole 4 KiB pages in the dump.</param>
-/// <param name="Value">Byte 0 of the first page: the newest value (passes begun, mod 256); null when nothing was checked.</param>
-/// <param name="EdgePage">The first page that is one behind the page before it; null when every page checked so far agrees.</param>
+/// <param name="Value">Byte 0 of the first page: passes begun, mod 256; null when nothing was checked.</param>
+/// <param name="EdgePage">The first page one behind the page before it; null when the pages checked all agree.</param>
 /// <param name="FirstBadPage">The first page that breaks the invariant; null when none does.</param>
 /// <param name="BadValue">What <see cref="FirstBadPage"/> holds.</param>
-/// <param name="ExpectedValue">What it should hold to continue the run before it (before any step down, one less is fine too).</param>
+/// <param name="ExpectedValue">The value of the page before it (or one less, had there been no step down yet).</param>
 /// <param name="Description">A sentence for people: the values and the step down, or what is wrong and where.</param>
 public sealed record MemwalkResult(bool Ok, int Pages, byte? Value, int? EdgePage, int? FirstBadPage, byte? BadValue, byte? ExpectedValue, string Description)
 {
