@@ -5,6 +5,7 @@
 # packages into OUT_DIR (./fabric images uses $FABRIC_HOME/images):
 #
 #   OUT_DIR/tiny/image.json    OUT_DIR/tiny/tiny.img          (boot sector)
+#   OUT_DIR/memwalk/image.json OUT_DIR/memwalk/memwalk.img    (1.44 MB floppy)
 #   OUT_DIR/linux/image.json   OUT_DIR/linux/vmlinuz          (Debian cloud kernel)
 #                              OUT_DIR/linux/initrd.gz        (busybox initramfs)
 #
@@ -103,6 +104,32 @@ build_tiny() {
     chmod 644 "$stage/tiny.img"
     cat >"$stage/image.json" <<'EOF'
 {"name":"tiny","boot":"disk","disk":"tiny.img","minMemoryMiB":2,"description":"512-byte boot sector: serial ready line and ticks every 0.5 s, boots in milliseconds"}
+EOF
+    publish "$stage" "$dir" "$hash"
+}
+
+# ---------------------------------------------------------------------------
+# memwalk: a boot sector plus protected-mode code (guests/memwalk/memwalk.asm)
+# on a 1.44 MB floppy, dirtying one byte per 4 KiB page per pass.
+
+build_memwalk() {
+    local dir="$OUT/memwalk" src="$GUESTS/memwalk/memwalk.asm" hash stage size
+    hash=$(hash_lines "memwalk" \
+        "$(sha256_of_file "$src")" \
+        "$(nasm -v)" \
+        "$(sha256_of_file "$SELF")")
+    if is_current "$dir" "$hash" memwalk.img image.json; then
+        return 0
+    fi
+
+    log "building guest image memwalk"
+    stage=$(new_temp_dir memwalk)
+    nasm -f bin -o "$stage/memwalk.img" "$src"
+    size=$(stat -c %s "$stage/memwalk.img")
+    [[ $size -eq 1474560 ]] || die "memwalk.img is $size bytes, expected 1474560 (a 1.44 MB floppy)"
+    chmod 644 "$stage/memwalk.img"
+    cat >"$stage/image.json" <<'EOF'
+{"name":"memwalk","boot":"disk","disk":"memwalk.img","minMemoryMiB":32,"description":"floppy guest that increments one byte per 4 KiB page from 2 MiB to 1 MiB below the top of RAM, pass after pass; serial ready, range and pass lines"}
 EOF
     publish "$stage" "$dir" "$hash"
 }
@@ -262,6 +289,7 @@ main() {
     flock 9
 
     build_tiny
+    build_memwalk
     build_linux
 }
 

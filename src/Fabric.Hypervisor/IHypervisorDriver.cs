@@ -3,9 +3,9 @@ namespace Fabric.Hypervisor;
 /// <summary>
 /// The machine side of one host: what the machine is, and the capabilities its driver offers. Running VM processes
 /// (<see cref="IVmProcesses"/>) is what every driver does; everything else is a capability of its own
-/// (<see cref="IGuestConsole"/> today; snapshots, migration, volumes and network realization as they land), looked up
-/// with <see cref="Capability{TCapability}"/>, so a driver implements only what it really supports and a host answers
-/// a request for a missing capability with a clear error rather than a stub.
+/// (<see cref="IGuestConsole"/> and <see cref="IGuestMemory"/> today; snapshots, migration, volumes and network
+/// realization as they land), looked up with <see cref="Capability{TCapability}"/>, so a driver implements only what
+/// it really supports and a host answers a request for a missing capability with a clear error rather than a stub.
 /// </summary>
 public interface IHypervisorDriver : IVmProcesses, IAsyncDisposable
 {

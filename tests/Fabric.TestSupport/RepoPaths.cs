@@ -14,7 +14,7 @@ public static class RepoPaths
             var images = Environment.GetEnvironmentVariable("FABRIC_IMAGES") is { Length: > 0 } configured
                 ? configured
                 : Path.Combine(Root, ".fabric", "images");
-            foreach (var image in new[] { "tiny", "linux" })
+            foreach (var image in new[] { "tiny", "linux", "memwalk" })
             {
                 if (!File.Exists(Path.Combine(images, image, "image.json")))
                 {

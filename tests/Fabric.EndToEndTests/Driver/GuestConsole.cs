@@ -12,7 +12,18 @@ internal static partial class GuestConsole
     [GeneratedRegex(@"tick (?<n>\d+) boot=(?<boot>[0-9a-f]+)$")]
     public static partial Regex Tick();
 
+    /// <summary>The memwalk guest's heartbeat: n passes over its range are complete.</summary>
+    [GeneratedRegex(@"pass (?<n>\d+) boot=(?<boot>[0-9a-f]+)$")]
+    public static partial Regex Pass();
+
+    /// <summary>The memwalk guest's range line: guest-physical base and size in hex, and the page stride.</summary>
+    [GeneratedRegex(@"memwalk base=0x(?<base>[0-9a-f]+) size=0x(?<size>[0-9a-f]+) stride=(?<stride>\d+)$")]
+    public static partial Regex MemwalkRange();
+
     public static string Boot(this Match match) => match.Groups["boot"].Value;
 
     public static int Count(this Match match) => int.Parse(match.Groups["n"].Value, System.Globalization.CultureInfo.InvariantCulture);
+
+    public static long Hex(this Match match, string group) =>
+        long.Parse(match.Groups[group].Value, System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture);
 }

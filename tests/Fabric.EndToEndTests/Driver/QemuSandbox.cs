@@ -35,6 +35,8 @@ internal sealed class QemuSandbox : IAsyncDisposable
 
     public static LaunchSpec Linux(string vm) => new(vm, Epoch: 1, Guid.NewGuid(), VCpus: 1, MemoryMiB: 256, Image: TestGuestImages.Linux);
 
+    public static LaunchSpec Memwalk(string vm, int memoryMiB) => new(vm, Epoch: 1, Guid.NewGuid(), VCpus: 1, MemoryMiB: memoryMiB, Image: TestGuestImages.Memwalk);
+
     public static StopRequest Graceful(TimeSpan gracePeriod) => new(Force: false, gracePeriod);
 
     public static StopRequest Force { get; } = new(Force: true, TimeSpan.Zero);

@@ -7,6 +7,7 @@ internal static class TestGuestImages
 {
     public const string Tiny = "tiny";
     public const string Linux = "linux";
+    public const string Memwalk = "memwalk";
 
     private static readonly Lazy<string> Located = new(() => RepoPaths.Images);
 
