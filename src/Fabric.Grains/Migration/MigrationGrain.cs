@@ -267,18 +267,16 @@ internal sealed partial class MigrationGrain(
                 goto case MigrationPhase.TargetReady;
 
             case MigrationPhase.TargetReady:
-                var before = await SourceHost().QueryMigration(Vm, source.Assignment.Epoch);
-                if (before.Status is "none" or "cancelled" or "failed")
+                // The source's migration status may still describe an earlier migration (the one that brought the VM
+                // here): only a send recorded as this migration's counts.
+                try
                 {
-                    try
-                    {
-                        await SourceHost().SendMigration(source.Assignment, Record.Uri!, Settings());
-                    }
-                    catch (FabricException ex) when (ex.Code != ErrorCodes.Unavailable)
-                    {
-                        await BeginAbortAsync(MigrationPhase.Failed, $"the source host '{source.Assignment.Host}' could not send: {ex.Message}");
-                        return;
-                    }
+                    await SourceHost().SendMigration(source.Assignment, Record.Uri!, Settings());
+                }
+                catch (FabricException ex) when (ex.Code != ErrorCodes.Unavailable && !ex.Message.Contains("in progress", StringComparison.Ordinal))
+                {
+                    await BeginAbortAsync(MigrationPhase.Failed, $"the source host '{source.Assignment.Host}' could not send: {ex.Message}");
+                    return;
                 }
 
                 _leastRemaining = long.MaxValue;
