@@ -24,6 +24,9 @@ public sealed class FabricClient : IAsyncDisposable
     /// <summary>How long one long-poll for a migration's progress may wait.</summary>
     private static readonly TimeSpan MigrationPollInterval = TimeSpan.FromSeconds(1);
 
+    /// <summary>How long a follower of a migration waits for its coordinator to answer again (after its silo died).</summary>
+    private static readonly TimeSpan MigrationPatience = TimeSpan.FromSeconds(60);
+
     private static readonly VmState[] Settled = [VmState.Stopped, VmState.Failed];
     private static readonly TimeSpan StopMargin = TimeSpan.FromSeconds(15);
     private const int ConsoleChunkBytes = 64 * 1024;
@@ -339,11 +342,23 @@ public sealed class FabricClient : IAsyncDisposable
     {
         var info = await GetMigrationAsync(name);
         progress?.Report(info);
+        var unreachableSince = (DateTime?)null;
         while (!info.IsFinished)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var version = info.Version;
-            info = await Call(() => Migration(name).WaitForChange(version, MigrationPollInterval)).WaitAsync(cancellationToken);
+            try
+            {
+                info = await Call(() => Migration(name).WaitForChange(version, MigrationPollInterval)).WaitAsync(cancellationToken);
+                unreachableSince = null;
+            }
+            catch (FabricException ex) when (ex.Code == ErrorCodes.Unavailable && DateTime.UtcNow - (unreachableSince ??= DateTime.UtcNow) < MigrationPatience)
+            {
+                // The coordinator's silo died: it comes back on another silo (its state is persisted); ask again.
+                await Task.Delay(ReconnectRetryDelay, cancellationToken);
+                continue;
+            }
+
             progress?.Report(info);
         }
 
@@ -393,6 +408,17 @@ public sealed class FabricClient : IAsyncDisposable
         });
         return [.. results];
     }
+
+    /// <summary>
+    /// Copies guest-physical memory of the VM's running process into a file on its host and returns the file's path on
+    /// that host (a diagnostic: tests on the same machine read it to check a guest's memory page by page).
+    /// </summary>
+    public Task<string> DumpGuestMemoryAsync(string name, long address, long length) => Call(async () =>
+    {
+        var vm = await Vm(name).Get();
+        var assignment = new VmAssignment(vm.Name, vm.Host, vm.Epoch, vm.InstanceId ?? Guid.Empty);
+        return await _client.GetGrain<IHostGrain>(vm.Host).DumpGuestMemory(assignment, address, length);
+    });
 
     // ---------------------------------------------------------------- hosts
 
@@ -471,6 +497,13 @@ public sealed class FabricClient : IAsyncDisposable
         return lines;
     }
 
+    /// <summary>
+    /// A failure to connect, or a message the runtime rejected (its silo gone, say): either way no grain processed the
+    /// call, so it may be sent again.
+    /// </summary>
+    private static bool NeverSent(Exception ex) =>
+        ex is Orleans.Runtime.Messaging.ConnectionFailedException or OrleansMessageRejectionException;
+
     /// <summary>Runs a call, turning transport failures into <c>unavailable</c>.</summary>
     private static async Task<T> Call<T>(Func<Task<T>> call)
     {
@@ -485,9 +518,10 @@ public sealed class FabricClient : IAsyncDisposable
             {
                 throw;
             }
-            catch (Orleans.Runtime.Messaging.ConnectionFailedException) when (DateTime.UtcNow < deadline)
+            catch (Exception ex) when (NeverSent(ex) && DateTime.UtcNow < deadline)
             {
-                // No connection to a gateway (one restarting, say): the call was never sent, so sending it again is safe.
+                // No connection to a gateway (one restarting or just killed, say): the call was never sent, so sending it
+                // again is safe.
                 await Task.Delay(ReconnectRetryDelay);
             }
             catch (Exception ex) when (ex is SiloUnavailableException or OrleansMessageRejectionException or TimeoutException or OrleansException)

@@ -120,6 +120,13 @@ public interface IHostGrain : IGrainWithStringKey
     [Alias("EndMigration")]
     Task EndMigration(string vm, long epoch, string migration);
 
+    /// <summary>
+    /// Copies guest-physical memory of the assignment's running process into a file in the VM's runtime directory on
+    /// this host and returns its path (for checks such as the memwalk guest's; pause the VM first for a consistent copy).
+    /// </summary>
+    [Alias("DumpGuestMemory")]
+    Task<string> DumpGuestMemory(VmAssignment assignment, long address, long length);
+
     /// <summary>From the host's own driver pump: something changed for <paramref name="vm"/>'s process; look again (one-way).</summary>
     [OneWay, Alias("ProcessChanged")]
     Task ProcessChanged(string vm);

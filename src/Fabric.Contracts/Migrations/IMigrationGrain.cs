@@ -20,11 +20,12 @@ public interface IMigrationGrain : IGrainWithStringKey
     Task<MigrationInfo> Cancel();
 
     /// <summary>The migration under way, else the last one (until the VM is deleted), else <c>not-found</c>.</summary>
-    [AlwaysInterleave, Alias("Get")]
+    [AlwaysInterleave, ResponseTimeout("00:00:10"), Alias("Get")]
     Task<MigrationInfo> Get();
 
     /// <summary>Completes when the migration has moved past <paramref name="version"/>, or after <paramref name="timeout"/>.</summary>
-    [AlwaysInterleave, Alias("WaitForChange")]
+    /// <remarks>A short response timeout: a coordinator on a silo that died must not hold its follower for long.</remarks>
+    [AlwaysInterleave, ResponseTimeout("00:00:10"), Alias("WaitForChange")]
     Task<MigrationInfo> WaitForChange(long version, TimeSpan timeout);
 
     /// <summary>The VM has a migration under way and something was observed: look again (one-way).</summary>
@@ -187,6 +188,10 @@ public sealed record MigrationInfo
 
     [Id(21)]
     public MigrationRequest Request { get; init; } = new();
+
+    /// <summary>The silo the coordinator runs on (it moves to another if that silo dies).</summary>
+    [Id(22)]
+    public string? Coordinator { get; init; }
 
     public bool IsFinished => Phase is MigrationPhase.Succeeded or MigrationPhase.Failed or MigrationPhase.Cancelled;
 }

@@ -211,6 +211,13 @@ internal sealed partial class HostGrain
         }
     }
 
+    async Task<string> IHostGrain.DumpGuestMemory(VmAssignment assignment, long address, long length)
+    {
+        RequireRunning(assignment, "dump the memory of");
+        var memory = _driver.Capability<IGuestMemory>() ?? throw FabricException.Conflict($"host '{Name}': its {_driver.Kind} driver cannot read guest memory");
+        return await Driver(() => memory.DumpAsync(assignment.Vm, address, length, CancellationToken.None));
+    }
+
     /// <summary>Migrations under way on this host in one direction (fenced placements no longer count).</summary>
     private int MigrationCount(bool incoming) =>
         _entries.Values.Count(e => e.Fenced is null && (incoming ? e.Incoming : e.Outgoing) is not null);

@@ -29,6 +29,13 @@ public sealed class MigrationOptions
     /// <summary>How long a side may stay unreachable (its silo Down) before a migration that has not committed is aborted.</summary>
     public TimeSpan UnreachableTimeout { get; set; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>
+    /// Fault injection, for tests only: while this file exists and names a phase (e.g. <c>Transferring</c>), every
+    /// migration reaching that phase stays in it — a barrier a test removes once it has injected its fault. Unset in
+    /// production.
+    /// </summary>
+    public string? HoldFile { get; set; }
+
     public void Validate()
     {
         foreach (var (name, value) in new[]

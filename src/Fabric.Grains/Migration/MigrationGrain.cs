@@ -23,7 +23,8 @@ internal sealed partial class MigrationGrain(
     TimeProvider time,
     ILogger<MigrationGrain> logger) : Grain, IMigrationGrain
 {
-    private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(20);
+    /// <summary>The longest one WaitForChange waits (below its response timeout of 10 s).</summary>
+    private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(5);
 
     private readonly List<(long Version, TaskCompletionSource<MigrationInfo> Done)> _waiters = [];
     private IGrainTimer? _steps;
@@ -33,8 +34,8 @@ internal sealed partial class MigrationGrain(
     private long _leastRemaining = long.MaxValue;
     private DateTimeOffset _progressAt;
 
-    /// <summary>Since when a side has been unreachable (its silo Down), in this activation.</summary>
-    private DateTimeOffset? _unreachableSince;
+    /// <summary>Since when each side has been unreachable (its silo Down), in this activation.</summary>
+    private readonly Dictionary<string, DateTimeOffset> _unreachableSince = new(StringComparer.Ordinal);
 
     private string Vm => this.GetPrimaryKeyString();
 
@@ -56,6 +57,21 @@ internal sealed partial class MigrationGrain(
         if (Record.IsActive)
         {
             throw FabricException.Conflict($"vm '{Vm}' is already migrating (migration {Record.Id}, {Record.Phase})");
+        }
+
+        // Requests that cannot work are refused before anything changes.
+        var vm = await TheVm().Get();
+        if (request.TargetHost is { } to)
+        {
+            if (to == vm.Host)
+            {
+                throw FabricException.Conflict($"to: vm '{Vm}' already runs on host '{to}'");
+            }
+
+            if (await GrainFactory.GetGrain<ISchedulerGrain>(ISchedulerGrain.Key).GetHost(to) is null)
+            {
+                throw FabricException.InvalidSpec("to", $"host '{to}' is not in the fabric");
+            }
         }
 
         var now = time.GetUtcNow();
@@ -207,9 +223,19 @@ internal sealed partial class MigrationGrain(
     {
         var source = Record.Source!;
         var now = time.GetUtcNow();
+        if (Record.Phase < MigrationPhase.Transferring && !await ReachableAsync(source.Assignment.Host))
+        {
+            return; // Nothing was sent yet: a source Down for too long ends the migration (ReachableAsync undoes it).
+        }
+
         switch (Record.Phase)
         {
             case MigrationPhase.Queued:
+                if (Held(MigrationPhase.Queued))
+                {
+                    return;
+                }
+
                 if (!await SourceHost().AcquireOutgoing(source.Assignment, Record.Id))
                 {
                     await WaitOrFailAsync(Options.QueueTimeout, $"waiting for an outgoing migration slot on host '{source.Assignment.Host}'");
@@ -220,6 +246,11 @@ internal sealed partial class MigrationGrain(
                 goto case MigrationPhase.Scheduling;
 
             case MigrationPhase.Scheduling:
+                if (Held(MigrationPhase.Scheduling))
+                {
+                    return;
+                }
+
                 if (Record.TargetEpoch == 0)
                 {
                     var drawn = Record.Copy();
@@ -239,6 +270,11 @@ internal sealed partial class MigrationGrain(
                 goto case MigrationPhase.PreparingTarget;
 
             case MigrationPhase.PreparingTarget:
+                if (Held(MigrationPhase.PreparingTarget))
+                {
+                    return;
+                }
+
                 if (Record.Uri is null)
                 {
                     if (now - Record.PhaseSince > Options.PrepareTimeout)
@@ -267,6 +303,11 @@ internal sealed partial class MigrationGrain(
                 goto case MigrationPhase.TargetReady;
 
             case MigrationPhase.TargetReady:
+                if (Held(MigrationPhase.TargetReady))
+                {
+                    return;
+                }
+
                 // The source's migration status may still describe an earlier migration (the one that brought the VM
                 // here): only a send recorded as this migration's counts.
                 try
@@ -275,7 +316,10 @@ internal sealed partial class MigrationGrain(
                 }
                 catch (FabricException ex) when (ex.Code != ErrorCodes.Unavailable && !ex.Message.Contains("in progress", StringComparison.Ordinal))
                 {
-                    await BeginAbortAsync(MigrationPhase.Failed, $"the source host '{source.Assignment.Host}' could not send: {ex.Message}");
+                    var side = await SourceHost().QueryMigration(Vm, source.Assignment.Epoch);
+                    await BeginAbortAsync(MigrationPhase.Failed, side.Alive
+                        ? $"the source host '{source.Assignment.Host}' could not send: {ex.Message}"
+                        : $"the source QEMU ended before the transfer began ({side.ProcessReason})");
                     return;
                 }
 
@@ -285,6 +329,11 @@ internal sealed partial class MigrationGrain(
                 return;
 
             case MigrationPhase.Transferring:
+                if (Held(MigrationPhase.Transferring))
+                {
+                    return;
+                }
+
                 await TransferAsync();
                 return;
 
@@ -459,6 +508,11 @@ internal sealed partial class MigrationGrain(
         var now = time.GetUtcNow();
         if (!Record.Committed)
         {
+            if (Held(MigrationPhase.SwitchingOver) || !await ReachableAsync(Record.TargetHost!))
+            {
+                return;
+            }
+
             var target = await TargetHost().QueryMigration(Vm, Record.TargetEpoch);
             if (!target.Alive)
             {
@@ -613,6 +667,34 @@ internal sealed partial class MigrationGrain(
         ScheduleSteps();
     }
 
+    /// <summary>
+    /// Fault injection for tests (<see cref="MigrationOptions.HoldFile"/>): while the hold file names
+    /// <paramref name="phase"/>, a migration does not leave it (before the switch-over commits, for SwitchingOver);
+    /// its deadlines run on.
+    /// </summary>
+    private bool Held(MigrationPhase phase)
+    {
+        if (Options.HoldFile is not { } file || !File.Exists(file) || !string.Equals(ReadHold(file), phase.ToString(), StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        Note($"held in {phase} for a test (while {file} exists)");
+        return true;
+    }
+
+    private static string? ReadHold(string file)
+    {
+        try
+        {
+            return File.ReadAllText(file).Trim();
+        }
+        catch (IOException)
+        {
+            return null; // Removed as we read it: released.
+        }
+    }
+
     /// <summary>Waits in the current phase, failing the migration once <paramref name="timeout"/> is over.</summary>
     private async Task WaitOrFailAsync(TimeSpan timeout, string what)
     {
@@ -630,13 +712,13 @@ internal sealed partial class MigrationGrain(
     {
         if (hosts.IsUp(host))
         {
-            _unreachableSince = null;
+            _unreachableSince.Remove(host);
             return true;
         }
 
         var now = time.GetUtcNow();
-        _unreachableSince ??= now;
-        if (now - _unreachableSince > Options.UnreachableTimeout)
+        var since = _unreachableSince.TryGetValue(host, out var known) ? known : _unreachableSince[host] = now;
+        if (now - since > Options.UnreachableTimeout)
         {
             await BeginAbortAsync(MigrationPhase.Failed, $"host '{host}' has been Down for more than {Options.UnreachableTimeout.TotalSeconds:0} s");
         }
@@ -745,6 +827,7 @@ internal sealed partial class MigrationGrain(
             QemuTotalMs = figures?.TotalMs,
             Version = _version,
             Request = Record.Request,
+            Coordinator = RuntimeIdentity,
         };
     }
 

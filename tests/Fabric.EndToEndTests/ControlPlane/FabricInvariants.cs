@@ -18,7 +18,8 @@ namespace Fabric.EndToEndTests.ControlPlane;
 /// <item>every Running or Paused VM on a live host has its process;</item>
 /// <item>ledger = records: each placed record has its host's entry at its epoch, each entry a record, no fence is left;</item>
 /// <item>catalog = records: same VMs, with the same host, epoch and state;</item>
-/// <item>each live host's allocation is the sum of the records placed on it.</item>
+/// <item>each live host's allocation is the sum of the records placed on it;</item>
+/// <item>no VM is left Migrating, and no ledger entry holds a migration slot.</item>
 /// </list>
 /// The control plane converges rather than acts at once, so the check is retried until it holds or time runs out.
 /// </summary>
@@ -73,10 +74,15 @@ internal sealed class FabricInvariants(FabricEnvironment environment, FabricClie
             {
                 violations.Add($"QEMU pid {process.Pid} of vm '{process.Vm}' runs on {process.Host} at epoch {process.Epoch} as {process.InstanceId}; its record says {record.Host} at epoch {record.Epoch} as {record.InstanceId}");
             }
-            else if (record.State is not ("Starting" or "Running" or "Paused" or "Stopping"))
+            else if (record.State is not ("Starting" or "Running" or "Paused" or "Stopping" or "Migrating"))
             {
                 violations.Add($"QEMU pid {process.Pid} of vm '{process.Vm}' runs but its record is {record.State}");
             }
+        }
+
+        foreach (var record in records.Values.Where(r => r.State == "Migrating"))
+        {
+            violations.Add($"vm '{record.Name}' is still Migrating");
         }
 
         var up = hosts.Where(h => h.State != HostState.Down).Select(h => h.Name).ToHashSet(StringComparer.Ordinal);
@@ -95,6 +101,13 @@ internal sealed class FabricInvariants(FabricEnvironment environment, FabricClie
             {
                 using var json = JsonDocument.Parse(field.Value.ToString());
                 entries.Add((host, field.Name.ToString(), json.RootElement.GetProperty("epoch").GetInt64(), json.RootElement.TryGetProperty("fenced", out var fenced) && fenced.ValueKind == JsonValueKind.String));
+                foreach (var slot in new[] { "outgoing", "incoming" })
+                {
+                    if (json.RootElement.TryGetProperty(slot, out var migration) && migration.ValueKind == JsonValueKind.String)
+                    {
+                        violations.Add($"host {host} still holds an {slot} migration slot for vm '{field.Name}' (migration {migration.GetString()})");
+                    }
+                }
             }
         }
 

@@ -30,9 +30,13 @@ internal sealed class FaultScenario : IAsyncDisposable
     /// <summary>Hosts as network peers (each in its own namespace, with its own address) where the machine allows it (root), else loopback.</summary>
     public static NetworkTopology PeersWherePossible => Underlay.UnavailableReason is null ? NetworkTopology.Namespaces : NetworkTopology.Loopback;
 
-    public static async Task<FaultScenario> StartAsync(NetworkTopology topology, params string[] hosts)
+    public static Task<FaultScenario> StartAsync(NetworkTopology topology, params string[] hosts) =>
+        StartAsync(topology, FabricEnvironment.FastReconcile, hosts);
+
+    /// <summary>A fabric whose silos all start with <paramref name="settings"/> (on top of nothing: pass FastReconcile's too).</summary>
+    public static async Task<FaultScenario> StartAsync(NetworkTopology topology, IReadOnlyDictionary<string, string> settings, params string[] hosts)
     {
-        var environment = await FabricEnvironment.StartAsync(topology, hosts);
+        var environment = await FabricEnvironment.StartAsync(topology, settings, hosts);
         try
         {
             return new FaultScenario(environment, await environment.ConnectAsync());
