@@ -337,19 +337,22 @@ public sealed class FabricClient : IAsyncDisposable
     /// <summary>The VM's migration under way, else its last one.</summary>
     public Task<MigrationInfo> GetMigrationAsync(string name) => Call(() => Migration(name).Get());
 
+    /// <summary>The VM's migration once it has moved past <paramref name="version"/> (or after a second).</summary>
+    public Task<MigrationInfo> WaitForMigrationChangeAsync(string name, long version) =>
+        Call(() => Migration(name).WaitForChange(version, MigrationPollInterval));
+
     /// <summary>Follows the VM's migration to its end, reporting every change to <paramref name="progress"/>.</summary>
     public async Task<MigrationInfo> WaitForMigrationAsync(string name, IProgress<MigrationInfo>? progress = null, CancellationToken cancellationToken = default)
     {
-        var info = await GetMigrationAsync(name);
-        progress?.Report(info);
+        MigrationInfo? info = null;
         var unreachableSince = (DateTime?)null;
-        while (!info.IsFinished)
+        while (info is not { IsFinished: true })
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var version = info.Version;
+            var version = info?.Version;
             try
             {
-                info = await Call(() => Migration(name).WaitForChange(version, MigrationPollInterval)).WaitAsync(cancellationToken);
+                info = await Call(() => version is { } known ? Migration(name).WaitForChange(known, MigrationPollInterval) : Migration(name).Get()).WaitAsync(cancellationToken);
                 unreachableSince = null;
             }
             catch (FabricException ex) when (ex.Code == ErrorCodes.Unavailable && DateTime.UtcNow - (unreachableSince ??= DateTime.UtcNow) < MigrationPatience)

@@ -643,7 +643,16 @@ internal sealed partial class MigrationGrain(
 
         if (Record.TargetHost is { } target && hosts.IsUp(target))
         {
-            await TargetHost().Fence(Vm, Record.TargetEpoch, $"migration {Record.Id} was undone: {abort.Reason}");
+            try
+            {
+                await TargetHost().Fence(Vm, Record.TargetEpoch, $"migration {Record.Id} was undone: {abort.Reason}");
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // Only a shortcut: once the migration has ended, the VM no longer owns the target's epoch and fences it at
+                // the target's next report (after a partition heals, or the host returns).
+                LogTargetFenceDeferred(Vm, Record.Id, target, ex.Message);
+            }
         }
 
         if (sourceUp)
@@ -854,6 +863,9 @@ internal sealed partial class MigrationGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Migration {Migration} of vm {Vm}: {Outcome} (target {Target}) after {Milliseconds} ms {Reason}")]
     private partial void LogFinished(string vm, string migration, MigrationPhase outcome, string target, long milliseconds, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Migration {Migration} of vm {Vm}: target host {Host} not reached to fence it ({Error}); the VM fences it at its next report")]
+    private partial void LogTargetFenceDeferred(string vm, string migration, string host, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Migration {Migration} of vm {Vm}: step in phase {Phase} failed, retrying: {Error}")]
     private partial void LogStepFailed(string vm, string migration, MigrationPhase phase, string error);

@@ -15,6 +15,11 @@ public sealed partial class QemuDriver : ILiveMigration
             throw new HypervisorException(HypervisorErrorKind.InvalidRequest, $"address '{address}' is not an IP address");
         }
 
+        if (features.Postcopy && Linux.Userfaultfd.UnavailableReason() is { } why)
+        {
+            throw new HypervisorException(HypervisorErrorKind.InvalidRequest, why);
+        }
+
         var qemu = Require(vm);
         await SetCapabilitiesAsync(qemu, features, autoConverge: false, cancellationToken).ConfigureAwait(false);
         var host = ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip}]" : ip.ToString();

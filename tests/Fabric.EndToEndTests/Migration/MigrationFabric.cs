@@ -6,6 +6,13 @@ using Fabric.TestSupport;
 
 namespace Fabric.EndToEndTests.Migration;
 
+/// <summary>The migration tests share one fabric and run one at a time.</summary>
+[CollectionDefinition(Name)]
+public sealed class MigrationCollection : ICollectionFixture<MigrationFabric>
+{
+    public const string Name = "migration";
+}
+
 /// <summary>
 /// One fabric shared by the migration fault tests (each uses VMs of its own and ends with the invariant check):
 /// host-a and host-b as network peers, short migration deadlines, and the coordinator's test hold
@@ -14,6 +21,8 @@ namespace Fabric.EndToEndTests.Migration;
 public sealed class MigrationFabric : IAsyncLifetime
 {
     private FaultScenario? _scenario;
+
+    public static readonly string[] Hosts = ["host-a", "host-b", "host-c"];
 
     public string HoldFile { get; } = Path.Combine(Path.GetTempPath(), $"fabric-hold-{Guid.NewGuid():N}");
 
@@ -33,12 +42,13 @@ public sealed class MigrationFabric : IAsyncLifetime
         // Room for every test's guests (tiny ones, idle in HLT) on these 2-core hosts.
         Settings["Fabric__VCpus"] = "64";
         Settings["Fabric__Migration__PrepareTimeout"] = "00:00:15";
-        Settings["Fabric__Migration__UnreachableTimeout"] = "00:00:08";
+        Settings["Fabric__Migration__UnreachableTimeout"] = "00:00:05";
         Settings["Fabric__Migration__SwitchOverTimeout"] = "00:00:10";
         Settings["Fabric__Migration__StallTimeout"] = "00:00:10";
-        Settings["Fabric__Migration__MinimumBudget"] = "00:00:08";
-        Settings["Fabric__Migration__BudgetPerGiB"] = "00:00:08";
-        _scenario = await FaultScenario.StartAsync(FaultScenario.PeersWherePossible, Settings, "host-a", "host-b");
+        Settings["Fabric__Migration__MinimumBudget"] = "00:00:20";
+        Settings["Fabric__Migration__BudgetPerGiB"] = "00:00:20";
+        // Three hosts, as a fleet has: a host cut off the underlay is then declared Down by the two others' votes.
+        _scenario = await FaultScenario.StartAsync(FaultScenario.PeersWherePossible, Settings, Hosts);
     }
 
     public async Task DisposeAsync()
@@ -75,8 +85,7 @@ public sealed class MigrationFabric : IAsyncLifetime
     public async Task<(VmInfo Vm, string Boot)> RunTinyAsync(string name, string host = "host-a")
     {
         // Every test starts from a whole fabric, whatever the one before it did to the silos.
-        await EnsureSiloAsync("host-a");
-        await EnsureSiloAsync("host-b");
+        await EnsureAllSilosAsync();
         var vm = await Scenario.RunTinyAsync(name, host);
         var boot = await new VmConsole(Client, name).WaitForReadyAsync();
         return (vm, boot);
@@ -94,6 +103,25 @@ public sealed class MigrationFabric : IAsyncLifetime
     /// <summary>The host id of the silo a migration's coordinator ran on.</summary>
     public string HostOfSilo(string silo) =>
         Environment.Silos.Values.First(s => silo.Contains($"{s.Address}:{s.SiloPort}", StringComparison.Ordinal)).HostId;
+
+    /// <summary>
+    /// After a host was cut off the underlay its silo is restarted, as an operator would: a silo declared dead while
+    /// cut off keeps its grain activations, unreachable to the rest, until it reads the membership table again and
+    /// ends itself, which can take a minute. Its QEMU processes live on; the restarted silo finds and fences them.
+    /// </summary>
+    public async Task RestartAfterPartitionAsync(string host)
+    {
+        await Environment.KillSiloAsync(host);
+        await EnsureSiloAsync(host);
+    }
+
+    public async Task EnsureAllSilosAsync()
+    {
+        foreach (var host in Hosts)
+        {
+            await EnsureSiloAsync(host);
+        }
+    }
 
     /// <summary>Restarts the silo of <paramref name="host"/> if it is not running (a killed one, or one that exited when declared dead).</summary>
     public async Task EnsureSiloAsync(string host)

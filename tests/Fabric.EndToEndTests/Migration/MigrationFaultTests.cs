@@ -10,7 +10,8 @@ namespace Fabric.EndToEndTests.Migration;
 /// switch-over committed — or Failed with the reason when its own QEMU died; never on two hosts, never lost, nothing
 /// left behind. Every case ends with the shared invariant check.
 /// </summary>
-public sealed class MigrationFaultTests(MigrationFabric fabric, ITestOutputHelper output) : IClassFixture<MigrationFabric>
+[Collection(MigrationCollection.Name)]
+public sealed class MigrationFaultTests(MigrationFabric fabric, ITestOutputHelper output)
 {
     public static TheoryData<MigrationPhase> PhasesBeforeCommit() =>
         [MigrationPhase.Queued, MigrationPhase.Scheduling, MigrationPhase.PreparingTarget, MigrationPhase.TargetReady, MigrationPhase.Transferring, MigrationPhase.SwitchingOver];
@@ -239,8 +240,7 @@ public sealed class MigrationFaultTests(MigrationFabric fabric, ITestOutputHelpe
         public async ValueTask DisposeAsync()
         {
             fabric.Release();
-            await fabric.EnsureSiloAsync("host-a");
-            await fabric.EnsureSiloAsync("host-b");
+            await fabric.EnsureAllSilosAsync();
         }
     }
 }
