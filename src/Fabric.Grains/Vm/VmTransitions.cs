@@ -99,7 +99,8 @@ internal static class VmTransitions
         {
             var allowed = string.Join(", ", AllowedFrom(action));
             var hint = current == VmState.Migrating ? "; cancel the migration first ('vm migrate NAME --cancel') or wait for it to end" : "";
-            throw FabricException.Conflict($"vm '{vm}' is {current}; cannot {action.ToString().ToLowerInvariant()} it (allowed when {allowed}){hint}");
+            var verb = action == VmAction.DeleteSnapshot ? "delete a snapshot of" : action.ToString().ToLowerInvariant();
+            throw FabricException.Conflict($"vm '{vm}' is {current}; cannot {verb} it (allowed when {allowed}){hint}");
         }
     }
 
