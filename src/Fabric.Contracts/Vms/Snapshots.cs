@@ -50,9 +50,9 @@ public interface IHostSnapshots : IGrainWithStringKey
     Task<SnapshotTaken> CreateSnapshot(VmAssignment assignment, string snapshot);
 
     /// <summary>
-    /// Starts the assignment's (new) instance from the snapshot: the instance is accepted in the ledger first, then the
-    /// VM's old process is stopped and the new one launched as an incoming process that loads the file; resumed when
-    /// <paramref name="resume"/>. Returns what the host then holds for the VM, as a launch does.
+    /// Starts the assignment's (new) instance from the snapshot: the VM's old process is stopped (at once) and waited
+    /// for, then the new instance is accepted in the ledger and launched as an incoming process that loads the file;
+    /// resumed when <paramref name="resume"/>. Returns what the host then holds for the VM, as a launch does.
     /// </summary>
     [Alias("RestoreSnapshot"), ResponseTimeout("00:10:00")]
     Task<VmObservation> RestoreSnapshot(VmAssignment assignment, string snapshot, bool resume);

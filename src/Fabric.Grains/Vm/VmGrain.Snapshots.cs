@@ -7,8 +7,9 @@ namespace Fabric.Grains.Vm;
 /// <summary>
 /// The VM's snapshots (<see cref="IVmSnapshots"/>): recorded on its record, their files on the host where each was
 /// taken. A restore is a start: a new instance id, state Starting with a persisted pending request and deadline, and
-/// the host's reports settle it (<see cref="VmTransitions.Settle"/>); the host accepts the new instance before it stops
-/// the old process, so the old process's end is never taken for the VM's.
+/// the host's reports settle it (<see cref="VmTransitions.Settle"/>). Until the host has accepted the new instance it
+/// reports the old one, its end included, which the VM (Starting with the new instance) waits through: the old
+/// process's end is never taken for the VM's.
 /// </summary>
 internal sealed partial class VmGrain : IVmSnapshots
 {

@@ -116,7 +116,7 @@ public sealed record PendingRequest
     public DateTimeOffset GraceUntil { get; init; }
 
     /// <summary>A restore: the instance the VM had before it, which a restore its host never received returns to.</summary>
-    [Id(40), JsonPropertyName("previousInstanceId")]
+    [Id(40), JsonPropertyName("previousInstanceId"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public Guid? PreviousInstanceId { get; init; }
 }
 
