@@ -16,7 +16,7 @@ namespace Fabric.Client;
 /// <see cref="FabricException"/> with a code from <see cref="ErrorCodes"/>; a fabric that cannot be reached is
 /// <c>unavailable</c>.
 /// </summary>
-public sealed class FabricClient : IAsyncDisposable
+public sealed partial class FabricClient : IAsyncDisposable
 {
     /// <summary>The most VMs one bulk operation works on at the same time.</summary>
     public const int DefaultParallelism = 32;

@@ -30,4 +30,13 @@ public enum VmAction
     Reboot,
     Delete,
     Migrate,
+
+    /// <summary>Take a snapshot with memory (the VM keeps its state).</summary>
+    Snapshot,
+
+    /// <summary>Start a new instance from a snapshot (through Starting, like a start).</summary>
+    Restore,
+
+    /// <summary>Delete one of the VM's snapshots (the VM keeps its state).</summary>
+    DeleteSnapshot,
 }

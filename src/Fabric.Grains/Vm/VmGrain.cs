@@ -197,6 +197,7 @@ internal sealed partial class VmGrain(
             }
         }
 
+        await DeleteSnapshotFilesAsync();
         var from = Record.State;
         var hostName = Record.Host;
         try
@@ -471,7 +472,10 @@ internal sealed partial class VmGrain(
         var settlement = VmTransitions.Settle(Record.State, match, observation.Power, Record.Pending is { } pending && now >= pending.Deadline);
         if (settlement.Revert)
         {
-            await CommitAsync(Observed(observation), Record.Pending!.From, $"the start never reached host '{Record.Host}'");
+            // A restore the host never received leaves the old instance where it was: the record returns to it too.
+            var back = Observed(observation);
+            back.InstanceId = Record.Pending is { Action: VmAction.Restore } restore ? restore.PreviousInstanceId : back.InstanceId;
+            await CommitAsync(back, Record.Pending!.From, $"the {Record.Pending.Action.ToString().ToLowerInvariant()} never reached host '{Record.Host}'");
         }
         else if (settlement.To is { } to && to != Record.State)
         {

@@ -75,6 +75,10 @@ public sealed class VmRecord
     [Id(14), JsonPropertyName("migration")]
     public MigrationRow? Migration { get; set; }
 
+    /// <summary>The VM's snapshots, oldest first (at most <see cref="SnapshotLimits.MaxPerVm"/>; see <see cref="SnapshotRow"/>).</summary>
+    [Id(40), JsonPropertyName("snapshots")]
+    public ImmutableArray<SnapshotRow> Snapshots { get; set; } = [];
+
     [JsonIgnore]
     public bool Exists => Spec is not null;
 
@@ -110,6 +114,10 @@ public sealed record PendingRequest
     /// <summary>A stop: until when the guest may power itself off; after it, the stop is forced.</summary>
     [Id(3), JsonPropertyName("graceUntil")]
     public DateTimeOffset GraceUntil { get; init; }
+
+    /// <summary>A restore: the instance the VM had before it, which a restore its host never received returns to.</summary>
+    [Id(40), JsonPropertyName("previousInstanceId"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Guid? PreviousInstanceId { get; init; }
 }
 
 /// <summary>

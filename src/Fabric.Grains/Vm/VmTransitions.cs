@@ -63,6 +63,12 @@ internal static class VmTransitions
         VmAction.Reboot => current is VmState.Running,
         VmAction.Delete => current is VmState.Defined or VmState.Stopped or VmState.Failed,
         VmAction.Migrate => current is VmState.Running or VmState.Paused,
+
+        // Snapshots: taken of a live process; restored over any settled state; never while a migration owns the VM,
+        // and not deleted while a start or restore (which may be reading one) is under way.
+        VmAction.Snapshot => current is VmState.Running or VmState.Paused,
+        VmAction.Restore => current is VmState.Running or VmState.Paused or VmState.Stopped or VmState.Failed,
+        VmAction.DeleteSnapshot => current is VmState.Defined or VmState.Running or VmState.Paused or VmState.Stopping or VmState.Stopped or VmState.Failed,
         _ => throw new ArgumentOutOfRangeException(nameof(action), action, null),
     };
 
@@ -77,7 +83,8 @@ internal static class VmTransitions
         VmAction.Reboot => VmState.Running,
         VmAction.Delete => VmState.Deleted,
         VmAction.Migrate => VmState.Migrating,
-        VmAction.Pause or VmAction.Resume => null,
+        VmAction.Restore => VmState.Starting,
+        VmAction.Pause or VmAction.Resume or VmAction.Snapshot or VmAction.DeleteSnapshot => null,
         _ => throw new ArgumentOutOfRangeException(nameof(action), action, null),
     };
 
@@ -92,7 +99,8 @@ internal static class VmTransitions
         {
             var allowed = string.Join(", ", AllowedFrom(action));
             var hint = current == VmState.Migrating ? "; cancel the migration first ('vm migrate NAME --cancel') or wait for it to end" : "";
-            throw FabricException.Conflict($"vm '{vm}' is {current}; cannot {action.ToString().ToLowerInvariant()} it (allowed when {allowed}){hint}");
+            var verb = action == VmAction.DeleteSnapshot ? "delete a snapshot of" : action.ToString().ToLowerInvariant();
+            throw FabricException.Conflict($"vm '{vm}' is {current}; cannot {verb} it (allowed when {allowed}){hint}");
         }
     }
 

@@ -110,6 +110,9 @@ public sealed partial class QemuDriver : ILiveMigration
             Capability("validate-uuid", true),
             Capability("postcopy-ram", features.Postcopy),
             Capability("auto-converge", autoConverge),
+
+            // A snapshot turns this on for its stream (QemuDriver.Snapshots.cs); it refuses validate-uuid.
+            Capability("background-snapshot", false),
         };
         return qemu.CommandAsync("migrate-set-capabilities", new JsonObject { ["capabilities"] = capabilities }, cancellationToken);
     }

@@ -24,6 +24,9 @@ public sealed class VmTransitionsTests
         [VmAction.Reboot] = (VmState.Running, [VmState.Running]),
         [VmAction.Delete] = (VmState.Deleted, [VmState.Defined, VmState.Stopped, VmState.Failed]),
         [VmAction.Migrate] = (VmState.Migrating, [VmState.Running, VmState.Paused]),
+        [VmAction.Snapshot] = (null, [VmState.Running, VmState.Paused]),
+        [VmAction.Restore] = (VmState.Starting, [VmState.Running, VmState.Paused, VmState.Stopped, VmState.Failed]),
+        [VmAction.DeleteSnapshot] = (null, [VmState.Defined, VmState.Running, VmState.Paused, VmState.Stopping, VmState.Stopped, VmState.Failed]),
     };
 
     /// <summary>What a report of the record's own instance leads to, per state and power.</summary>
