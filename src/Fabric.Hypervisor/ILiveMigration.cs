@@ -21,8 +21,12 @@ public interface ILiveMigration
     /// <summary>How the migration stands on this side (QEMU's <c>query-migrate</c>, plus the run state and pause events).</summary>
     Task<MigrationProgress> QueryAsync(string vm, CancellationToken cancellationToken);
 
-    /// <summary>Cancels an outgoing migration (harmless when none runs); a source left paused by it is not resumed here.</summary>
-    Task CancelAsync(string vm, CancellationToken cancellationToken);
+    /// <summary>
+    /// Cancels an outgoing migration (harmless when none runs) and waits until QEMU has let it go. Then the guest runs
+    /// when <paramref name="resume"/>, and is otherwise in an ordinary pause — never left in QEMU's <c>postmigrate</c>
+    /// state, from which no later migration or snapshot could start.
+    /// </summary>
+    Task<MigrationProgress> CancelAsync(string vm, bool resume, CancellationToken cancellationToken);
 
     /// <summary>Switches a running pre-copy migration to post-copy (it must have been started with <see cref="MigrationFeatures.Postcopy"/>).</summary>
     Task StartPostcopyAsync(string vm, CancellationToken cancellationToken);

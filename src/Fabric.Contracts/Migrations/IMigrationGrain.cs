@@ -28,9 +28,12 @@ public interface IMigrationGrain : IGrainWithStringKey
     [AlwaysInterleave, ResponseTimeout("00:00:10"), Alias("WaitForChange")]
     Task<MigrationInfo> WaitForChange(long version, TimeSpan timeout);
 
-    /// <summary>The VM has a migration under way and something was observed: look again (one-way).</summary>
+    /// <summary>
+    /// The VM records <paramref name="migration"/> as under way and something was observed: look again (one-way). A
+    /// coordinator with no such migration under way (its record lost, or ended before the VM heard) ends it on the VM.
+    /// </summary>
     [OneWay, Alias("Wake")]
-    Task Wake();
+    Task Wake(string migration);
 }
 
 /// <summary>What an operator asks of a migration (<c>vm migrate</c>).</summary>

@@ -171,22 +171,8 @@ internal sealed partial class HostGrain
         var migration = RequireMigration();
         if (_driver.GetStatus(vm) is { IsAlive: true } status && status.InstanceId == assignment.InstanceId)
         {
-            await Driver(() => migration.CancelAsync(vm, CancellationToken.None));
-
-            // Cancelling is asynchronous in QEMU: the stream is torn down, then the state reads cancelled (or completed,
-            // when the cancel came too late on the source's side; the caller still decides from the epoch).
-            var progress = await Driver(() => migration.QueryAsync(vm, CancellationToken.None));
-            for (var attempt = 0; attempt < 100 && progress.Status is "cancelling" or "active" or "setup" or "device"; attempt++)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(20));
-                progress = await Driver(() => migration.QueryAsync(vm, CancellationToken.None));
-            }
-
-            if (resume && progress.RunState is "paused" or "postmigrate" or "finish-migrate")
-            {
-                await Driver(() => _driver.ResumeAsync(vm, CancellationToken.None));
-                LogSourceResumed(Name, vm, progress.RunState);
-            }
+            var progress = await Driver(() => migration.CancelAsync(vm, resume, CancellationToken.None));
+            LogSourceAfterCancel(Name, vm, progress.Status, progress.RunState);
         }
 
         return await ((IHostGrain)this).QueryMigration(vm, assignment.Epoch);
@@ -228,6 +214,6 @@ internal sealed partial class HostGrain
     [LoggerMessage(Level = LogLevel.Information, Message = "Host {Host}: incoming process of vm {Vm} (epoch {Epoch}) listens at {Uri}")]
     private partial void LogIncomingReady(string host, string vm, long epoch, string uri);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Host {Host}: vm {Vm} resumed on this (source) host after its migration was cancelled ({RunState})")]
-    private partial void LogSourceResumed(string host, string vm, string runState);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Host {Host}: outgoing migration of vm {Vm} undone here (migration {Status}, guest {RunState})")]
+    private partial void LogSourceAfterCancel(string host, string vm, string status, string runState);
 }

@@ -162,10 +162,17 @@ internal sealed partial class MigrationGrain(
         }
     }
 
-    Task IMigrationGrain.Wake()
+    async Task IMigrationGrain.Wake(string migration)
     {
-        ScheduleSteps();
-        return Task.CompletedTask;
+        if (Record.IsActive && Record.Id == migration)
+        {
+            ScheduleSteps();
+            return;
+        }
+
+        // The VM waits on a migration this coordinator does not run: nothing else would ever end it.
+        LogOrphanEnded(Vm, migration, Record.Id.Length == 0 ? "none" : $"{Record.Id} ({Record.Phase})");
+        await TheVm().EndMigration(migration, $"migration {migration} has no coordinator (its record was lost or it ended first)");
     }
 
     private void ScheduleSteps()
@@ -190,8 +197,10 @@ internal sealed partial class MigrationGrain(
         {
             if (Record.IsActive)
             {
-                // Started but never accepted by the VM (the coordinator died in between): end it; the VM never moved.
-                await FinishAsync(MigrationPhase.Failed, "the migration was interrupted before the VM accepted it");
+                // Started, but whether the VM accepted is unknown (the answer was lost, or the coordinator died): end it on
+                // the VM too (harmless if it never heard of it); nothing was reserved or launched yet.
+                await TheVm().EndMigration(Record.Id, "the migration was interrupted as it began");
+                await FinishAsync(MigrationPhase.Failed, "the migration was interrupted as it began");
             }
 
             ScheduleSteps();
@@ -863,6 +872,9 @@ internal sealed partial class MigrationGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Migration {Migration} of vm {Vm}: {Outcome} (target {Target}) after {Milliseconds} ms {Reason}")]
     private partial void LogFinished(string vm, string migration, MigrationPhase outcome, string target, long milliseconds, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm} waited on migration {Migration}, which its coordinator does not run (its record: {Record}); ended it on the VM")]
+    private partial void LogOrphanEnded(string vm, string migration, string record);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Migration {Migration} of vm {Vm}: target host {Host} not reached to fence it ({Error}); the VM fences it at its next report")]
     private partial void LogTargetFenceDeferred(string vm, string migration, string host, string error);

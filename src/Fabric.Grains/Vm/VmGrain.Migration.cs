@@ -128,9 +128,9 @@ internal sealed partial class VmGrain
     /// <summary>Nudges the coordinator of the migration under way (one-way), so a lost step is taken again.</summary>
     private void WakeMigration()
     {
-        if (Record.Migration is not null)
+        if (Record.Migration is { } under)
         {
-            GrainFactory.GetGrain<IMigrationGrain>(Name).Wake().Ignore();
+            GrainFactory.GetGrain<IMigrationGrain>(Name).Wake(under.Id).Ignore();
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -7,6 +8,8 @@ namespace Fabric.Hypervisor.Qemu;
 /// <summary>Live migration with QEMU's pre-copy and post-copy over TCP (see <see cref="ILiveMigration"/>).</summary>
 public sealed partial class QemuDriver : ILiveMigration
 {
+    private static readonly TimeSpan CancelPoll = TimeSpan.FromMilliseconds(20);
+
     public async Task<string> ListenAsync(string vm, string address, MigrationFeatures features, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(features);
@@ -93,10 +96,32 @@ public sealed partial class QemuDriver : ILiveMigration
         };
     }
 
-    public async Task CancelAsync(string vm, CancellationToken cancellationToken)
+    public async Task<MigrationProgress> CancelAsync(string vm, bool resume, CancellationToken cancellationToken)
     {
-        await Require(vm).CommandAsync("migrate_cancel", null, cancellationToken).ConfigureAwait(false);
-        LogMigrationCancelled(vm);
+        var qemu = Require(vm);
+        await qemu.CommandAsync("migrate_cancel", null, cancellationToken).ConfigureAwait(false);
+
+        // Cancelling is asynchronous in QEMU: the stream is torn down, then the status reads cancelled (or completed,
+        // when the cancel came too late; the caller's epoch still decides which side is the VM's).
+        var progress = await QueryAsync(vm, cancellationToken).ConfigureAwait(false);
+        var deadline = Stopwatch.GetTimestamp() + (long)(_options.QmpTimeout.TotalSeconds * Stopwatch.Frequency);
+        while (progress.Status is "cancelling" or "active" or "setup" or "device" or "pre-switchover" && Stopwatch.GetTimestamp() < deadline)
+        {
+            await Task.Delay(CancelPoll, cancellationToken).ConfigureAwait(false);
+            progress = await QueryAsync(vm, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (resume && progress.RunState is "paused" or "postmigrate" or "finish-migrate")
+        {
+            await qemu.ExecuteAsync("cont", ProcessPower.Running, cancellationToken).ConfigureAwait(false);
+        }
+        else if (!resume && progress.RunState == "postmigrate")
+        {
+            await LeavePostmigrateAsync(qemu, cancellationToken).ConfigureAwait(false);
+        }
+
+        LogMigrationCancelled(vm, progress.Status, resume);
+        return await QueryAsync(vm, cancellationToken).ConfigureAwait(false);
     }
 
     public Task StartPostcopyAsync(string vm, CancellationToken cancellationToken) =>
@@ -130,6 +155,6 @@ public sealed partial class QemuDriver : ILiveMigration
     [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "VM {Vm}: migration sent to {Uri} (auto-converge {AutoConverge}, post-copy allowed {Postcopy})")]
     private partial void LogMigrationSent(string vm, string uri, bool autoConverge, bool postcopy);
 
-    [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "VM {Vm}: outgoing migration cancelled")]
-    private partial void LogMigrationCancelled(string vm);
+    [Microsoft.Extensions.Logging.LoggerMessage(Level = Microsoft.Extensions.Logging.LogLevel.Information, Message = "VM {Vm}: outgoing migration cancelled (it was {Status}; guest resumed: {Resumed})")]
+    private partial void LogMigrationCancelled(string vm, string status, bool resumed);
 }

@@ -34,6 +34,16 @@ public sealed class PlacementEngineTests
     private static List<HostCandidate> Up(params HostInfo[] hosts) => [.. hosts.Select(h => new HostCandidate(h, true))];
 
     [Fact]
+    public void ExcludedHosts_AreNeverCandidates_AndTheErrorSaysWhy()
+    {
+        var hosts = Up(Host("host-a"), Host("host-b"));
+        var request = Request() with { ExcludedHosts = ["host-a"] };
+
+        Assert.Equal(["host-b"], PlacementEngine.Plan(hosts, request, PlacementPolicy.Spread).Candidates);
+        Assert.Equal("the VM's current host", PlacementEngine.Exclusions(hosts, request)["host-a"]);
+    }
+
+    [Fact]
     public void Spread_PrefersTheLeastLoadedHost_ThenFewerVms_ThenName()
     {
         var hosts = Up(

@@ -223,6 +223,32 @@ public sealed class VmTransitionsTests
         Assert.Empty(expected.Except(actual).Select(e => $"{e.Item1}->{e.Item2}"));
     }
 
+    [Theory]
+    [InlineData(RuntimePower.Running, VmState.Running)]
+    [InlineData(RuntimePower.Paused, VmState.Paused)]
+    [InlineData(RuntimePower.Launching, VmState.Paused)]
+    [InlineData(RuntimePower.ShutDown, VmState.Stopped)]
+    [InlineData(RuntimePower.Crashed, VmState.Failed)]
+    [InlineData(RuntimePower.Absent, VmState.Failed)]
+    public void TheEndOfAMigration_SettlesFromWhatTheHostHolds(RuntimePower power, VmState expected)
+    {
+        Assert.Equal(expected, VmTransitions.EndOfMigration(power));
+        Assert.True(VmTransitions.CanTransition(VmState.Migrating, expected));
+    }
+
+    [Theory]
+    [InlineData(VmAction.Start)]
+    [InlineData(VmAction.Stop)]
+    [InlineData(VmAction.Reboot)]
+    [InlineData(VmAction.Delete)]
+    [InlineData(VmAction.Migrate)]
+    public void AMigratingVm_RefusesRequests_SayingHowToCancel(VmAction action)
+    {
+        var error = Assert.Throws<FabricException>(() => VmTransitions.Require("web-1", VmState.Migrating, action));
+        Assert.Equal(ErrorCodes.Conflict, error.Code);
+        Assert.Contains("vm migrate NAME --cancel", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void NothingLeavesDeleted_AndNothingReturnsToDefined_ExceptAStartThatNeverReachedItsHost()
     {
