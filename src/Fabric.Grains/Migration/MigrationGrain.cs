@@ -474,6 +474,13 @@ internal sealed partial class MigrationGrain(
         }
         else if (now - _progressAt > Options.StallTimeout)
         {
+            if (Record.Request.Postcopy && !Record.PostcopyStarted)
+            {
+                // Stalled pre-copy is what post-copy is for: switch now rather than wait out the budget.
+                await StartPostcopyAsync($"no progress for {Options.StallTimeout.TotalSeconds:0} s");
+                return;
+            }
+
             await BeginAbortAsync(MigrationPhase.Failed, $"no progress: {Sizes.FormatBytes(side.RemainingBytes)} still to send and none of it went down for {Options.StallTimeout.TotalSeconds:0} s (dirtied at {Sizes.FormatBytes(side.DirtyBytesPerSecond)}/s, sent at {Sizes.FormatBytes(side.BytesPerSecond)}/s)");
             return;
         }
@@ -483,7 +490,7 @@ internal sealed partial class MigrationGrain(
         {
             if (Record.Request.Postcopy && !Record.PostcopyStarted)
             {
-                await StartPostcopyAsync(budget);
+                await StartPostcopyAsync($"pre-copy over its budget of {budget.TotalSeconds:0} s");
                 return;
             }
 
@@ -498,14 +505,14 @@ internal sealed partial class MigrationGrain(
     /// Post-copy moves the guest to the target before all its memory has: from then on only the target can go on, so
     /// the VM commits to it first (a post-copy that breaks loses the guest, which is why it is opt-in).
     /// </summary>
-    private async Task StartPostcopyAsync(TimeSpan budget)
+    private async Task StartPostcopyAsync(string why)
     {
         await CommitAsync();
         await SourceHost().StartPostcopy(Record.Source!.Assignment);
         var switched = Record.Copy();
         switched.PostcopyStarted = true;
         await WriteAsync(switched);
-        LogPostcopy(Vm, Record.Id, budget.TotalSeconds);
+        LogPostcopy(Vm, Record.Id, why);
 
         // The target was started with -S: asking it to continue now lets it run as soon as post-copy hands it the guest.
         await ResumeTargetAsync();
@@ -861,8 +868,8 @@ internal sealed partial class MigrationGrain(
     [LoggerMessage(Level = LogLevel.Information, Message = "Migration {Migration} of vm {Vm}: switch-over committed to host {Host}")]
     private partial void LogCommitted(string vm, string migration, string host);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Migration {Migration} of vm {Vm}: pre-copy over its budget of {Seconds} s; switching to post-copy")]
-    private partial void LogPostcopy(string vm, string migration, double seconds);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Migration {Migration} of vm {Vm}: {Why}; switched to post-copy")]
+    private partial void LogPostcopy(string vm, string migration, string why);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Migration {Migration} of vm {Vm}: undoing it in phase {Phase}: {Reason}")]
     private partial void LogAborting(string vm, string migration, MigrationPhase phase, string reason);
