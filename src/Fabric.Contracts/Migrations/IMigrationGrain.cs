@@ -34,6 +34,13 @@ public interface IMigrationGrain : IGrainWithStringKey
     /// </summary>
     [OneWay, Alias("Wake")]
     Task Wake(string migration);
+
+    /// <summary>
+    /// From a host's digest: its placement of the VM at <paramref name="epoch"/> still holds a slot of
+    /// <paramref name="migration"/>. A coordinator not running that migration gives the slot back (one-way).
+    /// </summary>
+    [OneWay, Alias("SlotHeld")]
+    Task SlotHeld(string host, long epoch, string migration);
 }
 
 /// <summary>What an operator asks of a migration (<c>vm migrate</c>).</summary>

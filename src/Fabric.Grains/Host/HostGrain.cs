@@ -406,6 +406,12 @@ internal sealed partial class HostGrain(
             {
                 Report(vm, current);
             }
+
+            // A slot whose migration ended while this host was away is given back by its coordinator.
+            if ((entry.Outgoing ?? entry.Incoming) is { } migration)
+            {
+                GrainFactory.GetGrain<IMigrationGrain>(vm).SlotHeld(Name, entry.Epoch, migration).Ignore();
+            }
         }
 
         foreach (var status in _driver.List())

@@ -162,6 +162,18 @@ internal sealed partial class MigrationGrain(
         }
     }
 
+    async Task IMigrationGrain.SlotHeld(string host, long epoch, string migration)
+    {
+        if (Record.IsActive && Record.Id == migration)
+        {
+            return;
+        }
+
+        // Its migration ended while that host was away (its silo Down): the slot was never given back.
+        await GrainFactory.GetGrain<IHostGrain>(host).EndMigration(Vm, epoch, migration);
+        LogSlotReleased(Vm, migration, host);
+    }
+
     async Task IMigrationGrain.Wake(string migration)
     {
         if (Record.IsActive && Record.Id == migration)
@@ -424,6 +436,14 @@ internal sealed partial class MigrationGrain(
         Observe(side);
         if (!side.Alive)
         {
+            // The source is gone; the VM lives on only if the target already holds all of it.
+            if (await ReachableAsync(Record.TargetHost!) && await TargetHost().QueryMigration(Vm, Record.TargetEpoch) is { Alive: true, Status: "completed" })
+            {
+                await EnterAsync(MigrationPhase.SwitchingOver);
+                await SwitchOverAsync();
+                return;
+            }
+
             await BeginAbortAsync(MigrationPhase.Failed, $"the source QEMU ended during the transfer ({side.ProcessReason})");
             return;
         }
@@ -879,6 +899,9 @@ internal sealed partial class MigrationGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Migration {Migration} of vm {Vm}: {Outcome} (target {Target}) after {Milliseconds} ms {Reason}")]
     private partial void LogFinished(string vm, string migration, MigrationPhase outcome, string target, long milliseconds, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Migration {Migration} of vm {Vm} had ended; its slot on host {Host} is given back")]
+    private partial void LogSlotReleased(string vm, string migration, string host);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm} waited on migration {Migration}, which its coordinator does not run (its record: {Record}); ended it on the VM")]
     private partial void LogOrphanEnded(string vm, string migration, string record);

@@ -60,6 +60,7 @@ public sealed class MigrationFaultTests(MigrationFabric fabric, ITestOutputHelpe
 
     [Theory]
     [InlineData(MigrationPhase.TargetReady)]
+    [InlineData(MigrationPhase.Transferring)]
     [InlineData(MigrationPhase.SwitchingOver)]
     public async Task A_killed_source_qemu_fails_the_vm_unless_the_target_already_holds_all_of_it(MigrationPhase phase)
     {
@@ -73,9 +74,12 @@ public sealed class MigrationFaultTests(MigrationFabric fabric, ITestOutputHelpe
 
         var vm = await fabric.Client.GetVmAsync(name);
         output.WriteLine($"{phase}: migration {end.Phase} ({end.Reason}); vm {vm.State} on {vm.Host} ({vm.Reason})");
-        if (phase == MigrationPhase.SwitchingOver)
+
+        // Before anything was sent the VM is lost with its QEMU; once pre-copy has finished the paused target holds the
+        // whole guest, which goes on there; mid-transfer it depends on whether the target had it all when the source died.
+        var targetHadItAll = phase == MigrationPhase.SwitchingOver || (phase == MigrationPhase.Transferring && end.Phase == MigrationPhase.Succeeded);
+        if (targetHadItAll)
         {
-            // Pre-copy had finished: the paused target holds the whole guest, so it goes on there.
             Assert.Equal(MigrationPhase.Succeeded, end.Phase);
             await AssertRunsOnAsync(name, "host-b", previousPid: null);
             await fabric.AssertTicksAsync(name, boot);
@@ -90,21 +94,39 @@ public sealed class MigrationFaultTests(MigrationFabric fabric, ITestOutputHelpe
         await fabric.Scenario.AssertInvariantsAsync();
     }
 
-    [Fact]
-    public async Task A_target_host_whose_silo_dies_mid_transfer_is_abandoned_and_fenced_when_it_returns()
+    [Theory]
+    [InlineData(MigrationPhase.PreparingTarget)]
+    [InlineData(MigrationPhase.Transferring)]
+    [InlineData(MigrationPhase.SwitchingOver)]
+    public async Task A_target_host_whose_silo_dies_is_abandoned_and_fenced_when_it_returns(MigrationPhase phase)
     {
         await using var restore = new SilosRestored(fabric);
-        var (before, boot) = await fabric.RunTinyAsync("tsilo");
-        var end = await HeldAsync("tsilo", MigrationPhase.Transferring, () => fabric.Environment.KillSiloAsync("host-b"));
-        output.WriteLine($"migration {end.Phase}: {end.Reason}");
+        var name = $"tsilo-{phase.ToString().ToLowerInvariant()}";
+        var (before, boot) = await fabric.RunTinyAsync(name);
+        var end = await HeldAsync(name, phase, () => fabric.Environment.KillSiloAsync("host-b"));
         Assert.Equal(MigrationPhase.Failed, end.Phase);
-        await AssertRunsOnAsync("tsilo", "host-a", before.Pid, alone: false);
-        await fabric.AssertTicksAsync("tsilo", boot);
+        await AssertRunsOnAsync(name, "host-a", before.Pid, alone: false);
+        await fabric.AssertTicksAsync(name, boot);
 
         // The target's QEMU outlived its silo; the returning host learns its placement was abandoned and stops it.
         await fabric.EnsureSiloAsync("host-b");
         await fabric.Scenario.AssertInvariantsAsync();
-        Assert.Single(fabric.Scenario.QemuOf("tsilo"));
+        Assert.Single(fabric.Scenario.QemuOf(name));
+    }
+
+    [Fact]
+    public async Task A_source_host_whose_silo_dies_before_sending_ends_the_migration_and_the_vm_stays_there()
+    {
+        await using var restore = new SilosRestored(fabric);
+        var (before, boot) = await fabric.RunTinyAsync("ssilo-early");
+        var end = await HeldAsync("ssilo-early", MigrationPhase.TargetReady, () => fabric.Environment.KillSiloAsync("host-a"));
+        Assert.Equal(MigrationPhase.Failed, end.Phase);
+        Assert.Contains("host 'host-a' has been Down", end.Reason, StringComparison.Ordinal);
+
+        await fabric.EnsureSiloAsync("host-a");
+        await AssertRunsOnAsync("ssilo-early", "host-a", before.Pid);
+        await fabric.AssertTicksAsync("ssilo-early", boot);
+        await fabric.Scenario.AssertInvariantsAsync();
     }
 
     [Fact]
@@ -124,7 +146,9 @@ public sealed class MigrationFaultTests(MigrationFabric fabric, ITestOutputHelpe
     }
 
     [Theory]
+    [InlineData(MigrationPhase.Scheduling)]
     [InlineData(MigrationPhase.TargetReady)]
+    [InlineData(MigrationPhase.Transferring)]
     [InlineData(MigrationPhase.SwitchingOver)]
     public async Task The_coordinators_silo_dying_only_delays_the_migration(MigrationPhase phase)
     {
