@@ -30,6 +30,9 @@ internal sealed partial class MigrationGrain(
     private IGrainTimer? _steps;
     private long _version;
 
+    /// <summary>A write failed with an unknown effect on the store: read the record again before the next step.</summary>
+    private bool _mustReload;
+
     /// <summary>The watchdog: the least remaining data seen in this activation, and when it last dropped.</summary>
     private long _leastRemaining = long.MaxValue;
     private DateTimeOffset _progressAt;
@@ -54,6 +57,7 @@ internal sealed partial class MigrationGrain(
     {
         ArgumentNullException.ThrowIfNull(request);
         request = request.Validate();
+        await ReloadIfNeededAsync();
         if (Record.IsActive)
         {
             throw FabricException.Conflict($"vm '{Vm}' is already migrating (migration {Record.Id}, {Record.Phase})");
@@ -112,6 +116,7 @@ internal sealed partial class MigrationGrain(
 
     async Task<MigrationInfo> IMigrationGrain.Cancel()
     {
+        await ReloadIfNeededAsync();
         if (!Record.IsActive)
         {
             throw FabricException.Conflict($"vm '{Vm}' has no migration under way");
@@ -164,6 +169,7 @@ internal sealed partial class MigrationGrain(
 
     async Task IMigrationGrain.SlotHeld(string host, long epoch, string migration)
     {
+        await ReloadIfNeededAsync();
         if (Record.IsActive && Record.Id == migration)
         {
             return;
@@ -176,6 +182,7 @@ internal sealed partial class MigrationGrain(
 
     async Task IMigrationGrain.Wake(string migration)
     {
+        await ReloadIfNeededAsync();
         if (Record.IsActive && Record.Id == migration)
         {
             ScheduleSteps();
@@ -205,6 +212,16 @@ internal sealed partial class MigrationGrain(
     /// <summary>One step: look, then advance (or undo) as far as what was seen allows.</summary>
     private async Task StepAsync()
     {
+        try
+        {
+            await ReloadIfNeededAsync();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogStepFailed(Vm, Record.Id, Record.Phase, $"its record cannot be read: {ex.Message}");
+            return;
+        }
+
         if (!Record.IsActive || Record.Source is null)
         {
             if (Record.IsActive)
@@ -803,19 +820,23 @@ internal sealed partial class MigrationGrain(
 
     private async Task WriteAsync(MigrationRecord next)
     {
-        var previous = state.State;
-        state.State = next;
-        try
+        if (await state.TryWriteAsync(next) is { } failure)
         {
-            await state.WriteStateAsync();
-        }
-        catch (Exception ex)
-        {
-            state.State = previous;
-            throw FabricException.Unavailable($"migration of vm '{Vm}': its record could not be written ({ex.Message}); nothing was changed");
+            _mustReload = true;
+            throw FabricException.Unavailable($"migration of vm '{Vm}': its record could not be written ({failure.Message}); nothing was changed");
         }
 
         Changed();
+    }
+
+    /// <summary>After a write of unknown effect, the record is read again before anything else is decided from it.</summary>
+    private async Task ReloadIfNeededAsync()
+    {
+        if (_mustReload)
+        {
+            await state.ReadStateAsync();
+            _mustReload = false;
+        }
     }
 
     private void Changed()

@@ -681,18 +681,11 @@ internal sealed partial class VmGrain(
     /// </summary>
     private async Task WriteAsync(VmRecord next)
     {
-        var previous = state.State;
-        state.State = next;
-        try
+        if (await state.TryWriteAsync(next) is { } failure)
         {
-            await state.WriteStateAsync();
-        }
-        catch (Exception ex)
-        {
-            state.State = previous;
             _mustReload = true;
-            LogWriteFailed(Name, ex.Message);
-            throw FabricException.Unavailable($"vm '{Name}': its record could not be written ({ex.Message}); nothing was changed");
+            LogWriteFailed(Name, failure.Message);
+            throw FabricException.Unavailable($"vm '{Name}': its record could not be written ({failure.Message}); nothing was changed");
         }
     }
 
