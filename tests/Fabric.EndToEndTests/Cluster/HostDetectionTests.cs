@@ -37,7 +37,15 @@ public sealed class HostDetectionTests(ITestOutputHelper output) : IAsyncLifetim
         var detection = await FabricEnvironment.WaitForHostStateAsync(client, "host-b", HostState.Down, TimeSpan.FromSeconds(15));
         output.WriteLine($"host-b shown Down {detection.TotalSeconds:0.0} s after kill -9");
 
+        // Each silo learns of the death from the membership on its own: the VM's silo may hear a moment after the
+        // scheduler's did.
         var unreachable = await client.GetVmAsync("victim");
+        for (var wait = 0; unreachable.Reachable && wait < 50; wait++)
+        {
+            await Task.Delay(100);
+            unreachable = await client.GetVmAsync("victim");
+        }
+
         Assert.Equal(VmState.Running, unreachable.State);
         Assert.False(unreachable.Reachable);
         Assert.Equal(ErrorCodes.Unavailable, (await Assert.ThrowsAsync<FabricException>(() => client.PauseVmAsync("victim"))).Code);
