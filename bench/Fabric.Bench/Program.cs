@@ -4,10 +4,11 @@ using Fabric.Bench;
 using Fabric.TestSupport;
 using Spectre.Console;
 
-// ./fabric bench [start|detect|fleet] [-o json] [--runs N] [--vms 10000,100000] [--silos 1,3] [--concurrency N] [--loopback]
+// ./fabric bench [start|detect|fleet|migrate] [-o json] [--runs N] [--rounds N] [--vms 10000,100000] [--silos 1,3] [--concurrency N] [--loopback]
 var benchmarks = new List<string>();
 var json = false;
 var runs = 10;
+var rounds = 5;
 var sizes = new List<int> { 10_000, 100_000 };
 var siloCounts = new List<int> { 1, 3 };
 var concurrency = 32;
@@ -25,7 +26,7 @@ catch (Exception ex) when (ex is ArgumentException or FormatException or Overflo
 
 if (benchmarks.Count == 0)
 {
-    benchmarks.AddRange(["start", "detect", "fleet"]);
+    benchmarks.AddRange(["start", "detect", "fleet", "migrate"]);
 }
 
 // Tables are read in logs and CI output too: do not wrap them at 80 columns there.
@@ -72,6 +73,18 @@ if (benchmarks.Contains("fleet"))
     }
 }
 
+if (benchmarks.Contains("migrate"))
+{
+    var topology = DetectBenchmark.ChooseTopology(loopback);
+    progress.WriteLine($"migrate: live migration through the fabric vs raw QMP, memwalk convergence, snapshots ({topology.ToString().ToLowerInvariant()} topology)");
+    var report = await MigrateBenchmark.RunAsync(rounds, topology, progress);
+    results["migrate"] = report;
+    if (!json)
+    {
+        Tables.Print(report);
+    }
+}
+
 if (json)
 {
     Console.WriteLine(JsonSerializer.Serialize(results, new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true }));
@@ -99,6 +112,9 @@ void ParseArguments()
             case "--runs":
                 runs = Number();
                 break;
+            case "--rounds":
+                rounds = Number();
+                break;
             case "--vms":
                 sizes = Numbers();
                 break;
@@ -114,11 +130,11 @@ void ParseArguments()
             case "--loopback":
                 loopback = true;
                 break;
-            case "start" or "fleet" or "detect":
+            case "start" or "fleet" or "detect" or "migrate":
                 benchmarks.Add(option);
                 break;
             default:
-                throw new ArgumentException($"unknown benchmark or option '{option}' (benchmarks: start, detect, fleet; options: -o json, --runs N, --vms N[,N], --silos N[,N], --concurrency N, --hold SECONDS, --loopback)");
+                throw new ArgumentException($"unknown benchmark or option '{option}' (benchmarks: start, detect, fleet, migrate; options: -o json, --runs N, --rounds N, --vms N[,N], --silos N[,N], --concurrency N, --hold SECONDS, --loopback)");
         }
     }
 }

@@ -75,6 +75,81 @@ internal static class Tables
         AnsiConsole.Write(memory);
     }
 
+    public static void Print(MigrateReport report)
+    {
+        var linux = new Table().Title($"migrate: the linux guest (256 MiB, ticking) host-a ⇄ host-b, {report.Rounds} rounds there and back per path ({report.Topology} topology, accelerator {report.Accelerator})");
+        foreach (var column in new[] { "downtime limit", "path", "migrations", "failed", "total p50", "total p99", "fabric/baseline p50", "QEMU total p50", "QEMU downtime p50", "downtime p99", "guest pause p50", "pause p99", "client call p50" })
+        {
+            linux.AddColumn(column);
+        }
+
+        foreach (var c in report.Linux)
+        {
+            foreach (var f in new[] { c.Fabric, c.Baseline })
+            {
+                var ratio = f == c.Fabric ? $"{Ratio(c.TotalRatio)} (≤ {Ratio(c.TotalRatioTarget)}: {Met(c.TotalRatioMet)})" : "";
+                linux.AddRow($"{N(c.DowntimeLimitMs)} ms", f.Path, N(f.Migrations), N(f.Failed), Ms(f.TotalP50Ms), Ms(f.TotalP99Ms), ratio, Ms(f.QemuTotalP50Ms), Ms(f.DowntimeP50Ms), Ms(f.DowntimeP99Ms), Ms(f.PauseP50Ms), Ms(f.PauseP99Ms), Ms(f.CallP50Ms));
+            }
+        }
+
+        AnsiConsole.Write(linux);
+
+        var request = report.MemwalkRequest;
+        var memwalk = new Table().Title($"migrate: memwalk ({report.MemwalkMemoryMiB} MiB, dirtying every page) host-a → host-b through the fabric, stream capped at {(request.BandwidthBytesPerSecond ?? 0) / 1048576} MiB/s, downtime limit {request.DowntimeLimitMs} ms");
+        foreach (var column in new[] { "mode", "finished", "outcome", "total", "guest pause", "QEMU downtime", "passes", "throttle", "post-copy", "sent", "reason" })
+        {
+            memwalk.AddColumn(column);
+        }
+
+        foreach (var m in report.Memwalk)
+        {
+            memwalk.AddRow(m.Mode, m.Finished ? "yes" : "no", m.Outcome, Ms(m.TotalMs), Ms(m.GuestPauseMs), Ms(m.DowntimeMs), N(m.Passes), $"{m.ThrottlePercent} %", m.Postcopy ? "yes" : "no", MiB(m.TransferredMiB), Markup.Escape(m.Reason ?? "-"));
+        }
+
+        AnsiConsole.Write(memwalk);
+        AnsiConsole.WriteLine($"silo settings for this run (production defaults otherwise): {string.Join(", ", report.SiloSettings.Select(s => $"{s.Key}={s.Value}"))}");
+
+        var snap = report.Snapshots;
+        var snapshots = new Table().Title($"migrate: snapshots of the linux guest (256 MiB) through the fabric, {snap.Runs} runs");
+        foreach (var column in new[] { "method", "size", "guest pause p50", "pause max", "create p50", "create max", "create call p50", "restore p50", "restore max" })
+        {
+            snapshots.AddColumn(column);
+        }
+
+        snapshots.AddRow(snap.Method, MiB(snap.SizeMiB), Ms(snap.PauseP50Ms), Ms(snap.PauseMaxMs), Ms(snap.CreateP50Ms), Ms(snap.CreateMaxMs), Ms(snap.CreateCallP50Ms), Ms(snap.RestoreP50Ms), Ms(snap.RestoreMaxMs));
+        AnsiConsole.Write(snapshots);
+
+        AnsiConsole.WriteLine("what the figures mean:");
+        foreach (var line in MigrateLegend)
+        {
+            AnsiConsole.WriteLine($"  - {line}");
+        }
+
+        AnsiConsole.WriteLine("targets and notes:");
+        foreach (var note in report.Notes)
+        {
+            AnsiConsole.WriteLine($"  - {note}");
+        }
+    }
+
+    private static readonly string[] MigrateLegend =
+    [
+        "total (fabric): MigrationInfo.TotalMs, from the coordinator taking the request to the migration's end: target reserved and launched paused, stream sent, switch-over recorded, guest resumed on the target, source told to stop",
+        "total (raw QMP): the same steps timed by the benchmark, from launching the target QEMU to the source's answer to quit",
+        "QEMU total: query-migrate's total-time on the source, from migrate to its completion; total minus it is the time around the stream (target launch, bookkeeping, seeing the end, switch-over)",
+        "QEMU downtime: query-migrate's downtime on the source (its stop to the end of the final copy)",
+        "guest pause: the source's STOP event to the target's RESUME event, by QEMU's timestamps (the fabric records the switch-over before it resumes the guest)",
+        "client call (fabric only): MigrateVmAsync to WaitForMigrationAsync returning, as a client sees it",
+        "memwalk total: MigrationInfo.TotalMs to success or to the abort; passes: QEMU's dirty-sync count; throttle: auto-converge's last CPU throttle",
+        "snapshot create: the host's time to a complete file (SnapshotInfo.TotalMs), and the guest pause in it; create call: the client's call; restore: RestoreSnapshotAsync until it returns with the guest running again",
+    ];
+
+    private static string Ms(double? value) => value is { } v ? Ms(v) : "n/a";
+
+    private static string Ratio(double value) => $"{value.ToString("0.000", CultureInfo.InvariantCulture)}×";
+
+    private static string Met(bool met) => met ? "met" : "NOT met";
+
     private static string N(double value) => value.ToString("#,0", CultureInfo.InvariantCulture);
 
     private static string Ms(double value) => $"{value.ToString("0.0", CultureInfo.InvariantCulture)} ms";
