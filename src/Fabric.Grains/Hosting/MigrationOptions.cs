@@ -6,7 +6,7 @@ public sealed class MigrationOptions
     public const string Section = "Fabric:Migration";
 
     /// <summary>How often a migration under way looks at its two sides.</summary>
-    public TimeSpan StepInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+    public TimeSpan StepInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>How long a migration may wait for slots (outgoing on its source, incoming on a target) before it fails.</summary>
     public TimeSpan QueueTimeout { get; set; } = TimeSpan.FromMinutes(10);

@@ -26,6 +26,9 @@ internal sealed partial class MigrationGrain(
     /// <summary>The longest one WaitForChange waits (below its response timeout of 10 s).</summary>
     private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(5);
 
+    /// <summary>How long one step of the transfer watches the target for the stream's end (the watchdog runs between).</summary>
+    private static readonly TimeSpan TargetWatch = TimeSpan.FromSeconds(1);
+
     private readonly List<(long Version, TaskCompletionSource<MigrationInfo> Done)> _waiters = [];
     private IGrainTimer? _steps;
     private long _version;
@@ -481,8 +484,9 @@ internal sealed partial class MigrationGrain(
 
         if (await ReachableAsync(Record.TargetHost!))
         {
-            // Wait on the target rather than idly: the switch-over starts the moment it holds the whole VM.
-            var target = await TargetHost().AwaitIncoming(Vm, Record.TargetEpoch, Options.StepInterval);
+            // Wait on the target rather than idly, and for longer than a step: the guest stays paused from the source's
+            // last pass until the switch-over, so the coordinator must see the stream's end at once, not at its next step.
+            var target = await TargetHost().AwaitIncoming(Vm, Record.TargetEpoch, TargetWatch);
             if (!target.Alive)
             {
                 await BeginAbortAsync(MigrationPhase.Failed, $"the target QEMU on host '{Record.TargetHost}' ended during the transfer ({target.ProcessReason})");
