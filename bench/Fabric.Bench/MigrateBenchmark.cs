@@ -110,16 +110,17 @@ internal static partial class MigrateBenchmark
     private static readonly TimeSpan MigrationTimeout = TimeSpan.FromSeconds(120);
 
     /// <summary>
-    /// A shorter migration budget than production's (20 s at least, 60 s per GiB), so that the memwalk migration that
-    /// cannot converge ends within a reasonable time: 15 s for each of these guests. The stall watchdog keeps its
-    /// production 20 s: shorter than the budget, it would abort the post-copy case before the budget switches it to
-    /// post-copy (a memwalk pre-copy stops making progress after a few seconds). The linux migrations end within about
-    /// a second and never come near either; everything else is the silos' production default.
+    /// Shorter migration deadlines than production's (a budget of at least 20 s and 60 s per GiB, a 20 s stall
+    /// watchdog), so that the memwalk migration that cannot converge ends within a reasonable time: a 15 s budget for
+    /// each of these guests, and 10 s without progress. A stalled migration asked with post-copy switches to it rather
+    /// than being undone. The linux migrations end within about a second and never come near either; everything else is
+    /// the silos' production default.
     /// </summary>
     private static readonly Dictionary<string, string> SiloSettings = new(StringComparer.Ordinal)
     {
         ["Fabric__Migration__MinimumBudget"] = "00:00:15",
         ["Fabric__Migration__BudgetPerGiB"] = "00:00:15",
+        ["Fabric__Migration__StallTimeout"] = "00:00:10",
     };
 
     /// <summary>
