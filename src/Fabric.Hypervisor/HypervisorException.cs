@@ -11,6 +11,9 @@ public enum HypervisorErrorKind
     /// <summary>The VM's process is in a state that forbids this (already running, not running).</summary>
     Conflict,
 
+    /// <summary>The file system that would hold the result is full (nothing half-made is left).</summary>
+    NoSpace,
+
     /// <summary>The hypervisor failed (QEMU would not start, a QMP command failed).</summary>
     Failed,
 }

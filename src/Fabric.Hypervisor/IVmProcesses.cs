@@ -67,6 +67,9 @@ public sealed record LaunchSpec(string Vm, long Epoch, Guid InstanceId, int VCpu
     /// <see cref="ILiveMigration"/>), instead of booting the guest.
     /// </summary>
     public bool Incoming { get; init; }
+
+    /// <summary>The VM's disks, by slot (none: a VM without writable storage).</summary>
+    public System.Collections.Immutable.ImmutableArray<DiskSpec> Disks { get; init; } = [];
 }
 
 public enum ProcessPower

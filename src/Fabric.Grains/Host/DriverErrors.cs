@@ -11,6 +11,7 @@ internal static class DriverErrors
         HypervisorErrorKind.InvalidRequest => new FabricException(ErrorCodes.InvalidSpec, exception.Message),
         HypervisorErrorKind.NotFound => new FabricException(ErrorCodes.NotFound, exception.Message),
         HypervisorErrorKind.Conflict => new FabricException(ErrorCodes.Conflict, exception.Message),
+        HypervisorErrorKind.NoSpace => new FabricException(ErrorCodes.InsufficientCapacity, exception.Message),
         _ => FabricException.Hypervisor(exception.Message),
     };
 

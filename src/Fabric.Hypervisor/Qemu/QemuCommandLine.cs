@@ -50,6 +50,11 @@ public static class QemuCommandLine
             args.Add("defer");
         }
 
+        foreach (var disk in spec.Disks.OrderBy(d => d.Slot))
+        {
+            args.AddRange(DiskArguments(disk));
+        }
+
         switch (image.Boot)
         {
             case GuestBoot.Disk:
@@ -75,6 +80,26 @@ public static class QemuCommandLine
         }
 
         return args;
+    }
+
+    /// <summary>
+    /// A disk as a <c>-blockdev</c> (JSON, so no path needs escaping; format given, never probed) and its virtio-blk
+    /// device at the slot's fixed PCI address.
+    /// </summary>
+    public static IEnumerable<string> DiskArguments(DiskSpec disk)
+    {
+        ArgumentNullException.ThrowIfNull(disk);
+        disk.EnsureValid();
+        var node = new System.Text.Json.Nodes.JsonObject
+        {
+            ["node-name"] = disk.NodeName,
+            ["driver"] = disk.Format,
+            ["file"] = new System.Text.Json.Nodes.JsonObject { ["driver"] = "file", ["filename"] = disk.Path },
+        };
+        yield return "-blockdev";
+        yield return node.ToJsonString();
+        yield return "-device";
+        yield return $"virtio-blk-pci,id={disk.DeviceId},drive={disk.NodeName},serial={disk.Serial},addr=0x{disk.PciSlot.ToString("x", CultureInfo.InvariantCulture)}";
     }
 
     /// <summary>Escapes a value inside a QEMU <c>key=value,…</c> option, where a literal comma is written twice.</summary>
