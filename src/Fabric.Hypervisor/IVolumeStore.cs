@@ -33,6 +33,9 @@ public interface IVolumeStore
     /// <summary>The volume's file as <c>qemu-img info</c> reads it (format given), or null when there is none.</summary>
     Task<VolumeFile?> InspectVolumeAsync(string root, string volume, CancellationToken cancellationToken);
 
+    /// <summary>What every volume file of the pool occupies on disk (allocated blocks), by volume name.</summary>
+    Task<IReadOnlyDictionary<string, long>> MeasureVolumesAsync(string root, CancellationToken cancellationToken);
+
     /// <summary>Deletes the volume's file (nothing when it does not exist).</summary>
     Task DeleteVolumeAsync(string root, string volume, CancellationToken cancellationToken);
 

@@ -30,6 +30,10 @@ public sealed record VmReservation
     /// <summary>The migration this reservation is the target of: it takes one of the host's incoming migration slots.</summary>
     [Id(6)]
     public string? IncomingMigration { get; init; }
+
+    /// <summary>The VM's disks, by slot.</summary>
+    [Id(7)]
+    public System.Collections.Immutable.ImmutableArray<DiskPlacement> Disks { get; init; } = [];
 }
 
 /// <summary>

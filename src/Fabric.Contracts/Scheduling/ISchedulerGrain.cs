@@ -49,6 +49,24 @@ public sealed record PlacementRequest
     /// <summary>Hosts that may not take the VM (a migration's source).</summary>
     [Id(2)]
     public System.Collections.Immutable.ImmutableArray<string> ExcludedHosts { get; init; } = [];
+
+    /// <summary>
+    /// The only hosts that may take the VM, with why (the hosts holding its local-pool volumes, or the images its new
+    /// volumes are cloned from); null: any host.
+    /// </summary>
+    [Id(3)]
+    public HostConstraint? AllowedHosts { get; init; }
+}
+
+/// <summary>A set of hosts a VM must be placed within, and the reason, for the error that names it.</summary>
+[GenerateSerializer, Immutable, Alias("fabric.HostConstraint")]
+public sealed record HostConstraint(
+    [property: Id(0)] System.Collections.Immutable.ImmutableSortedSet<string> Hosts,
+    [property: Id(1)] string Reason)
+{
+    /// <summary>Both constraints at once (null means none).</summary>
+    public static HostConstraint? Intersect(HostConstraint? a, HostConstraint? b) =>
+        a is null ? b : b is null ? a : new HostConstraint(a.Hosts.Intersect(b.Hosts), $"{a.Reason}; {b.Reason}");
 }
 
 /// <summary>Where a VM was placed, and by which policy.</summary>

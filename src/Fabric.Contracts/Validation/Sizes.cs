@@ -32,6 +32,38 @@ public static class Sizes
         return (int)(value * multiplier);
     }
 
+    /// <summary>
+    /// A byte size as operators type it for disks: a number with <c>Ki</c>, <c>Mi</c>, <c>Gi</c> or <c>Ti</c> (or
+    /// <c>K</c>, <c>M</c>, <c>G</c>, <c>T</c>, also powers of 1024), or a bare number of bytes.
+    /// </summary>
+    public static long ParseBytes(string field, string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var trimmed = text.Trim();
+        var units = new (string Suffix, int Shift)[] { ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10), ("T", 40), ("G", 30), ("M", 20), ("K", 10) };
+        var (digits, shift) = (trimmed, 0);
+        foreach (var (suffix, unitShift) in units)
+        {
+            if (trimmed.EndsWith(suffix, StringComparison.Ordinal))
+            {
+                (digits, shift) = (trimmed[..^suffix.Length], unitShift);
+                break;
+            }
+        }
+
+        if (!long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value <= 0)
+        {
+            throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is not a size: use a positive number with Ki, Mi, Gi or Ti (e.g. 512Mi, 2Gi)");
+        }
+
+        if (value > long.MaxValue >> shift)
+        {
+            throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is too large");
+        }
+
+        return value << shift;
+    }
+
     public static string FormatMiB(long mib) =>
         mib >= 1024 && mib % 1024 == 0 ? $"{mib / 1024}Gi" : $"{mib}Mi";
 

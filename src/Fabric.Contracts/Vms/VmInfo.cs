@@ -68,6 +68,10 @@ public sealed record VmInfo
     /// <summary>The phase of the migration under way (while <see cref="State"/> is Migrating).</summary>
     [Id(17)]
     public MigrationPhase? Migration { get; init; }
+
+    /// <summary>The VM's disks, by slot.</summary>
+    [Id(18)]
+    public ImmutableArray<VmDisk> Disks { get; init; } = [];
 }
 
 /// <summary>One lifecycle transition of a VM.</summary>

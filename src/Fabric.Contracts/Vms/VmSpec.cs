@@ -71,6 +71,10 @@ public sealed record VmSpec
     [Id(5)]
     public VmPlacement Placement { get; init; } = VmPlacement.None;
 
+    /// <summary>The VM's disks, in the order the guest sees them (vda, vdb, …).</summary>
+    [Id(6)]
+    public ImmutableArray<DiskRequest> Disks { get; init; } = [];
+
     /// <summary>
     /// Checks every field on its own (host-independent limits); host limits and image availability are checked at placement.
     /// Returns the spec with normalized collections, or throws <c>invalid-spec</c> naming the first bad field.
@@ -110,8 +114,31 @@ public sealed record VmSpec
             throw FabricException.InvalidSpec("placement.policy", $"'{placement.Policy}' is not pack or spread");
         }
 
+        var disks = Disks.IsDefault ? [] : Disks;
+        if (disks.Length > VmDisk.MaxPerVm)
+        {
+            throw FabricException.InvalidSpec("disks", $"{disks.Length} disks; a VM has at most {VmDisk.MaxPerVm}");
+        }
+
+        for (var i = 0; i < disks.Length; i++)
+        {
+            if (disks[i] is null)
+            {
+                throw FabricException.InvalidSpec($"disks[{i}]", "is empty");
+            }
+
+            disks[i].Validate($"disks[{i}]");
+        }
+
+        var duplicate = disks.Where(d => d.Volume is not null).GroupBy(d => (d.Pool, d.Volume)).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+        {
+            throw FabricException.InvalidSpec("disks", $"volume {duplicate.Key.Pool}/{duplicate.Key.Volume} is given twice");
+        }
+
         return this with
         {
+            Disks = disks,
             Labels = Contracts.Labels.Require("labels", Labels),
             Placement = placement with { HostSelector = Contracts.Labels.Require("placement.hostSelector", placement.HostSelector) },
         };

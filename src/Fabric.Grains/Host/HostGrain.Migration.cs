@@ -61,7 +61,7 @@ internal sealed partial class HostGrain
         _launching[vm] = assignment.InstanceId;
         try
         {
-            var spec = new LaunchSpec(vm, entry.Epoch, assignment.InstanceId, entry.VCpus, (int)entry.MemoryMiB, entry.Image) { Incoming = true };
+            var spec = LaunchSpecOf(entry, assignment.InstanceId) with { Incoming = true };
             await Task.Run(() => _driver.LaunchAsync(spec, CancellationToken.None));
         }
         catch (Exception ex)

@@ -74,7 +74,7 @@ internal sealed partial class HostGrain : IHostSnapshots
             await StopOldProcessAsync(vm);
             await SaveAsync(RequireEntry(assignment) with { InstanceId = assignment.InstanceId });
             _launchFailures.Remove(vm);
-            var spec = new LaunchSpec(vm, entry.Epoch, assignment.InstanceId, entry.VCpus, (int)entry.MemoryMiB, entry.Image) { Incoming = true };
+            var spec = LaunchSpecOf(entry, assignment.InstanceId) with { Incoming = true };
             await Task.Run(() => snapshots.RestoreSnapshotAsync(spec, snapshot, resume, CancellationToken.None));
         }
         catch (Exception ex)

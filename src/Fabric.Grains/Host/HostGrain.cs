@@ -135,7 +135,7 @@ internal sealed partial class HostGrain(
         {
             if (replaced.Epoch == entry.Epoch)
             {
-                return replaced with { InstanceId = Guid.Empty, Fenced = null, Outgoing = null } == entry
+                return replaced.SameReservation(entry)
                     ? Summary()
                     : throw FabricException.Conflict($"vm '{vm}' already holds a different reservation on host '{Name}' at epoch {entry.Epoch}");
             }
@@ -250,7 +250,7 @@ internal sealed partial class HostGrain(
         _launching[vm] = assignment.InstanceId;
         try
         {
-            var spec = new LaunchSpec(vm, entry.Epoch, assignment.InstanceId, entry.VCpus, (int)entry.MemoryMiB, entry.Image);
+            var spec = LaunchSpecOf(entry, assignment.InstanceId);
 
             // Launching forks QEMU and waits for it: keep that off the grain's scheduler.
             await Task.Run(() => _driver.LaunchAsync(spec, CancellationToken.None));

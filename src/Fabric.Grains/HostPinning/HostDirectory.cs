@@ -30,6 +30,9 @@ public sealed partial class HostDirectory(IClusterMembershipService membership, 
 
     public bool IsUp(string hostId) => _hosts.ContainsKey(hostId);
 
+    /// <summary>The hosts whose silo is active now, in name order.</summary>
+    public IEnumerable<string> UpHosts => _hosts.Keys.Order(StringComparer.Ordinal);
+
     /// <summary>Completes once the map has been built from a membership view in which every active silo's metadata is known.</summary>
     public Task WaitUntilResolvedAsync(CancellationToken cancellationToken) => _resolved.Task.WaitAsync(cancellationToken);
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 using System.Text.Json.Serialization;
 using Fabric.Contracts;
 using StackExchange.Redis;
@@ -54,6 +55,10 @@ public sealed record LedgerEntry : IStoredRow
     [JsonPropertyName("incoming")]
     public string? Incoming { get; init; }
 
+    /// <summary>The VM's disks by slot: what its process is launched with, and what hot-plug changes (written first).</summary>
+    [JsonPropertyName("disks")]
+    public ImmutableArray<LedgerDisk> Disks { get; init; } = [];
+
     [JsonIgnore]
     public Resources Resources => new(VCpus, MemoryMiB);
 
@@ -67,7 +72,14 @@ public sealed record LedgerEntry : IStoredRow
         AntiAffinityGroup = AntiAffinityGroup,
         AffinityGroup = AffinityGroup,
         IncomingMigration = Incoming,
+        Disks = [.. Disks.Select(d => d.ToPlacement())],
     };
+
+    /// <summary>Equal in everything a reservation holds (a repeated reservation is idempotent only when it is the same).</summary>
+    public bool SameReservation(LedgerEntry other) =>
+        other is not null && Vm == other.Vm && Epoch == other.Epoch && VCpus == other.VCpus && MemoryMiB == other.MemoryMiB
+        && Image == other.Image && AntiAffinityGroup == other.AntiAffinityGroup && AffinityGroup == other.AffinityGroup
+        && Incoming == other.Incoming && Disks.SequenceEqual(other.Disks);
 
     public static LedgerEntry From(VmReservation reservation)
     {
@@ -82,8 +94,36 @@ public sealed record LedgerEntry : IStoredRow
             AntiAffinityGroup = reservation.AntiAffinityGroup,
             AffinityGroup = reservation.AffinityGroup,
             Incoming = reservation.IncomingMigration,
+            Disks = [.. reservation.Disks.Select(LedgerDisk.From)],
         };
     }
+}
+
+/// <summary>One disk of a ledger entry (stored format of <see cref="DiskPlacement"/>).</summary>
+public sealed record LedgerDisk
+{
+    [JsonPropertyName("slot")]
+    public required int Slot { get; init; }
+
+    [JsonPropertyName("pool")]
+    public required string Pool { get; init; }
+
+    [JsonPropertyName("type")]
+    public required PoolType Type { get; init; }
+
+    [JsonPropertyName("path")]
+    public required string Path { get; init; }
+
+    [JsonPropertyName("volume")]
+    public required string Volume { get; init; }
+
+    public static LedgerDisk From(DiskPlacement disk)
+    {
+        ArgumentNullException.ThrowIfNull(disk);
+        return new LedgerDisk { Slot = disk.Slot, Pool = disk.Pool.Pool, Type = disk.Pool.Type, Path = disk.Pool.Path, Volume = disk.Volume };
+    }
+
+    public DiskPlacement ToPlacement() => new(Slot, new PoolLocation(Pool, Type, Path), Volume);
 }
 
 /// <summary>

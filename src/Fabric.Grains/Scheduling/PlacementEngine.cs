@@ -157,6 +157,11 @@ internal static class PlacementEngine
             return explain ? "the VM's current host" : Excluded;
         }
 
+        if (request.AllowedHosts is { } allowed && !allowed.Hosts.Contains(host.Name))
+        {
+            return explain ? $"not where its storage is ({allowed.Reason})" : Excluded;
+        }
+
         if (placement.Host is { } requested && host.Name != requested)
         {
             return explain ? $"not the requested host '{requested}'" : Excluded;
