@@ -67,6 +67,10 @@ internal static class Program
 
         root.Subcommands.Add(HostCommands.Create(global, io));
         root.Subcommands.Add(VmCommands.Create(global, io));
+        foreach (var storage in StorageCommands.Create(global, io))
+        {
+            root.Subcommands.Add(storage);
+        }
         return root;
     }
 

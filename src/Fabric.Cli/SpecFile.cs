@@ -24,7 +24,7 @@ internal sealed record SpecFileContent(VmSpec Spec, int? Count);
 /// </summary>
 internal static class SpecFile
 {
-    private static readonly string[] TopFields = ["name", "image", "vcpus", "memory", "labels", "placement", "count"];
+    private static readonly string[] TopFields = ["name", "image", "vcpus", "memory", "labels", "placement", "disks", "count"];
     private static readonly string[] PlacementFields = ["host", "policy", "antiAffinityGroup", "affinityGroup", "hostSelector"];
 
     /// <summary>Reads the spec file at <paramref name="path"/>, or standard input when it is <c>-</c>.</summary>
@@ -52,6 +52,7 @@ internal static class SpecFile
         int? vcpus = null, memory = null, count = null;
         var labels = ImmutableSortedDictionary<string, string>.Empty;
         var placement = VmPlacement.None;
+        ImmutableArray<DiskRequest> disks = [];
         foreach (var (key, value) in Fields(root, "", TopFields))
         {
             switch (key)
@@ -62,6 +63,7 @@ internal static class SpecFile
                 case "memory": memory = Sizes.ParseMiB(key, Scalar(value, key) ?? ""); break;
                 case "labels": labels = StringMap(value, key); break;
                 case "placement": placement = Placement(value); break;
+                case "disks": disks = Disks(value); break;
                 case "count": count = WholeNumber(value, key); break;
             }
         }
@@ -74,6 +76,7 @@ internal static class SpecFile
             MemoryMiB = memory ?? VmSpec.DefaultMemoryMiB,
             Labels = labels,
             Placement = placement,
+            Disks = disks,
         };
         return new SpecFileContent(spec, count);
     }
@@ -97,6 +100,22 @@ internal static class SpecFile
             _ => stream.Documents[0].RootNode as YamlMappingNode
                 ?? throw FabricException.InvalidSpec("spec", $"must be a mapping of fields ({string.Join(", ", TopFields)}) (line {stream.Documents[0].RootNode.Start.Line})"),
         };
+    }
+
+    /// <summary><c>disks:</c> a list of <c>POOL:SIZE</c>, <c>POOL:SIZE:IMAGE</c> or <c>POOL/VOLUME</c>, as <c>--disk</c> takes them.</summary>
+    private static ImmutableArray<DiskRequest> Disks(YamlNode node)
+    {
+        if (node is not YamlSequenceNode list)
+        {
+            throw FabricException.InvalidSpec("disks", $"must be a list of POOL:SIZE, POOL:SIZE:IMAGE or POOL/VOLUME (line {node.Start.Line})");
+        }
+
+        if (list.Children.Count > VmDisk.MaxPerVm)
+        {
+            throw FabricException.InvalidSpec("disks", $"{list.Children.Count} disks; a VM has at most {VmDisk.MaxPerVm}");
+        }
+
+        return [.. list.Children.Select((item, i) => DiskRequest.Parse($"disks[{i}]", Scalar(item, $"disks[{i}]") ?? ""))];
     }
 
     private static VmPlacement Placement(YamlNode node)

@@ -55,12 +55,20 @@ internal static partial class VmCommands
             CustomParser = r => Parsers.ParseAll(r, tokens => Parsers.LabelPairs("host-selector", tokens)),
         };
 
+        public Option<ImmutableArray<DiskRequest>?> Disks { get; } = new("--disk")
+        {
+            Description = "A disk (repeatable, in the order the guest sees them): POOL:SIZE (a new volume, deleted with the VM), POOL:SIZE:IMAGE (a linked clone of the pool's image), or POOL/VOLUME (an existing volume)",
+            HelpName = "POOL:SIZE|POOL:SIZE:IMAGE|POOL/VOLUME",
+            Arity = ArgumentArity.OneOrMore,
+            CustomParser = r => Parsers.ParseAll<ImmutableArray<DiskRequest>?>(r, tokens => [.. tokens.Select((t, i) => DiskRequest.Parse($"disk[{i}]", t))]),
+        };
+
         public Option<int?> Count { get; } = new("--count") { Description = "Create N VMs named NAME-1…NAME-N, in parallel", HelpName = "N", CustomParser = r => Parsers.Parse<int?>(r, text => Parsers.PositiveInt("count", text)) };
 
         public Option<bool> Start { get; } = new("--start") { Description = "Start the VMs once created" };
 
         /// <summary>Options that describe the spec, and so conflict with --file.</summary>
-        public IEnumerable<Option> SpecOptions => [Image, VCpus, Memory, Host, Labels, Policy, AntiAffinity, Affinity, HostSelector, Count];
+        public IEnumerable<Option> SpecOptions => [Image, VCpus, Memory, Host, Labels, Policy, AntiAffinity, Affinity, HostSelector, Disks, Count];
 
         public void Validate(CommandResult result)
         {
@@ -113,6 +121,7 @@ internal static partial class VmCommands
                     AffinityGroup = context.Get(Affinity),
                     HostSelector = context.Get(HostSelector) ?? ImmutableSortedDictionary<string, string>.Empty,
                 },
+                Disks = context.Get(Disks) ?? [],
             };
             return new SpecFileContent(spec, context.Get(Count));
         }
@@ -124,13 +133,18 @@ internal static partial class VmCommands
         var command = new Command("create", "Create (place and reserve) a VM, or --count of them, optionally --start them")
         {
             options.Name, options.File, options.Image, options.VCpus, options.Memory, options.Host, options.Labels,
-            options.Policy, options.AntiAffinity, options.Affinity, options.HostSelector, options.Count, options.Start,
+            options.Policy, options.AntiAffinity, options.Affinity, options.HostSelector, options.Disks, options.Count, options.Start,
         };
         command.Validators.Add(options.Validate);
         command.SetRunAction(global, io, async context =>
         {
             var (spec, count) = options.Read(context);
             spec = spec.Validate();
+            if (count is not null && spec.Disks.FirstOrDefault(d => d.Volume is not null) is { } shared)
+            {
+                throw FabricException.InvalidSpec("disk", $"{shared} is one volume; with --count every VM needs its own (use POOL:SIZE)");
+            }
+
             var start = context.Get(options.Start);
             var client = await context.ClientAsync();
             if (count is null)

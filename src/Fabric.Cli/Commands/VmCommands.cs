@@ -22,6 +22,7 @@ internal static partial class VmCommands
         vm.Subcommands.Add(Lifecycle(VmAction.Delete, "Delete a stopped (or never started) VM and free its reservation", global, io));
         vm.Subcommands.Add(Migrate(global, io));
         vm.Subcommands.Add(Snapshot(global, io));
+        vm.Subcommands.Add(Disk(global, io));
         vm.Subcommands.Add(Get(global, io));
         vm.Subcommands.Add(List(global, io));
         vm.Subcommands.Add(Watch(global, io));

@@ -43,6 +43,7 @@ internal static class VmOutput
         grid.Row("Memory", Cells.Memory(vm.MemoryMiB));
         grid.Row("Image", vm.Image);
         grid.Row("Labels", Cells.Labels(vm.Labels));
+        grid.Row("Disks", StorageOutput.Disks(vm.Disks));
         grid.Row("Placement", Describe(vm.Placement));
         grid.Row("Pid", vm.Pid?.ToString(CultureInfo.InvariantCulture));
         grid.Row("Instance", vm.InstanceId?.ToString());

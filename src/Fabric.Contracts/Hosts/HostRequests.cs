@@ -34,6 +34,14 @@ public sealed record VmReservation
     /// <summary>The VM's disks, by slot.</summary>
     [Id(7)]
     public System.Collections.Immutable.ImmutableArray<DiskPlacement> Disks { get; init; } = [];
+
+    /// <summary>Value equality, the disks compared element by element (an array compares by reference).</summary>
+    public bool Equals(VmReservation? other) =>
+        other is not null && Vm == other.Vm && Resources == other.Resources && Image == other.Image
+        && AntiAffinityGroup == other.AntiAffinityGroup && AffinityGroup == other.AffinityGroup && Epoch == other.Epoch
+        && IncomingMigration == other.IncomingMigration && Disks.AsSpan().SequenceEqual(other.Disks.AsSpan());
+
+    public override int GetHashCode() => HashCode.Combine(Vm, Epoch, Image, Disks.Length);
 }
 
 /// <summary>

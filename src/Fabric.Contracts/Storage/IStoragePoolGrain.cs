@@ -21,6 +21,10 @@ public interface IStoragePoolGrain : IGrainWithStringKey
     [AlwaysInterleave, Alias("Get")]
     Task<PoolInfo> Get();
 
+    /// <summary>Where the pool's files are (<c>not-found</c> when the pool does not exist).</summary>
+    [AlwaysInterleave, Alias("Locate")]
+    Task<PoolLocation> Locate();
+
     /// <summary>Deletes the pool; <c>conflict</c> while it holds volumes or images.</summary>
     [Alias("Delete")]
     Task Delete();

@@ -88,6 +88,12 @@ internal sealed partial class StoragePoolGrain(
         return MeasureAsync();
     }
 
+    Task<PoolLocation> IStoragePoolGrain.Locate()
+    {
+        RequireExists();
+        return Task.FromResult(Record.Location(Name));
+    }
+
     async Task IStoragePoolGrain.Delete()
     {
         await ReloadIfNeededAsync();
@@ -228,7 +234,7 @@ internal sealed partial class StoragePoolGrain(
     {
         await ReloadIfNeededAsync();
         var row = RequireVolume(volume);
-        if (row.AttachedTo is { } vm)
+        if (row.AttachedTo is { } vm && await HolderExistsAsync(vm))
         {
             throw FabricException.Conflict($"volume '{Name}/{volume}' is a disk of vm '{vm}'; detach it first");
         }
@@ -361,7 +367,7 @@ internal sealed partial class StoragePoolGrain(
             return Attachment(volume, row, null);
         }
 
-        if (row.AttachedTo is { } holder)
+        if (row.AttachedTo is { } holder && await HolderExistsAsync(holder))
         {
             throw FabricException.Conflict($"volume '{Name}/{volume}' is already a disk of vm '{holder}'");
         }
@@ -405,6 +411,24 @@ internal sealed partial class StoragePoolGrain(
         var grown = row with { SizeBytes = sizeBytes };
         await WriteAsync(With(volume, grown));
         return Attachment(volume, grown, null);
+    }
+
+    /// <summary>
+    /// Whether the VM a volume is attached to still exists: a VM gives its volumes back after its record is gone, and
+    /// if that failed, the volume is free all the same. (<see cref="IVmGrain.Get"/> interleaves, so asking cannot
+    /// deadlock against a VM that is waiting on this pool.)
+    /// </summary>
+    private async Task<bool> HolderExistsAsync(string vm)
+    {
+        try
+        {
+            await GrainFactory.GetGrain<IVmGrain>(vm).Get();
+            return true;
+        }
+        catch (FabricException ex) when (ex.Code == ErrorCodes.NotFound)
+        {
+            return false;
+        }
     }
 
     /// <summary>Creating and deleting rows a crash left behind are settled from what the host holds.</summary>

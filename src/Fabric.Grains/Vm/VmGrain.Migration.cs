@@ -24,6 +24,11 @@ internal sealed partial class VmGrain
 
         VmTransitions.Require(Name, Record.State, VmAction.Migrate);
         RequireHostUp(Record.Host);
+        if (Record.Disks.FirstOrDefault(d => d.Type == PoolType.Local) is { } local)
+        {
+            throw FabricException.Conflict($"vm '{Name}' has a disk in local pool '{local.Pool}' (volume {local.Volume}); migrating local-pool disks (a mirror to the target) is not supported yet");
+        }
+
         var next = Record.Copy();
         next.Migration = new MigrationRow
         {
@@ -145,7 +150,7 @@ internal sealed partial class VmGrain
     private MigrationSource Source(string host, long epoch, bool wasRunning) => new()
     {
         Assignment = new VmAssignment(Name, host, epoch, Record.InstanceId ?? Guid.Empty),
-        Reservation = Reservation(Record.Spec!, epoch),
+        Reservation = Reservation(Record.Spec!, epoch, Record.Disks),
         Placement = Record.Spec!.ToPlacement(),
         WasRunning = wasRunning,
     };

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Fabric.Contracts;
 using Fabric.Grains.Events;
 using Fabric.Grains.Hosting;
@@ -74,16 +75,20 @@ internal sealed partial class VmGrain(
         }
 
         var row = Compact(VmSpecRow.From(spec));
-        var (host, epoch, policy) = await PlaceAsync(row);
+        var (planned, constraint) = await PlanDisksAsync(spec.Disks);
+        var (host, epoch, policy) = await PlaceAsync(row, planned, constraint);
         var now = time.GetUtcNow();
-        var next = new VmRecord { Spec = row, State = VmState.Defined, Host = host, Epoch = epoch, CreatedAt = now, Since = now };
+        ImmutableArray<DiskRow> disks = [];
         try
         {
+            disks = await AcquireDisksAsync(spec.Disks, planned, host);
+            var next = new VmRecord { Spec = row, State = VmState.Defined, Host = host, Epoch = epoch, CreatedAt = now, Since = now, Disks = disks };
             await WriteAsync(next);
         }
-        catch (FabricException)
+        catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // The VM does not exist unless its record does: give the reservation back.
+            // The VM does not exist unless its record does: give the reservation and the volumes back.
+            await ReleaseDisksAsync(disks, deleting: true);
             await ReleaseQuietlyAsync(host, epoch);
             throw;
         }
@@ -105,7 +110,7 @@ internal sealed partial class VmGrain(
         if (!Record.Placed)
         {
             // Released from its last host (stopped by force while that host was Down): place it anew.
-            (next.Host, next.Epoch, _) = await PlaceAsync(Record.Spec!);
+            (next.Host, next.Epoch, _) = await PlaceAsync(Record.Spec!, Record.Disks, await DiskConstraintAsync(Record.Disks));
             next.LastObserved = HostSequence.None;
             placedNow = next.Epoch;
         }
@@ -200,6 +205,7 @@ internal sealed partial class VmGrain(
         await DeleteSnapshotFilesAsync();
         var from = Record.State;
         var hostName = Record.Host;
+        var disks = Record.Disks;
         try
         {
             await state.ClearStateAsync();
@@ -212,6 +218,9 @@ internal sealed partial class VmGrain(
 
         state.State = new VmRecord();
         StopPendingCheck();
+
+        // Only once the record is gone: a VM that still exists never loses a disk it lists.
+        await ReleaseDisksAsync(disks, deleting: true);
         LogDeleted(Name, hostName, options.Force);
         await Task.WhenAll(
             RemoveFromCatalogAsync(),
@@ -345,7 +354,7 @@ internal sealed partial class VmGrain(
                 return;
             }
 
-            await host.Reserve(Reservation(Record.Spec!, Record.Epoch));
+            await host.Reserve(Reservation(Record.Spec!, Record.Epoch, Record.Disks));
             LogReservationRestored(Name, Record.Host, Record.Epoch);
             await ApplyAsync(await host.Observe(Name), answersOwnRequest: false);
         }
@@ -593,16 +602,17 @@ internal sealed partial class VmGrain(
         _pendingCheck = null;
     }
 
-    private async Task<(string Host, long Epoch, PlacementPolicy Policy)> PlaceAsync(VmSpecRow spec)
+    private async Task<(string Host, long Epoch, PlacementPolicy Policy)> PlaceAsync(VmSpecRow spec, ImmutableArray<DiskRow> disks, HostConstraint? constraint)
     {
         var epoch = await epochs.NextAsync();
-        var request = new PlacementRequest { Reservation = Reservation(spec, epoch), Placement = spec.ToPlacement() };
+        var request = new PlacementRequest { Reservation = Reservation(spec, epoch, disks), Placement = spec.ToPlacement(), AllowedHosts = constraint };
         var decision = await GrainFactory.GetGrain<ISchedulerGrain>(ISchedulerGrain.Key).Place(request);
         return (string.Intern(decision.Host), epoch, decision.Policy);
     }
 
-    private VmReservation Reservation(VmSpecRow spec, long epoch) => new()
+    private VmReservation Reservation(VmSpecRow spec, long epoch, ImmutableArray<DiskRow> disks) => new()
     {
+        Disks = [.. disks.Select(d => d.Placement)],
         Vm = Name,
         Epoch = epoch,
         Resources = new Resources(spec.VCpus, spec.MemoryMiB),
@@ -821,8 +831,12 @@ internal sealed partial class VmGrain(
             History = full ? [.. Record.History.Select(h => h.ToEntry())] : [],
             Waiting = full ? Waiting() : null,
             Migration = Record.Migration?.Phase,
+            Disks = [.. Record.Disks.Select(d => d.ToDisk())],
         };
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: volume {Pool}/{Volume} could not be given back to its pool for now: {Error}")]
+    private partial void LogVolumeReleaseFailed(string vm, string pool, string volume, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm} created on host {Host} at epoch {Epoch} ({Policy})")]
     private partial void LogCreated(string vm, string host, long epoch, PlacementPolicy policy);

@@ -79,6 +79,10 @@ public sealed class VmRecord
     [Id(40), JsonPropertyName("snapshots")]
     public ImmutableArray<SnapshotRow> Snapshots { get; set; } = [];
 
+    /// <summary>The VM's disks, by slot (at most <see cref="VmDisk.MaxPerVm"/>).</summary>
+    [Id(41), JsonPropertyName("disks")]
+    public ImmutableArray<DiskRow> Disks { get; set; } = [];
+
     [JsonIgnore]
     public bool Exists => Spec is not null;
 
@@ -154,6 +158,38 @@ public sealed record MigrationRow
 
     /// <summary>Whether <paramref name="epoch"/> is one of this migration's placements.</summary>
     public bool Owns(long epoch) => epoch == SourceEpoch || (TargetEpoch != 0 && epoch == TargetEpoch);
+}
+
+/// <summary>One disk of a VM as stored: the volume, where its pool is, and whether it goes with the VM.</summary>
+[GenerateSerializer, Immutable, Alias("fabric.DiskRow")]
+public sealed record DiskRow
+{
+    [Id(0), JsonPropertyName("slot")]
+    public required int Slot { get; init; }
+
+    [Id(1), JsonPropertyName("pool")]
+    public required string Pool { get; init; }
+
+    [Id(2), JsonPropertyName("type")]
+    public required PoolType Type { get; init; }
+
+    [Id(3), JsonPropertyName("path")]
+    public required string Path { get; init; }
+
+    [Id(4), JsonPropertyName("volume")]
+    public required string Volume { get; init; }
+
+    [Id(5), JsonPropertyName("sizeBytes")]
+    public required long SizeBytes { get; init; }
+
+    [Id(6), JsonPropertyName("deleteWithVm")]
+    public bool DeleteWithVm { get; init; }
+
+    public PoolLocation Location => new(Pool, Type, Path);
+
+    public DiskPlacement Placement => new(Slot, Location, Volume);
+
+    public VmDisk ToDisk() => new() { Pool = Pool, Volume = Volume, SizeBytes = SizeBytes, Slot = Slot, DeleteWithVm = DeleteWithVm };
 }
 
 /// <summary>One lifecycle transition as stored.</summary>
