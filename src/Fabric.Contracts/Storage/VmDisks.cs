@@ -32,14 +32,14 @@ public sealed record DiskRequest
     public static DiskRequest Parse(string field, string text)
     {
         ArgumentNullException.ThrowIfNull(text);
+        var parts = text.Split(':');
         var slash = text.Split('/');
-        if (slash.Length == 2)
+        if (parts.Length == 1 && slash.Length == 2)
         {
             return new DiskRequest { Pool = Names.Require($"{field}.pool", slash[0]), Volume = Names.Require($"{field}.volume", slash[1]) };
         }
 
-        var parts = text.Split(':');
-        if (slash.Length > 2 || parts.Length is < 2 or > 3)
+        if (parts.Length is < 2 or > 3)
         {
             throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is not POOL:SIZE, POOL:SIZE:IMAGE or POOL/VOLUME");
         }

@@ -134,4 +134,21 @@ public sealed class SpecFileTests
 
         Assert.Equal("piped", spec.Name);
     }
+
+    [Fact]
+    public void Disks_AreAListOfTheCommandLineForms()
+    {
+        var content = SpecFile.Parse("name: db\nimage: linux\ndisks:\n  - data:1Gi\n  - data/logs\n  - data:2Gi:debian\n");
+
+        Assert.Equal(["data:1073741824", "data/logs", "data:2147483648:debian"], content.Spec.Disks.Select(d => d.ToString()));
+    }
+
+    [Fact]
+    public void Disks_ThatAreNotAList_NameTheField()
+    {
+        var error = Assert.Throws<Fabric.Contracts.FabricException>(() => SpecFile.Parse("name: db\nimage: linux\ndisks: data:1Gi\n"));
+        Assert.StartsWith("disks: ", error.Message, StringComparison.Ordinal);
+        error = Assert.Throws<Fabric.Contracts.FabricException>(() => SpecFile.Parse("name: db\nimage: linux\ndisks:\n  - data\n"));
+        Assert.StartsWith("disks[0]: ", error.Message, StringComparison.Ordinal);
+    }
 }

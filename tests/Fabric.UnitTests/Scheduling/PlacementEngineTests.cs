@@ -44,6 +44,27 @@ public sealed class PlacementEngineTests
     }
 
     [Fact]
+    public void AllowedHosts_LimitTheCandidatesToWhereTheStorageIs_AndTheErrorSaysWhy()
+    {
+        var hosts = Up(Host("host-a"), Host("host-b"), Host("host-c"));
+        var request = Request() with { AllowedHosts = new HostConstraint(["host-b"], "volume data/db is on host 'host-b'") };
+
+        Assert.Equal(["host-b"], PlacementEngine.Plan(hosts, request, PlacementPolicy.Spread).Candidates);
+        Assert.Equal("not where its storage is (volume data/db is on host 'host-b')", PlacementEngine.Exclusions(hosts, request)["host-a"]);
+    }
+
+    [Fact]
+    public void HostConstraints_Intersect()
+    {
+        var a = new HostConstraint(["host-a", "host-b"], "image");
+        var b = new HostConstraint(["host-b", "host-c"], "volume");
+
+        Assert.Equal(["host-b"], HostConstraint.Intersect(a, b)!.Hosts);
+        Assert.Same(a, HostConstraint.Intersect(a, null));
+        Assert.Null(HostConstraint.Intersect(null, null));
+    }
+
+    [Fact]
     public void Spread_PrefersTheLeastLoadedHost_ThenFewerVms_ThenName()
     {
         var hosts = Up(
