@@ -19,7 +19,10 @@ namespace Fabric.EndToEndTests.ControlPlane;
 /// <item>ledger = records: each placed record has its host's entry at its epoch, each entry a record, no fence is left;</item>
 /// <item>catalog = records: same VMs, with the same host, epoch and state;</item>
 /// <item>each live host's allocation is the sum of the records placed on it;</item>
-/// <item>no VM is left Migrating, and no ledger entry holds a migration slot.</item>
+/// <item>no VM is left Migrating, and no ledger entry holds a migration slot;</item>
+/// <item>disks = pools = files: each VM's disks are claimed by it in their pools, each claimed volume is a disk of its
+/// VM, no volume is half-made (Creating, Deleting, copying), and each pool directory holds exactly its volumes' files
+/// (a local pool's on the volume's host), no temporary file left.</item>
 /// </list>
 /// The control plane converges rather than acts at once, so the check is retried until it holds or time runs out.
 /// </summary>
@@ -154,6 +157,7 @@ internal sealed class FabricInvariants(FabricEnvironment environment, FabricClie
             }
         }
 
+        violations.AddRange(await StorageViolationsAsync(redis, database, records));
         foreach (var host in up.Where(environment.Silos.ContainsKey))
         {
             var info = await client.GetHostAsync(host);
@@ -196,10 +200,97 @@ internal sealed class FabricInvariants(FabricEnvironment environment, FabricClie
                 root.GetProperty("epoch").GetInt64(),
                 root.TryGetProperty("instanceId", out var instance) && instance.ValueKind == JsonValueKind.String ? instance.GetGuid() : Guid.Empty,
                 spec.GetProperty("vcpus").GetInt32(),
-                spec.GetProperty("memoryMiB").GetInt32());
+                spec.GetProperty("memoryMiB").GetInt32(),
+                root.TryGetProperty("disks", out var disks) && disks.ValueKind == JsonValueKind.Array
+                    ? [.. disks.EnumerateArray().Select(d => $"{d.GetProperty("pool").GetString()}/{d.GetProperty("volume").GetString()}")]
+                    : []);
         }
 
         return records;
+    }
+
+    /// <summary>Pools (<c>{ServiceId}/state/storagepool/{name}/pool</c>) against VM records and against the files on disk.</summary>
+    private async Task<List<string>> StorageViolationsAsync(ConnectionMultiplexer redis, IDatabase database, Dictionary<string, StoredVm> records)
+    {
+        var violations = new List<string>();
+        var claimed = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var prefix = $"{environment.ServiceId}/state/storagepool/";
+        foreach (var key in redis.GetServer(redis.GetEndPoints()[0]).Keys(pattern: prefix + "*/pool"))
+        {
+            var data = await database.HashGetAsync(key, "data");
+            if (data.IsNull)
+            {
+                continue;
+            }
+
+            using var json = JsonDocument.Parse(data.ToString());
+            var root = json.RootElement;
+            if (!root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
+            {
+                continue;
+            }
+
+            var pool = key.ToString()[prefix.Length..^"/pool".Length];
+            var local = type.GetString() == "Local";
+            var path = root.GetProperty("path").GetString()!;
+            var expected = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+            foreach (var volume in root.GetProperty("volumes").EnumerateObject())
+            {
+                var row = volume.Value;
+                var state = row.GetProperty("state").GetString();
+                if (state != "Ready")
+                {
+                    violations.Add($"volume {pool}/{volume.Name} is {state}");
+                }
+
+                if (row.TryGetProperty("copy", out var copy) && copy.ValueKind == JsonValueKind.Object)
+                {
+                    violations.Add($"volume {pool}/{volume.Name} is still being copied to {copy.GetProperty("host").GetString()}");
+                }
+
+                var holder = row.TryGetProperty("attachedTo", out var attached) && attached.ValueKind == JsonValueKind.String ? attached.GetString() : null;
+                claimed[$"{pool}/{volume.Name}"] = holder;
+                if (holder is not null && (!records.TryGetValue(holder, out var vm) || !vm.Disks.Contains($"{pool}/{volume.Name}")))
+                {
+                    violations.Add($"volume {pool}/{volume.Name} is claimed by vm '{holder}', which does not list it as a disk");
+                }
+
+                var directory = local ? Path.Combine(path, row.GetProperty("host").GetString() ?? "?") : path;
+                if (!expected.TryGetValue(directory, out var names))
+                {
+                    expected[directory] = names = new HashSet<string>(StringComparer.Ordinal);
+                }
+
+                names.Add(volume.Name + ".qcow2");
+            }
+
+            var directories = local && Directory.Exists(path) ? Directory.GetDirectories(path) : [path];
+            foreach (var directory in directories.Union(expected.Keys))
+            {
+                var volumes = Path.Combine(directory, "volumes");
+                var present = Directory.Exists(volumes) ? Directory.GetFiles(volumes).Select(f => Path.GetFileName(f)).ToHashSet(StringComparer.Ordinal) : [];
+                var wanted = expected.GetValueOrDefault(directory) ?? [];
+                foreach (var extra in present.Except(wanted))
+                {
+                    violations.Add($"pool {pool}: file {Path.Combine(volumes, extra)} belongs to no volume");
+                }
+
+                foreach (var missing in wanted.Except(present))
+                {
+                    violations.Add($"pool {pool}: volume file {Path.Combine(volumes, missing)} is missing");
+                }
+            }
+        }
+
+        foreach (var vm in records.Values)
+        {
+            foreach (var disk in vm.Disks.Where(d => !claimed.TryGetValue(d, out var holder) || holder != vm.Name))
+            {
+                violations.Add($"vm '{vm.Name}' lists disk {disk}, which its pool does not hold for it");
+            }
+        }
+
+        return violations;
     }
 
     /// <summary>The environment's live QEMU processes: VM name and uuid from the command line, host and epoch from their directory.</summary>
@@ -250,7 +341,7 @@ internal sealed class FabricInvariants(FabricEnvironment environment, FabricClie
         return null;
     }
 
-    private sealed record StoredVm(string Name, string State, string Host, long Epoch, Guid InstanceId, int VCpus, int MemoryMiB);
+    private sealed record StoredVm(string Name, string State, string Host, long Epoch, Guid InstanceId, int VCpus, int MemoryMiB, IReadOnlyList<string> Disks);
 
     private sealed record RunningQemu(int Pid, string Host, string Vm, long Epoch, Guid InstanceId);
 }
