@@ -1,29 +1,27 @@
 using Fabric.Hypervisor;
 using Fabric.Hypervisor.Volumes;
 using Fabric.TestSupport;
+using Xunit.Abstractions;
 
 namespace Fabric.EndToEndTests.Storage;
 
 /// <summary>The volume store with the real qemu-img, on a pool in a private folder (and on a small tmpfs when full).</summary>
-public sealed class VolumeStoreTests : IAsyncLifetime
+public sealed class VolumeStoreTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private const long MiB = 1 << 20;
     private const long GiB = 1 << 30;
 
     private readonly string _directory = TestDirectories.Create();
     private readonly VolumeStore _store = new();
-    private readonly string _root;
+    private readonly ITestOutputHelper _output = output;
 
-    public VolumeStoreTests()
-    {
-        _root = Path.Combine(_directory, "pool");
-    }
+    private string PoolRoot => Path.Combine(_directory, "pool");
 
-    private string Volumes => Path.Combine(_root, "volumes");
+    private string Volumes => Path.Combine(PoolRoot, "volumes");
 
-    private string Images => Path.Combine(_root, "images");
+    private string Images => Path.Combine(PoolRoot, "images");
 
-    public async Task InitializeAsync() => await _store.PreparePoolAsync(_root, CancellationToken.None);
+    public async Task InitializeAsync() => await _store.PreparePoolAsync(PoolRoot, CancellationToken.None);
 
     public Task DisposeAsync()
     {
@@ -34,10 +32,10 @@ public sealed class VolumeStoreTests : IAsyncLifetime
     [Fact]
     public async Task PreparePool_MakesTheFoldersOwnerOnly()
     {
-        Assert.Equal(["images", "volumes"], StorageTools.Entries(_root));
+        Assert.Equal(["images", "volumes"], StorageTools.Entries(PoolRoot));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Volumes));
 
-        var usage = await _store.PreparePoolAsync(_root, CancellationToken.None);
+        var usage = await _store.PreparePoolAsync(PoolRoot, CancellationToken.None);
 
         Assert.Equal(0, usage.UsedBytes);
         Assert.True(usage.FilesystemBytes > 0 && usage.FilesystemFreeBytes > 0 && usage.FilesystemFreeBytes <= usage.FilesystemBytes);
@@ -46,7 +44,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
     [Fact]
     public async Task CreateVolume_Empty_IsThinAndGrowsByWhatIsWritten()
     {
-        var created = await _store.CreateVolumeAsync(_root, new VolumeRequest("data", GiB), CancellationToken.None);
+        var created = await _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("data", GiB), CancellationToken.None);
 
         Assert.Equal(new VolumeFile("data", Path.Combine(Volumes, "data.qcow2"), "qcow2", GiB, created.PhysicalBytes, null, null), created);
         Assert.InRange(created.PhysicalBytes, 1, MiB - 1);
@@ -56,8 +54,8 @@ public sealed class VolumeStoreTests : IAsyncLifetime
         Assert.False(info.TryGetProperty("backing-filename", out _));
 
         await StorageTools.WriteIntoAsync(created.Path, 8 * MiB);
-        var written = await _store.InspectVolumeAsync(_root, "data", CancellationToken.None);
-        var usage = await _store.MeasurePoolAsync(_root, CancellationToken.None);
+        var written = await _store.InspectVolumeAsync(PoolRoot, "data", CancellationToken.None);
+        var usage = await _store.MeasurePoolAsync(PoolRoot, CancellationToken.None);
 
         Assert.NotNull(written);
         Assert.True(written.PhysicalBytes >= created.PhysicalBytes + 8 * MiB, $"{written.PhysicalBytes} bytes after writing 8 MiB into {created.PhysicalBytes}");
@@ -70,7 +68,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
     {
         var image = await ImportRawAsync("base", dataBytes: 4 * MiB, sizeBytes: 64 * MiB);
 
-        var clone = await _store.CreateVolumeAsync(_root, new VolumeRequest("web", 2 * GiB, new VolumeSource("base", "raw", Full: false)), CancellationToken.None);
+        var clone = await _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("web", 2 * GiB, new VolumeSource("base", "raw", Full: false)), CancellationToken.None);
 
         var info = await StorageTools.InfoAsync(clone.Path, "qcow2");
         Assert.Equal(image.Path, info.GetProperty("backing-filename").GetString());
@@ -86,7 +84,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
     {
         await ImportRawAsync("base", dataBytes: MiB, sizeBytes: 64 * MiB);
 
-        var clone = await _store.CreateVolumeAsync(_root, new VolumeRequest("small", MiB, new VolumeSource("base", "raw", Full: false)), CancellationToken.None);
+        var clone = await _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("small", MiB, new VolumeSource("base", "raw", Full: false)), CancellationToken.None);
 
         Assert.Equal(64 * MiB, clone.VirtualBytes);
     }
@@ -97,9 +95,9 @@ public sealed class VolumeStoreTests : IAsyncLifetime
         var source = Path.Combine(_directory, "base.qcow2");
         await StorageTools.RunAsync("qemu-img", "create", "-q", "-f", "qcow2", source, "32M");
         await StorageTools.WriteIntoAsync(source, MiB);
-        var image = await _store.ImportImageAsync(_root, "base", source, CancellationToken.None);
+        var image = await _store.ImportImageAsync(PoolRoot, "base", source, CancellationToken.None);
 
-        var clone = await _store.CreateVolumeAsync(_root, new VolumeRequest("web", 64 * MiB, new VolumeSource("base", "qcow2", Full: false)), CancellationToken.None);
+        var clone = await _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("web", 64 * MiB, new VolumeSource("base", "qcow2", Full: false)), CancellationToken.None);
 
         var info = await StorageTools.InfoAsync(clone.Path, "qcow2");
         Assert.Equal(image.Path, info.GetProperty("backing-filename").GetString());
@@ -112,7 +110,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
     {
         var image = await ImportRawAsync("base", dataBytes: 4 * MiB, sizeBytes: 64 * MiB);
 
-        var copy = await _store.CreateVolumeAsync(_root, new VolumeRequest("db", 128 * MiB, new VolumeSource("base", "raw", Full: true)), CancellationToken.None);
+        var copy = await _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("db", 128 * MiB, new VolumeSource("base", "raw", Full: true)), CancellationToken.None);
 
         var info = await StorageTools.InfoAsync(copy.Path, "qcow2");
         Assert.False(info.TryGetProperty("backing-filename", out _));
@@ -121,19 +119,19 @@ public sealed class VolumeStoreTests : IAsyncLifetime
         Assert.InRange(copy.PhysicalBytes, 4 * MiB, 5 * MiB);
         Assert.True(await StorageTools.SameContentsAsync(image.Path, "raw", copy.Path, "qcow2"), "the copy reads as its image");
 
-        await _store.DeleteImageAsync(_root, "base", "raw", CancellationToken.None);
+        await _store.DeleteImageAsync(PoolRoot, "base", "raw", CancellationToken.None);
         Assert.Equal(0, (await StorageTools.TryRunAsync("qemu-img", "check", "-f", "qcow2", copy.Path)).ExitCode);
     }
 
     [Fact]
     public async Task CreateVolume_ExistingName_IsAConflict()
     {
-        await _store.CreateVolumeAsync(_root, new VolumeRequest("data", MiB), CancellationToken.None);
+        await _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("data", MiB), CancellationToken.None);
 
-        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.CreateVolumeAsync(_root, new VolumeRequest("data", 2 * MiB), CancellationToken.None));
+        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("data", 2 * MiB), CancellationToken.None));
 
         Assert.Equal(HypervisorErrorKind.Conflict, error.Kind);
-        Assert.Equal(MiB, (await _store.InspectVolumeAsync(_root, "data", CancellationToken.None))!.VirtualBytes);
+        Assert.Equal(MiB, (await _store.InspectVolumeAsync(PoolRoot, "data", CancellationToken.None))!.VirtualBytes);
     }
 
     [Theory]
@@ -143,7 +141,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
     [InlineData((64L << 40) + 512)]
     public async Task CreateVolume_SizeNotAPositiveMultipleOf512UpTo64TiB_IsRefused(long size)
     {
-        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.CreateVolumeAsync(_root, new VolumeRequest("data", size), CancellationToken.None));
+        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("data", size), CancellationToken.None));
 
         Assert.Equal(HypervisorErrorKind.InvalidRequest, error.Kind);
         Assert.Empty(StorageTools.Entries(Volumes));
@@ -155,7 +153,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
         await ImportRawAsync("base", dataBytes: MiB, sizeBytes: MiB);
 
         var error = await Assert.ThrowsAsync<HypervisorException>(() =>
-            _store.CreateVolumeAsync(_root, new VolumeRequest("web", MiB, new VolumeSource("base", "qcow2", Full: false)), CancellationToken.None));
+            _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("web", MiB, new VolumeSource("base", "qcow2", Full: false)), CancellationToken.None));
 
         Assert.Equal(HypervisorErrorKind.NotFound, error.Kind);
         Assert.Empty(StorageTools.Entries(Volumes));
@@ -164,32 +162,32 @@ public sealed class VolumeStoreTests : IAsyncLifetime
     [Fact]
     public async Task ResizeVolume_Grows()
     {
-        await _store.CreateVolumeAsync(_root, new VolumeRequest("data", GiB), CancellationToken.None);
+        await _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("data", GiB), CancellationToken.None);
 
-        var grown = await _store.ResizeVolumeAsync(_root, "data", 3 * GiB, CancellationToken.None);
+        var grown = await _store.ResizeVolumeAsync(PoolRoot, "data", 3 * GiB, CancellationToken.None);
 
         Assert.Equal(3 * GiB, grown.VirtualBytes);
         Assert.Equal(3 * GiB, (await StorageTools.InfoAsync(grown.Path, "qcow2")).GetProperty("virtual-size").GetInt64());
-        Assert.Equal(grown, await _store.ResizeVolumeAsync(_root, "data", 3 * GiB, CancellationToken.None));
+        Assert.Equal(grown, await _store.ResizeVolumeAsync(PoolRoot, "data", 3 * GiB, CancellationToken.None));
     }
 
     [Fact]
     public async Task ResizeVolume_Shrink_IsRefusedNamingBothSizes()
     {
-        await _store.CreateVolumeAsync(_root, new VolumeRequest("data", GiB), CancellationToken.None);
+        await _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("data", GiB), CancellationToken.None);
 
-        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ResizeVolumeAsync(_root, "data", GiB / 2, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ResizeVolumeAsync(PoolRoot, "data", GiB / 2, CancellationToken.None));
 
         Assert.Equal(HypervisorErrorKind.InvalidRequest, error.Kind);
         Assert.Contains($"{GiB}", error.Message, StringComparison.Ordinal);
         Assert.Contains($"{GiB / 2}", error.Message, StringComparison.Ordinal);
-        Assert.Equal(GiB, (await _store.InspectVolumeAsync(_root, "data", CancellationToken.None))!.VirtualBytes);
+        Assert.Equal(GiB, (await _store.InspectVolumeAsync(PoolRoot, "data", CancellationToken.None))!.VirtualBytes);
     }
 
     [Fact]
     public async Task ResizeVolume_Missing_IsNotFound()
     {
-        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ResizeVolumeAsync(_root, "data", GiB, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ResizeVolumeAsync(PoolRoot, "data", GiB, CancellationToken.None));
 
         Assert.Equal(HypervisorErrorKind.NotFound, error.Kind);
     }
@@ -198,36 +196,36 @@ public sealed class VolumeStoreTests : IAsyncLifetime
     public async Task DeleteVolumeAndImage_RemoveTheFilesAndAreHarmlessWhenAbsent()
     {
         await ImportRawAsync("base", dataBytes: MiB, sizeBytes: MiB);
-        await _store.CreateVolumeAsync(_root, new VolumeRequest("data", MiB), CancellationToken.None);
+        await _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("data", MiB), CancellationToken.None);
 
-        await _store.DeleteVolumeAsync(_root, "data", CancellationToken.None);
-        await _store.DeleteVolumeAsync(_root, "data", CancellationToken.None);
-        await _store.DeleteImageAsync(_root, "base", "raw", CancellationToken.None);
-        await _store.DeleteImageAsync(_root, "base", "raw", CancellationToken.None);
+        await _store.DeleteVolumeAsync(PoolRoot, "data", CancellationToken.None);
+        await _store.DeleteVolumeAsync(PoolRoot, "data", CancellationToken.None);
+        await _store.DeleteImageAsync(PoolRoot, "base", "raw", CancellationToken.None);
+        await _store.DeleteImageAsync(PoolRoot, "base", "raw", CancellationToken.None);
 
         Assert.Empty(StorageTools.Entries(Volumes));
         Assert.Empty(StorageTools.Entries(Images));
-        Assert.Null(await _store.InspectVolumeAsync(_root, "data", CancellationToken.None));
+        Assert.Null(await _store.InspectVolumeAsync(PoolRoot, "data", CancellationToken.None));
     }
 
     [Fact]
     public async Task RemovePool_WhileFilesRemain_IsAConflictListingThem()
     {
         await ImportRawAsync("base", dataBytes: MiB, sizeBytes: MiB);
-        await _store.CreateVolumeAsync(_root, new VolumeRequest("data", MiB), CancellationToken.None);
+        await _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("data", MiB), CancellationToken.None);
 
-        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.RemovePoolAsync(_root, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.RemovePoolAsync(PoolRoot, CancellationToken.None));
 
         Assert.Equal(HypervisorErrorKind.Conflict, error.Kind);
         Assert.Contains("images/base.raw, volumes/data.qcow2", error.Message, StringComparison.Ordinal);
-        Assert.Equal(["images", "volumes"], StorageTools.Entries(_root));
+        Assert.Equal(["images", "volumes"], StorageTools.Entries(PoolRoot));
 
-        await _store.DeleteVolumeAsync(_root, "data", CancellationToken.None);
-        await _store.DeleteImageAsync(_root, "base", "raw", CancellationToken.None);
-        await _store.RemovePoolAsync(_root, CancellationToken.None);
-        await _store.RemovePoolAsync(_root, CancellationToken.None);
+        await _store.DeleteVolumeAsync(PoolRoot, "data", CancellationToken.None);
+        await _store.DeleteImageAsync(PoolRoot, "base", "raw", CancellationToken.None);
+        await _store.RemovePoolAsync(PoolRoot, CancellationToken.None);
+        await _store.RemovePoolAsync(PoolRoot, CancellationToken.None);
 
-        Assert.False(Directory.Exists(_root));
+        Assert.False(Directory.Exists(PoolRoot));
     }
 
     [Fact]
@@ -235,7 +233,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
     {
         var source = StorageTools.RawFile(Path.Combine(_directory, "disk.img"), 2 * MiB, 256 * MiB);
 
-        var image = await _store.ImportImageAsync(_root, "disk", source, CancellationToken.None);
+        var image = await _store.ImportImageAsync(PoolRoot, "disk", source, CancellationToken.None);
 
         Assert.Equal(new ImageFile("disk", Path.Combine(Images, "disk.raw"), "raw", 256 * MiB, image.PhysicalBytes), image);
         Assert.InRange(image.PhysicalBytes, 2 * MiB, 3 * MiB);
@@ -251,7 +249,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
         await StorageTools.WriteIntoAsync(source, MiB);
         await StorageTools.RunAsync("qemu-img", "snapshot", "-q", "-c", "before", source);
 
-        var image = await _store.ImportImageAsync(_root, "disk", source, CancellationToken.None);
+        var image = await _store.ImportImageAsync(PoolRoot, "disk", source, CancellationToken.None);
 
         Assert.Equal(("qcow2", 16 * MiB, Path.Combine(Images, "disk.qcow2")), (image.Format, image.VirtualBytes, image.Path));
         Assert.False((await StorageTools.InfoAsync(image.Path, "qcow2")).TryGetProperty("snapshots", out _));
@@ -263,7 +261,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
     {
         var source = StorageTools.RawFile(Path.Combine(_directory, "x.qcow2"), MiB, 4 * MiB);
 
-        var image = await _store.ImportImageAsync(_root, "x", source, CancellationToken.None);
+        var image = await _store.ImportImageAsync(PoolRoot, "x", source, CancellationToken.None);
 
         Assert.Equal(("raw", Path.Combine(Images, "x.raw")), (image.Format, image.Path));
         Assert.Equal(["x.raw"], StorageTools.Entries(Images));
@@ -276,7 +274,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
         var other = Path.Combine(_directory, "other.qcow2");
         await StorageTools.RunAsync("qemu-img", "create", "-q", "-f", "qcow2", other, "1M");
 
-        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(_root, "base", other, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(PoolRoot, "base", other, CancellationToken.None));
 
         Assert.Equal(HypervisorErrorKind.Conflict, error.Kind);
         Assert.Equal(["base.raw"], StorageTools.Entries(Images));
@@ -288,7 +286,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
         var source = Path.Combine(_directory, "disk.vmdk");
         await StorageTools.RunAsync("qemu-img", "create", "-q", "-f", "vmdk", source, "16M");
 
-        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(_root, "disk", source, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(PoolRoot, "disk", source, CancellationToken.None));
 
         Assert.Equal(HypervisorErrorKind.InvalidRequest, error.Kind);
         Assert.Contains("'vmdk'", error.Message, StringComparison.Ordinal);
@@ -308,7 +306,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
         var source = Path.Combine(_directory, "x.qcow2");
         await StorageTools.RunAsync("qemu-img", "create", "-q", "-f", "qcow2", "-b", backing, "-F", "raw", source, "1M");
 
-        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(_root, "x", source, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(PoolRoot, "x", source, CancellationToken.None));
 
         Assert.Equal(HypervisorErrorKind.InvalidRequest, error.Kind);
         Assert.Contains($"backing file '{backing}', which leaves the pool", error.Message, StringComparison.Ordinal);
@@ -322,7 +320,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
         var source = Path.Combine(_directory, "x.qcow2");
         await StorageTools.RunAsync("qemu-img", "create", "-q", "-f", "qcow2", "-o", $"data_file={dataFile}", source, "1M");
 
-        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(_root, "x", source, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(PoolRoot, "x", source, CancellationToken.None));
 
         Assert.Equal(HypervisorErrorKind.InvalidRequest, error.Kind);
         Assert.Contains(dataFile, error.Message, StringComparison.Ordinal);
@@ -336,7 +334,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
         var link = Path.Combine(_directory, "link.raw");
         File.CreateSymbolicLink(link, real);
 
-        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(_root, "x", link, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(PoolRoot, "x", link, CancellationToken.None));
 
         Assert.Equal(HypervisorErrorKind.InvalidRequest, error.Kind);
         Assert.Contains($"'{link}' is a symlink", error.Message, StringComparison.Ordinal);
@@ -346,8 +344,8 @@ public sealed class VolumeStoreTests : IAsyncLifetime
     [Fact]
     public async Task ImportImage_NotARegularFile_IsRefused()
     {
-        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(_root, "x", _directory, CancellationToken.None));
-        var relative = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(_root, "x", "disk.raw", CancellationToken.None));
+        var error = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(PoolRoot, "x", _directory, CancellationToken.None));
+        var relative = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(PoolRoot, "x", "disk.raw", CancellationToken.None));
 
         Assert.Equal(HypervisorErrorKind.InvalidRequest, error.Kind);
         Assert.Contains("not a regular file", error.Message, StringComparison.Ordinal);
@@ -363,11 +361,11 @@ public sealed class VolumeStoreTests : IAsyncLifetime
         var planted = Path.Combine(Volumes, "data.qcow2");
         File.CreateSymbolicLink(planted, precious);
 
-        var create = await Assert.ThrowsAsync<HypervisorException>(() => _store.CreateVolumeAsync(_root, new VolumeRequest("data", MiB), CancellationToken.None));
-        var resize = await Assert.ThrowsAsync<HypervisorException>(() => _store.ResizeVolumeAsync(_root, "data", GiB, CancellationToken.None));
-        var inspect = await Assert.ThrowsAsync<HypervisorException>(() => _store.InspectVolumeAsync(_root, "data", CancellationToken.None));
-        var delete = await Assert.ThrowsAsync<HypervisorException>(() => _store.DeleteVolumeAsync(_root, "data", CancellationToken.None));
-        var path = Assert.Throws<HypervisorException>(() => _store.VolumePath(_root, "data"));
+        var create = await Assert.ThrowsAsync<HypervisorException>(() => _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("data", MiB), CancellationToken.None));
+        var resize = await Assert.ThrowsAsync<HypervisorException>(() => _store.ResizeVolumeAsync(PoolRoot, "data", GiB, CancellationToken.None));
+        var inspect = await Assert.ThrowsAsync<HypervisorException>(() => _store.InspectVolumeAsync(PoolRoot, "data", CancellationToken.None));
+        var delete = await Assert.ThrowsAsync<HypervisorException>(() => _store.DeleteVolumeAsync(PoolRoot, "data", CancellationToken.None));
+        var path = Assert.Throws<HypervisorException>(() => _store.VolumePath(PoolRoot, "data"));
 
         foreach (var error in new[] { create, resize, inspect, delete, path })
         {
@@ -386,9 +384,9 @@ public sealed class VolumeStoreTests : IAsyncLifetime
         Directory.Delete(Volumes);
         File.CreateSymbolicLink(Volumes, elsewhere);
 
-        var create = await Assert.ThrowsAsync<HypervisorException>(() => _store.CreateVolumeAsync(_root, new VolumeRequest("data", MiB), CancellationToken.None));
-        var measure = await Assert.ThrowsAsync<HypervisorException>(() => _store.MeasurePoolAsync(_root, CancellationToken.None));
-        var prepare = await Assert.ThrowsAsync<HypervisorException>(() => _store.PreparePoolAsync(_root, CancellationToken.None));
+        var create = await Assert.ThrowsAsync<HypervisorException>(() => _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("data", MiB), CancellationToken.None));
+        var measure = await Assert.ThrowsAsync<HypervisorException>(() => _store.MeasurePoolAsync(PoolRoot, CancellationToken.None));
+        var prepare = await Assert.ThrowsAsync<HypervisorException>(() => _store.PreparePoolAsync(PoolRoot, CancellationToken.None));
 
         foreach (var error in new[] { create, measure, prepare })
         {
@@ -403,7 +401,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
     public async Task Pool_WithASymlinkedRoot_IsRefused()
     {
         var link = Path.Combine(_directory, "link");
-        File.CreateSymbolicLink(link, _root);
+        File.CreateSymbolicLink(link, PoolRoot);
 
         var prepare = await Assert.ThrowsAsync<HypervisorException>(() => _store.PreparePoolAsync(link, CancellationToken.None));
         var create = await Assert.ThrowsAsync<HypervisorException>(() => _store.CreateVolumeAsync(link, new VolumeRequest("data", MiB), CancellationToken.None));
@@ -420,7 +418,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
         await StorageTools.RunAsync("qemu-img", "create", "-q", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", Path.Combine(Images, "evil.qcow2"), "1M");
 
         var error = await Assert.ThrowsAsync<HypervisorException>(() =>
-            _store.CreateVolumeAsync(_root, new VolumeRequest("web", MiB, new VolumeSource("evil", "qcow2", Full: false)), CancellationToken.None));
+            _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("web", MiB, new VolumeSource("evil", "qcow2", Full: false)), CancellationToken.None));
 
         Assert.Equal(HypervisorErrorKind.InvalidRequest, error.Kind);
         Assert.Contains("'/etc/passwd'", error.Message, StringComparison.Ordinal);
@@ -437,11 +435,11 @@ public sealed class VolumeStoreTests : IAsyncLifetime
     {
         var source = StorageTools.RawFile(Path.Combine(_directory, "disk.raw"), MiB, MiB);
 
-        var create = await Assert.ThrowsAsync<HypervisorException>(() => _store.CreateVolumeAsync(_root, new VolumeRequest(name, MiB), CancellationToken.None));
-        var import = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(_root, name, source, CancellationToken.None));
-        var delete = await Assert.ThrowsAsync<HypervisorException>(() => _store.DeleteImageAsync(_root, name, "raw", CancellationToken.None));
+        var create = await Assert.ThrowsAsync<HypervisorException>(() => _store.CreateVolumeAsync(PoolRoot, new VolumeRequest(name, MiB), CancellationToken.None));
+        var import = await Assert.ThrowsAsync<HypervisorException>(() => _store.ImportImageAsync(PoolRoot, name, source, CancellationToken.None));
+        var delete = await Assert.ThrowsAsync<HypervisorException>(() => _store.DeleteImageAsync(PoolRoot, name, "raw", CancellationToken.None));
         var clone = await Assert.ThrowsAsync<HypervisorException>(() =>
-            _store.CreateVolumeAsync(_root, new VolumeRequest("web", MiB, new VolumeSource(name, "raw", Full: false)), CancellationToken.None));
+            _store.CreateVolumeAsync(PoolRoot, new VolumeRequest("web", MiB, new VolumeSource(name, "raw", Full: false)), CancellationToken.None));
 
         Assert.All(new[] { create, import, delete, clone }, error => Assert.Equal(HypervisorErrorKind.InvalidRequest, error.Kind));
         Assert.Equal(["disk.raw", "pool"], StorageTools.Entries(_directory));
@@ -513,10 +511,12 @@ public sealed class VolumeStoreTests : IAsyncLifetime
             try
             {
                 var created = await _store.CreateVolumeAsync(root, request, CancellationToken.None);
+                _output.WriteLine($"{request.Name}: created on the full disk ({created.PhysicalBytes} bytes)");
                 Assert.Equal(0, (await StorageTools.TryRunAsync("qemu-img", "check", "-f", "qcow2", created.Path)).ExitCode);
             }
             catch (HypervisorException error)
             {
+                _output.WriteLine($"{request.Name}: {error.Kind}: {error.Message}");
                 Assert.Equal(HypervisorErrorKind.NoSpace, error.Kind);
                 Assert.Contains($"pool '{root}'", error.Message, StringComparison.Ordinal);
                 Assert.DoesNotContain($"{request.Name}.qcow2", StorageTools.Entries(Path.Combine(root, "volumes")));
@@ -529,7 +529,7 @@ public sealed class VolumeStoreTests : IAsyncLifetime
     private async Task<ImageFile> ImportRawAsync(string name, long dataBytes, long sizeBytes)
     {
         var source = StorageTools.RawFile(Path.Combine(_directory, $"{name}.source"), dataBytes, sizeBytes);
-        return await _store.ImportImageAsync(_root, name, source, CancellationToken.None);
+        return await _store.ImportImageAsync(PoolRoot, name, source, CancellationToken.None);
     }
 
     private async Task<string> PrepareAsync(Tmpfs disk)
