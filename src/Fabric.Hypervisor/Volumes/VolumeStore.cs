@@ -352,9 +352,9 @@ public sealed partial class VolumeStore : IVolumeStore
         {
             return Task.FromResult(action(PoolPaths.For(root)));
         }
-        catch (Exception ex) when (Translate(root, ex) is { } translated)
+        catch (Exception ex)
         {
-            return Task.FromException<T>(translated);
+            return Task.FromException<T>(Translate(root, ex) ?? ex);
         }
     }
 
