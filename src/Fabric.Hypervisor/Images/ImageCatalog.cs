@@ -1,6 +1,5 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using System.Text.RegularExpressions;
 
 namespace Fabric.Hypervisor;
 
@@ -8,7 +7,7 @@ namespace Fabric.Hypervisor;
 /// Loads guest images from a directory with one folder per image, each holding an <c>image.json</c> manifest
 /// (written by <c>guests/build.sh</c>). Files named in a manifest must be plain names inside the image's folder.
 /// </summary>
-public static partial class ImageCatalog
+public static class ImageCatalog
 {
     private static readonly JsonSerializerOptions ManifestJson = new()
     {
@@ -55,7 +54,7 @@ public static partial class ImageCatalog
         var manifest = JsonSerializer.Deserialize<Manifest>(File.ReadAllText(manifestPath), ManifestJson)
             ?? throw new InvalidDataException("empty manifest");
         var name = manifest.Name ?? "";
-        if (!SafeName().IsMatch(name) || name != Path.GetFileName(folder))
+        if (!SafeNames.IsSafe(name) || name != Path.GetFileName(folder))
         {
             throw new InvalidDataException($"name '{name}' must be a valid name equal to its folder's name");
         }
@@ -94,10 +93,6 @@ public static partial class ImageCatalog
         };
         return complete ? image : throw new InvalidDataException($"boot '{image.Boot}' needs its {(image.Boot == GuestBoot.Disk ? "disk" : "kernel")} file");
     }
-
-    // \z, not $: in .NET '$' also matches before a final newline, which would let "name\n" through.
-    [GeneratedRegex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\z", RegexOptions.CultureInvariant)]
-    private static partial Regex SafeName();
 
     private sealed class Manifest
     {

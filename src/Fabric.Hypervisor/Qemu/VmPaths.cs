@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.RegularExpressions;
 
 namespace Fabric.Hypervisor.Qemu;
 
@@ -8,7 +7,7 @@ namespace Fabric.Hypervisor.Qemu;
 /// Where one VM's runtime files live under the host's data directory. Files go in <c>vms/&lt;name&gt;/</c>; the two
 /// UNIX sockets go in <c>run/</c> under a short hash of the name, because a socket path may not exceed 107 bytes.
 /// </summary>
-public sealed partial record VmPaths(string Directory, string PidFile, string ConsoleLog, string InstanceFile, string QmpSocket, string ConsoleSocket)
+public sealed record VmPaths(string Directory, string PidFile, string ConsoleLog, string InstanceFile, string QmpSocket, string ConsoleSocket)
 {
     /// <summary>The longest socket path the kernel accepts (sun_path is 108 bytes with its terminator).</summary>
     public const int MaxSocketPath = 107;
@@ -47,18 +46,8 @@ public sealed partial record VmPaths(string Directory, string PidFile, string Co
     public static int MaxDataDirectoryLength => MaxSocketPath - "/run/".Length - SocketNameLength;
 
     /// <summary>Defence in depth: the driver re-checks that a VM name cannot escape its directory or split a QEMU option.</summary>
-    public static void EnsureSafeName(string vm)
-    {
-        if (vm is null || vm.Length > 63 || !SafeName().IsMatch(vm))
-        {
-            throw new HypervisorException(HypervisorErrorKind.InvalidRequest, $"'{vm}' is not a safe VM name");
-        }
-    }
+    public static void EnsureSafeName(string vm) => SafeNames.Ensure(vm, "VM");
 
     private static string ShortHash(string vm) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(vm)))[..12];
-
-    // \z, not $: in .NET '$' also matches before a final newline, which would let "name\n" through.
-    [GeneratedRegex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?\\z", RegexOptions.CultureInvariant)]
-    private static partial Regex SafeName();
 }
