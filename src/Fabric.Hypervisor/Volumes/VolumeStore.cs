@@ -189,6 +189,26 @@ public sealed partial class VolumeStore : IVolumeStore
     public Task<VolumeFile?> InspectVolumeAsync(string root, string volume, CancellationToken cancellationToken) =>
         RunAsync(root, paths => InspectAsync(volume, paths.Volume(volume), cancellationToken));
 
+    public Task<IReadOnlyDictionary<string, long>> MeasureVolumesAsync(string root, CancellationToken cancellationToken) => Run(root, paths =>
+    {
+        var sizes = new Dictionary<string, long>(StringComparer.Ordinal);
+        if (FileSystem.Lstat(paths.Volumes) is not { Kind: FileKind.Directory })
+        {
+            return (IReadOnlyDictionary<string, long>)sizes;
+        }
+
+        foreach (var entry in Directory.EnumerateFiles(paths.Volumes, "*.qcow2"))
+        {
+            var volume = Path.GetFileNameWithoutExtension(entry);
+            if (SafeNames.IsSafe(volume) && FileSystem.Lstat(entry) is { Kind: FileKind.Regular } file)
+            {
+                sizes[volume] = file.AllocatedBytes;
+            }
+        }
+
+        return sizes;
+    });
+
     public Task DeleteVolumeAsync(string root, string volume, CancellationToken cancellationToken) =>
         Run(root, paths => Delete(paths.Volume(volume)));
 
