@@ -6,8 +6,9 @@ namespace Fabric.Hypervisor.Qemu;
 
 /// <summary>
 /// Internal snapshots of qcow2 files no process has open, through <c>qemu-img</c> (from <c>PATH</c>, installed with
-/// QEMU by <c>./fabric setup</c>). The format is always given. Without <c>-U</c> qemu-img takes QEMU's image locks, so
-/// it refuses a file that a running QEMU holds instead of changing it under that process.
+/// QEMU by <c>./fabric setup</c>). The format is always given: <c>qemu-img snapshot</c> has no <c>-f</c> in QEMU 7.2, so
+/// the image is named by its options (<see cref="ImageOptions"/>). Without <c>-U</c> qemu-img takes QEMU's image locks,
+/// so it refuses a file that a running QEMU holds instead of changing it under that process.
 /// </summary>
 internal static class QemuImgSnapshots
 {
@@ -30,11 +31,14 @@ internal static class QemuImgSnapshots
 
     /// <summary>Reverts the file to its internal snapshot <paramref name="name"/>.</summary>
     public static Task ApplyAsync(string path, string name, CancellationToken cancellationToken) =>
-        RunAsync(["snapshot", "-a", name, "-f", "qcow2", path], cancellationToken);
+        RunAsync(["snapshot", "--image-opts", "-a", name, ImageOptions(path)], cancellationToken);
 
     /// <summary>Deletes the file's internal snapshot <paramref name="name"/> (which must exist).</summary>
     public static Task DeleteAsync(string path, string name, CancellationToken cancellationToken) =>
-        RunAsync(["snapshot", "-d", name, "-f", "qcow2", path], cancellationToken);
+        RunAsync(["snapshot", "--image-opts", "-d", name, ImageOptions(path)], cancellationToken);
+
+    /// <summary>A qcow2 file as <c>--image-opts</c> names it: the format layer over the file, the path's commas doubled.</summary>
+    internal static string ImageOptions(string path) => $"driver=qcow2,file.driver=file,file.filename={QemuCommandLine.Escape(path)}";
 
     private static async Task<string> RunAsync(IReadOnlyList<string> arguments, CancellationToken cancellationToken)
     {
