@@ -191,11 +191,16 @@ public sealed class DiskDriverTests(ITestOutputHelper output) : QemuDriverTest(o
         await host.LaunchAsync(QemuSandbox.Tiny(Vm) with { Disks = [disk] });
         await host.Console(Vm).WaitForAsync(GuestConsole.Ready(), TinyBoot);
         await snapshots.CreateSnapshotAsync(Vm, "one", CancellationToken.None);
-        await snapshots.CreateSnapshotAsync(Vm, "two", CancellationToken.None);
 
-        // Replacing one replaces its disk snapshot (a disk has one snapshot of a name).
+        // A paused guest's disks are snapshotted before its memory; replacing a snapshot replaces its disk snapshot
+        // (a disk has one snapshot of a name).
+        await host.Driver.PauseAsync(Vm, CancellationToken.None);
         await snapshots.CreateSnapshotAsync(Vm, "two", CancellationToken.None);
+        var replaced = await snapshots.CreateSnapshotAsync(Vm, "two", CancellationToken.None);
+        Assert.False(replaced.WasRunning);
+        Assert.Equal(ProcessPower.Paused, host.Driver.GetStatus(Vm).Power);
         Assert.Equal(["one", "two"], await DiskSnapshotsAsync(disk.Path));
+        await host.Driver.ResumeAsync(Vm, CancellationToken.None);
 
         // With the process running, through it (it holds the file); the disks it has need not be given.
         await snapshots.DeleteSnapshotAsync(Vm, "one", [], CancellationToken.None);
@@ -272,8 +277,14 @@ public sealed class DiskDriverTests(ITestOutputHelper output) : QemuDriverTest(o
         var plugged = new DiskSpec(5, await CreateVolumeAsync("data", 16 * MiB), "qcow2", "data");
         await DisksOf(first.Driver).AttachDiskAsync(Vm, plugged, CancellationToken.None);
         Assert.Equal([launched, plugged], first.Driver.Disks(Vm));
-        Assert.True(File.Exists(Path.Combine(Sandbox.DataDirectory, "vms", Vm, "disks.json")));
+        var disksFile = Path.Combine(Sandbox.DataDirectory, "vms", Vm, "disks.json");
+        Assert.True(File.Exists(disksFile));
+        var instance = first.Driver.GetStatus(Vm).InstanceId;
         await first.Driver.DisposeAsync();
+
+        // As if the first driver had died half-way through a hot-plug: listed, but QEMU never got the device.
+        var unfinished = new DiskSpec(7, await CreateVolumeAsync("half", 16 * MiB), "qcow2", "half");
+        new DiskRecord(instance, [launched, plugged, unfinished]).Write(disksFile);
 
         var second = await StartDriverAsync();
         await second.Driver.AttachAllAsync(CancellationToken.None);
