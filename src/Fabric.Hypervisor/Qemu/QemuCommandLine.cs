@@ -84,22 +84,16 @@ public static class QemuCommandLine
 
     /// <summary>
     /// A disk as a <c>-blockdev</c> (JSON, so no path needs escaping; format given, never probed) and its virtio-blk
-    /// device at the slot's fixed PCI address.
+    /// device at the slot's fixed PCI address; a hot-plug adds the same objects (<see cref="VirtioDisk"/>).
     /// </summary>
     public static IEnumerable<string> DiskArguments(DiskSpec disk)
     {
         ArgumentNullException.ThrowIfNull(disk);
         disk.EnsureValid();
-        var node = new System.Text.Json.Nodes.JsonObject
-        {
-            ["node-name"] = disk.NodeName,
-            ["driver"] = disk.Format,
-            ["file"] = new System.Text.Json.Nodes.JsonObject { ["driver"] = "file", ["filename"] = disk.Path },
-        };
         yield return "-blockdev";
-        yield return node.ToJsonString();
+        yield return VirtioDisk.Blockdev(disk).ToJsonString();
         yield return "-device";
-        yield return $"virtio-blk-pci,id={disk.DeviceId},drive={disk.NodeName},serial={disk.Serial},addr=0x{disk.PciSlot.ToString("x", CultureInfo.InvariantCulture)}";
+        yield return VirtioDisk.DeviceOption(disk);
     }
 
     /// <summary>Escapes a value inside a QEMU <c>key=value,…</c> option, where a literal comma is written twice.</summary>

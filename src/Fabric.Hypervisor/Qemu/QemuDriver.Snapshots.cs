@@ -7,7 +7,9 @@ namespace Fabric.Hypervisor.Qemu;
 
 /// <summary>
 /// Snapshots with memory (see <see cref="ISnapshots"/>): QEMU's migration stream written to a file through
-/// <c>exec:</c>, and read back by a process launched as a migration's target (<see cref="LaunchSpec.Incoming"/>).
+/// <c>exec:</c>, and read back by a process launched as a migration's target (<see cref="LaunchSpec.Incoming"/>). The
+/// VM's disks are snapshotted inside their qcow2 files (internal snapshots named like the snapshot) while the guest
+/// stands still at the moment its memory is captured, and reverted with <c>qemu-img snapshot -a</c> before a restore.
 /// </summary>
 public sealed partial class QemuDriver : ISnapshots
 {
@@ -44,6 +46,11 @@ public sealed partial class QemuDriver : ISnapshots
             throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{vm}' has no running process to snapshot");
         }
 
+        // No disk comes or goes while the snapshot is taken: it covers exactly the disks listed now.
+        using var disksHeld = await LockDisksAsync(vm, cancellationToken).ConfigureAwait(false);
+        var disks = DiskRecord.Read(qemu.Paths.DisksFile, qemu.InstanceId);
+        EnsureInternalSnapshots(vm, disks);
+
         var under = String(await qemu.CommandAsync("query-migrate", null, cancellationToken).ConfigureAwait(false), "status");
         if (under is not (null or "none" or "completed" or "failed" or "cancelled"))
         {
@@ -56,17 +63,35 @@ public sealed partial class QemuDriver : ISnapshots
         var temporary = path + ".tmp";
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         File.Delete(temporary);
+        if (!disks.IsEmpty)
+        {
+            // The state file and the disks' internal snapshots are one snapshot: replacing it replaces both, so the old
+            // pair goes first. A failure then leaves no snapshot of that name, never a file whose disks moved on.
+            File.Delete(path);
+            await DeleteDiskSnapshotsAsync(qemu, disks, snapshot, cancellationToken).ConfigureAwait(false);
+        }
 
         // A paused guest needs no help to be consistent: a single pre-copy pass writes it as it is (QEMU 7.2's
         // background-snapshot would resume it for the whole stream).
         var method = wasRunning && PreferBackgroundSnapshot && await TryEnableBackgroundAsync(qemu, cancellationToken).ConfigureAwait(false)
             ? SnapshotMethods.Background
             : SnapshotMethods.Precopy;
+
+        // Where the disks are snapshotted, at the guest moment the memory is captured:
+        // - background-snapshot captures memory as it stops the vCPUs at the stream's start (after its set-up, which
+        //   populates every page for userfaultfd while the guest still runs) and resumes them itself once its write
+        //   protection is armed. So the vCPUs are stopped first and the disks snapshotted: the guest then stands still
+        //   from before the disk snapshots to QEMU's capture (QEMU's stop finds it stopped), and QEMU's resume ends the
+        //   pause. The pause grows by QEMU's set-up (measured in docs/snapshots.md), the price of that ordering.
+        // - a pre-copy of a running guest stops it for its last pass: pause-before-switchover holds the stream there,
+        //   with the vCPUs stopped and the disks still active, the disks are snapshotted, and the stream goes on.
+        // - a paused guest stands still throughout: its disks are snapshotted first.
+        var disksAtSwitchover = !disks.IsEmpty && wasRunning && method == SnapshotMethods.Precopy;
         try
         {
             if (method == SnapshotMethods.Precopy)
             {
-                await SetSnapshotCapabilitiesAsync(qemu, background: false, cancellationToken).ConfigureAwait(false);
+                await SetSnapshotCapabilitiesAsync(qemu, background: false, pauseBeforeSwitchover: disksAtSwitchover, cancellationToken).ConfigureAwait(false);
             }
 
             var parameters = new JsonObject
@@ -75,11 +100,29 @@ public sealed partial class QemuDriver : ISnapshots
                 ["max-bandwidth"] = 1L << 40, // 0 would mean QEMU's default of 32 MiB/s in 7.2, not unlimited.
             };
             await qemu.CommandAsync("migrate-set-parameters", parameters, cancellationToken).ConfigureAwait(false);
+            if (!disks.IsEmpty && !disksAtSwitchover)
+            {
+                if (wasRunning)
+                {
+                    await qemu.ExecuteAsync("stop", ProcessPower.Paused, cancellationToken).ConfigureAwait(false);
+                }
+
+                await TakeDiskSnapshotsAsync(qemu, disks, snapshot, cancellationToken).ConfigureAwait(false);
+            }
+
             await qemu.CommandAsync("migrate", new JsonObject { ["uri"] = "exec:" + WriterCommand(temporary) }, cancellationToken).ConfigureAwait(false);
-            var end = await AwaitOutgoingAsync(qemu, resumeOnCompletion: wasRunning && method == SnapshotMethods.Precopy, cancellationToken).ConfigureAwait(false);
+            Func<Task>? atSwitchover = disksAtSwitchover ? () => TakeDiskSnapshotsAsync(qemu, disks, snapshot, cancellationToken) : null;
+            var end = await AwaitOutgoingAsync(qemu, resumeOnCompletion: wasRunning && method == SnapshotMethods.Precopy, atSwitchover, cancellationToken).ConfigureAwait(false);
             if (String(end, "status") != "completed")
             {
                 throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': snapshot '{snapshot}' failed: QEMU's stream ended {String(end, "status")} ({String(end, "error-desc") ?? "no reason given"})");
+            }
+
+            if (wasRunning && method == SnapshotMethods.Background && !disks.IsEmpty)
+            {
+                // QEMU 7.2 resumes the vCPUs it stopped even though they were stopped before; should a QEMU leave them
+                // as it found them, the guest must not stay paused.
+                await EnsureRunningAsync(qemu).ConfigureAwait(false);
             }
 
             if (!wasRunning)
@@ -98,21 +141,24 @@ public sealed partial class QemuDriver : ISnapshots
                 await EnsureRunningAsync(qemu).ConfigureAwait(false);
             }
 
+            if (!disks.IsEmpty)
+            {
+                await TryDeleteDiskSnapshotsAsync(qemu, disks, snapshot).ConfigureAwait(false);
+            }
+
             throw;
         }
         finally
         {
-            if (method == SnapshotMethods.Background)
-            {
-                // Left on, it would refuse the validate-uuid of a later live migration of this process.
-                await ResetBackgroundAsync(qemu).ConfigureAwait(false);
-            }
+            // Left on, background-snapshot would refuse the validate-uuid of a later live migration of this process,
+            // and pause-before-switchover would hold that migration before its switch-over.
+            await ResetSnapshotCapabilitiesAsync(qemu, background: method == SnapshotMethods.Background, pauseBeforeSwitchover: disksAtSwitchover).ConfigureAwait(false);
         }
 
         var pause = wasRunning ? await GuestPauseAsync(qemu, stoppedBefore, resumedBefore, cancellationToken).ConfigureAwait(false) : null;
         var total = Stopwatch.GetElapsedTime(started);
         var file = new SnapshotFile(path, new FileInfo(path).Length);
-        LogSnapshotTaken(vm, snapshot, method, file.SizeBytes, pause?.TotalMilliseconds, total.TotalMilliseconds);
+        LogSnapshotTaken(vm, snapshot, method, file.SizeBytes, disks.Length, pause?.TotalMilliseconds, total.TotalMilliseconds);
         return new SnapshotResult(file, wasRunning, pause, total, method);
     }
 
@@ -131,12 +177,13 @@ public sealed partial class QemuDriver : ISnapshots
         }
 
         var started = Stopwatch.GetTimestamp();
+        await RevertDisksAsync(spec, snapshot, cancellationToken).ConfigureAwait(false);
         await LaunchAsync(spec with { Incoming = true }, cancellationToken).ConfigureAwait(false);
         var qemu = Require(spec.Vm);
         try
         {
             // A new process starts with QEMU's defaults; set them anyway, so the stream is read exactly as it was written.
-            await SetSnapshotCapabilitiesAsync(qemu, background: false, cancellationToken).ConfigureAwait(false);
+            await SetSnapshotCapabilitiesAsync(qemu, background: false, pauseBeforeSwitchover: false, cancellationToken).ConfigureAwait(false);
             await qemu.CommandAsync("migrate-incoming", new JsonObject { ["uri"] = $"exec:cat {ShellQuote(path)}" }, cancellationToken).ConfigureAwait(false);
             var end = await AwaitIncomingAsync(qemu, cancellationToken).ConfigureAwait(false);
             if (String(end, "status") != "completed")
@@ -165,13 +212,38 @@ public sealed partial class QemuDriver : ISnapshots
         return file.Exists ? new SnapshotFile(file.FullName, file.Length) : null;
     }
 
-    public Task DeleteSnapshotAsync(string vm, string snapshot, CancellationToken cancellationToken)
+    public async Task DeleteSnapshotAsync(string vm, string snapshot, IReadOnlyList<DiskSpec> disks, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(disks);
         var path = SnapshotPath(vm, snapshot);
+        foreach (var disk in disks)
+        {
+            disk.EnsureValid();
+        }
+
+        using (await LockDisksAsync(vm, cancellationToken).ConfigureAwait(false))
+        {
+            // A file a live process holds is locked by it: only that process can change it, over QMP.
+            var live = _vms.TryGetValue(vm, out var qemu) && qemu.Status.IsAlive ? qemu : null;
+            var held = live is null ? [] : DiskRecord.Read(live.Paths.DisksFile, live.InstanceId);
+            if (live is not null)
+            {
+                await DeleteDiskSnapshotsAsync(live, held, snapshot, cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var disk in disks.Where(d => d.Format == "qcow2" && !held.Any(h => h.Path == d.Path) && File.Exists(d.Path)))
+            {
+                if ((await QemuImgSnapshots.ListAsync(disk.Path, cancellationToken).ConfigureAwait(false)).Contains(snapshot))
+                {
+                    await QemuImgSnapshots.DeleteAsync(disk.Path, snapshot, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
+        // The state file goes last: while it exists the snapshot is listed, and a repeated delete finishes the disks.
         File.Delete(path);
         File.Delete(path + ".tmp");
         LogSnapshotDeleted(vm, snapshot);
-        return Task.CompletedTask;
     }
 
     public Task DeleteSnapshotsAsync(string vm, CancellationToken cancellationToken)
@@ -184,6 +256,99 @@ public sealed partial class QemuDriver : ISnapshots
         }
 
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Refuses a VM with a raw disk: raw files have no internal snapshots, so a snapshot could not restore that disk to
+    /// the moment of its memory, and a guest restored onto disks that moved on corrupts their file systems.
+    /// </summary>
+    private static void EnsureInternalSnapshots(string vm, IEnumerable<DiskSpec> disks)
+    {
+        if (disks.FirstOrDefault(d => d.Format != "qcow2") is { } raw)
+        {
+            throw new HypervisorException(HypervisorErrorKind.InvalidRequest,
+                $"vm '{vm}': disk {raw.Slot} ({raw.Serial}) is {raw.Format}, which has no internal snapshots; a snapshot of this VM could not restore it");
+        }
+    }
+
+    /// <summary>One internal snapshot of every disk, all or none (a QMP transaction), while the guest stands still.</summary>
+    private static async Task TakeDiskSnapshotsAsync(QemuVm qemu, IReadOnlyList<DiskSpec> disks, string snapshot, CancellationToken cancellationToken)
+    {
+        await qemu.CommandAsync("transaction", VirtioDisk.SnapshotTransaction(disks, snapshot), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Deletes the live process's internal snapshots called <paramref name="snapshot"/> of these disks (those that have one).</summary>
+    private static async Task DeleteDiskSnapshotsAsync(QemuVm qemu, IReadOnlyList<DiskSpec> disks, string snapshot, CancellationToken cancellationToken)
+    {
+        if (disks.Count == 0)
+        {
+            return;
+        }
+
+        var nodes = (await ReadDiskStateAsync(qemu, cancellationToken).ConfigureAwait(false)).Nodes;
+        foreach (var disk in disks)
+        {
+            if (nodes.TryGetValue(disk.NodeName, out var node) && node.Snapshots.Contains(snapshot))
+            {
+                var arguments = new JsonObject { ["device"] = disk.NodeName, ["name"] = snapshot };
+                await qemu.CommandAsync("blockdev-snapshot-delete-internal-sync", arguments, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task TryDeleteDiskSnapshotsAsync(QemuVm qemu, IReadOnlyList<DiskSpec> disks, string snapshot)
+    {
+        try
+        {
+            await DeleteDiskSnapshotsAsync(qemu, disks, snapshot, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (HypervisorException ex)
+        {
+            LogSnapshotCleanupFailed(qemu.Name, $"the disks' internal snapshots '{snapshot}' of a failed snapshot could not be deleted", ex.Message);
+        }
+    }
+
+    /// <summary>
+    /// Before a restore's process opens them: reverts every disk of <paramref name="spec"/> to its internal snapshot,
+    /// after checking that each has one (so that none is reverted when another cannot be).
+    /// </summary>
+    private async Task RevertDisksAsync(LaunchSpec spec, string snapshot, CancellationToken cancellationToken)
+    {
+        if (spec.Disks.IsEmpty)
+        {
+            return;
+        }
+
+        // Checked here as well as by the launch: the disks would be reverted under the running process's feet.
+        if (_vms.TryGetValue(spec.Vm, out var running) && running.Status.IsAlive)
+        {
+            throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{spec.Vm}' already has a running process (pid {running.Pid})");
+        }
+
+        EnsureDistinctDisks(spec.Disks);
+        foreach (var disk in spec.Disks)
+        {
+            disk.EnsureValid();
+        }
+
+        EnsureInternalSnapshots(spec.Vm, spec.Disks);
+        foreach (var disk in spec.Disks)
+        {
+            if (!File.Exists(disk.Path))
+            {
+                throw new HypervisorException(HypervisorErrorKind.NotFound, $"vm '{spec.Vm}': disk {disk.Slot} ({disk.Serial}) has no file {disk.Path}");
+            }
+
+            if (!(await QemuImgSnapshots.ListAsync(disk.Path, cancellationToken).ConfigureAwait(false)).Contains(snapshot))
+            {
+                throw new HypervisorException(HypervisorErrorKind.NotFound, $"vm '{spec.Vm}': disk {disk.Slot} ({disk.Serial}, {disk.Path}) has no snapshot '{snapshot}'");
+            }
+        }
+
+        foreach (var disk in spec.Disks)
+        {
+            await QemuImgSnapshots.ApplyAsync(disk.Path, snapshot, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary><c>&lt;data&gt;/snapshots/&lt;vm&gt;/&lt;snapshot&gt;.state</c>; both names are checked (nothing can escape the folder).</summary>
@@ -222,7 +387,7 @@ public sealed partial class QemuDriver : ISnapshots
     {
         try
         {
-            await SetSnapshotCapabilitiesAsync(qemu, background: true, cancellationToken).ConfigureAwait(false);
+            await SetSnapshotCapabilitiesAsync(qemu, background: true, pauseBeforeSwitchover: false, cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (HypervisorException ex) when (ex.Kind == HypervisorErrorKind.Failed && qemu.Status.IsAlive)
@@ -234,11 +399,12 @@ public sealed partial class QemuDriver : ISnapshots
     }
 
     /// <summary>
-    /// Sets every capability a live migration sets (validate-uuid, postcopy-ram, auto-converge) plus background-snapshot,
-    /// so that a snapshot never inherits what a migration left on: validate-uuid is off because a restore is a new
-    /// instance, with another uuid, and background-snapshot refuses it anyway.
+    /// Sets every capability a live migration sets (validate-uuid, postcopy-ram, auto-converge) plus background-snapshot
+    /// and pause-before-switchover, so that a snapshot never inherits what a migration left on: validate-uuid is off
+    /// because a restore is a new instance, with another uuid, and background-snapshot refuses it (and
+    /// pause-before-switchover) anyway.
     /// </summary>
-    private static Task<JsonElement> SetSnapshotCapabilitiesAsync(QemuVm qemu, bool background, CancellationToken cancellationToken)
+    private static Task<JsonElement> SetSnapshotCapabilitiesAsync(QemuVm qemu, bool background, bool pauseBeforeSwitchover, CancellationToken cancellationToken)
     {
         var capabilities = new JsonArray
         {
@@ -246,30 +412,74 @@ public sealed partial class QemuDriver : ISnapshots
             Capability("postcopy-ram", false),
             Capability("auto-converge", false),
             Capability("background-snapshot", background),
+            Capability("pause-before-switchover", pauseBeforeSwitchover),
         };
         return qemu.CommandAsync("migrate-set-capabilities", new JsonObject { ["capabilities"] = capabilities }, cancellationToken);
     }
 
-    private async Task ResetBackgroundAsync(QemuVm qemu)
+    /// <summary>Turns off what a snapshot turned on and a later migration of the process must not find on.</summary>
+    private async Task ResetSnapshotCapabilitiesAsync(QemuVm qemu, bool background, bool pauseBeforeSwitchover)
     {
+        var capabilities = new JsonArray();
+        if (background)
+        {
+            capabilities.Add(Capability("background-snapshot", false));
+        }
+
+        if (pauseBeforeSwitchover)
+        {
+            capabilities.Add(Capability("pause-before-switchover", false));
+        }
+
+        if (capabilities.Count == 0)
+        {
+            return;
+        }
+
         try
         {
-            await qemu.CommandAsync("migrate-set-capabilities", new JsonObject { ["capabilities"] = new JsonArray { Capability("background-snapshot", false) } }, CancellationToken.None).ConfigureAwait(false);
+            await qemu.CommandAsync("migrate-set-capabilities", new JsonObject { ["capabilities"] = capabilities }, CancellationToken.None).ConfigureAwait(false);
         }
         catch (HypervisorException ex)
         {
-            LogSnapshotCleanupFailed(qemu.Name, "background-snapshot could not be turned off", ex.Message);
+            LogSnapshotCleanupFailed(qemu.Name, "the snapshot's migration capabilities could not be turned off", ex.Message);
         }
     }
 
-    /// <summary>Watches an outgoing stream to its end; a pre-copy's guest (stopped for the last pass) is resumed at once.</summary>
-    private static async Task<JsonElement> AwaitOutgoingAsync(QemuVm qemu, bool resumeOnCompletion, CancellationToken cancellationToken)
+    /// <summary>
+    /// Watches an outgoing stream to its end; a pre-copy's guest (stopped for the last pass) is resumed at once. A
+    /// stream held before its switch-over (pause-before-switchover) runs <paramref name="atSwitchover"/> there, with the
+    /// vCPUs stopped, and goes on; when that fails, the stream is cancelled.
+    /// </summary>
+    private static async Task<JsonElement> AwaitOutgoingAsync(QemuVm qemu, bool resumeOnCompletion, Func<Task>? atSwitchover, CancellationToken cancellationToken)
     {
         var deadline = Stopwatch.GetTimestamp() + (long)(SnapshotTimeout.TotalSeconds * Stopwatch.Frequency);
+        var continued = false;
         while (true)
         {
             var info = await qemu.CommandAsync("query-migrate", null, cancellationToken).ConfigureAwait(false);
             var status = String(info, "status");
+            if (status == "pre-switchover" && !continued)
+            {
+                // The status may read pre-switchover once more after migrate-continue, until the stream moves on.
+                continued = true;
+                try
+                {
+                    if (atSwitchover is not null)
+                    {
+                        await atSwitchover().ConfigureAwait(false);
+                    }
+                }
+                catch
+                {
+                    await qemu.CommandAsync("migrate_cancel", null, CancellationToken.None).ConfigureAwait(false);
+                    throw;
+                }
+
+                await qemu.CommandAsync("migrate-continue", new JsonObject { ["state"] = "pre-switchover" }, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
             if (status is "completed" or "failed" or "cancelled")
             {
                 if (status == "completed" && resumeOnCompletion)
@@ -416,8 +626,8 @@ public sealed partial class QemuDriver : ISnapshots
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm}: snapshot {Snapshot} taken ({Method}): {Bytes} bytes, guest pause {PauseMs} ms, {TotalMs:0} ms in all")]
-    private partial void LogSnapshotTaken(string vm, string snapshot, string method, long bytes, double? pauseMs, double totalMs);
+    [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm}: snapshot {Snapshot} taken ({Method}): {Bytes} bytes, {Disks} disks, guest pause {PauseMs} ms, {TotalMs:0} ms in all")]
+    private partial void LogSnapshotTaken(string vm, string snapshot, string method, long bytes, int disks, double? pauseMs, double totalMs);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm}: paused again after its snapshot (its vCPUs ran {Milliseconds} ms to leave QEMU's postmigrate state)")]
     private partial void LogLeftPostmigrate(string vm, double? milliseconds);

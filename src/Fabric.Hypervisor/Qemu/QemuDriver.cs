@@ -130,6 +130,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             }
 
             var attached = await AttachOneAsync(record, paths, cancellationToken).ConfigureAwait(false);
+            await ReconcileDisksAsync(attached, cancellationToken).ConfigureAwait(false);
             _vms[vm] = attached;
             found.Add(attached.Status);
         }
@@ -158,6 +159,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             throw new HypervisorException(HypervisorErrorKind.InvalidRequest, $"a VM needs at least 1 vCPU, not {spec.VCpus}");
         }
 
+        EnsureDistinctDisks(spec.Disks);
         if (_vms.TryGetValue(spec.Vm, out var existing) && existing.Status.IsAlive)
         {
             throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{spec.Vm}' already has a running process (pid {existing.Pid})");
@@ -185,6 +187,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         var arguments = QemuCommandLine.Build(spec, image, _accelerator, paths);
         var record = new InstanceRecord(spec.Vm, spec.Epoch, spec.InstanceId, DateTimeOffset.UtcNow, arguments, Exit: null);
         record.Write(paths.InstanceFile);
+        new DiskRecord(spec.InstanceId, spec.Disks).Write(paths.DisksFile);
 
         var started = Stopwatch.GetTimestamp();
         QemuVm vm;

@@ -362,6 +362,7 @@ internal sealed partial class QemuVm
 
     private void Handle(QmpEvent qmpEvent)
     {
+        FulfilExpectations(qmpEvent);
         switch (qmpEvent.Name)
         {
             case "STOP":

@@ -39,6 +39,9 @@ public sealed record VmPaths(string Directory, string PidFile, string ConsoleLog
     /// <summary>The console output rotated out of <see cref="ConsoleLog"/> last time (see <see cref="Qemu.ConsoleLog"/>).</summary>
     public string RotatedConsoleLog => ConsoleLog + ".1";
 
+    /// <summary>The disks of the live process, launched with or hot-plugged since (see <see cref="Qemu.DiskRecord"/>).</summary>
+    public string DisksFile => Path.Combine(Directory, "disks.json");
+
     /// <summary>Where <see cref="ConsoleLog"/> starts in the console's logical offsets, and a rotation in progress.</summary>
     public string ConsoleLogState => ConsoleLog + ".state";
 

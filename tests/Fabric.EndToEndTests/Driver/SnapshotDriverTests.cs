@@ -89,7 +89,7 @@ public sealed class SnapshotDriverTests(ITestOutputHelper output) : QemuDriverTe
         var busy = await Assert.ThrowsAsync<HypervisorException>(() => snapshots.RestoreSnapshotAsync(QemuSandbox.Tiny(Vm), "paused", resume: true, CancellationToken.None));
         Assert.Equal(HypervisorErrorKind.Conflict, busy.Kind);
 
-        await snapshots.DeleteSnapshotAsync(Vm, "paused", CancellationToken.None);
+        await snapshots.DeleteSnapshotAsync(Vm, "paused", [], CancellationToken.None);
         Assert.Null(snapshots.FindSnapshot(Vm, "paused"));
         Assert.NotNull(snapshots.FindSnapshot(Vm, "again"));
         await snapshots.DeleteSnapshotsAsync(Vm, CancellationToken.None);

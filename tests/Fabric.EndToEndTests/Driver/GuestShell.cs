@@ -1,0 +1,60 @@
+using System.Globalization;
+using System.Text;
+using System.Text.RegularExpressions;
+using Fabric.Hypervisor;
+
+namespace Fabric.EndToEndTests.Driver;
+
+/// <summary>
+/// Commands typed into the linux guest's root shell on its serial console. Each command's result comes back as a
+/// marker line: <c>echo "__rc7""_$?__"</c> prints <c>__rc7_0__</c>, while the shell's echo of the typed line shows
+/// <c>__rc7""_$?__</c>, which the marker's pattern cannot match. Lines are consumed through the VM's
+/// <see cref="ConsoleTail"/>, in order.
+/// </summary>
+internal sealed class GuestShell(IHypervisorDriver driver, string vm, ConsoleTail console)
+{
+    private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly IGuestConsole _input = driver.Capability<IGuestConsole>() ?? throw new InvalidOperationException($"the {driver.Kind} driver has no console");
+    private int _next;
+
+    public ConsoleTail Console => console;
+
+    /// <summary>The boot id of the guest's ready line, when the caller read it.</summary>
+    public string Boot { get; init; } = "";
+
+    /// <summary>Runs <paramref name="command"/> and returns its exit status.</summary>
+    public async Task<int> RunAsync(string command, TimeSpan? timeout = null)
+    {
+        var tag = $"rc{Interlocked.Increment(ref _next)}";
+        await SendAsync($"{command}; echo \"__{tag}\"\"_$?__\"");
+        var match = await console.WaitForAsync(new Regex($"__{tag}_(?<v>\\d+)__"), timeout ?? DefaultTimeout);
+        return int.Parse(match.Groups["v"].Value, CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Runs <paramref name="command"/> and fails unless it exits 0.</summary>
+    public async Task MustAsync(string command, TimeSpan? timeout = null)
+    {
+        var status = await RunAsync(command, timeout);
+        Assert.True(status == 0, $"'{command}' exited {status} in vm '{vm}'. {console.Evidence()}");
+    }
+
+    /// <summary>The value of a shell expression (e.g. <c>$(cat /sys/block/vda/size)</c>), read back from one line.</summary>
+    public async Task<string> ValueAsync(string expression, TimeSpan? timeout = null)
+    {
+        var tag = $"v{Interlocked.Increment(ref _next)}";
+        await SendAsync($"echo \"__{tag}\"\"_{expression}__\"");
+        var match = await console.WaitForAsync(new Regex($"__{tag}_(?<v>.*)__"), timeout ?? DefaultTimeout);
+        return match.Groups["v"].Value;
+    }
+
+    /// <summary>The SHA-256 of a guest file (or device), as <c>sha256sum</c> prints it.</summary>
+    public async Task<string> Sha256Async(string path)
+    {
+        var sum = await ValueAsync($"$(sha256sum {path} | cut -d' ' -f1)");
+        Assert.Matches("^[0-9a-f]{64}$", sum);
+        return sum;
+    }
+
+    private Task SendAsync(string line) => _input.SendConsoleAsync(vm, Encoding.ASCII.GetBytes(line + "\n"), CancellationToken.None);
+}
