@@ -103,9 +103,10 @@ internal sealed partial class HostGrain : IHostSnapshots
         Names.Require("name", vm);
         Names.Require("snapshot", snapshot);
         var snapshots = RequireSnapshots();
-        // TODO(storage): pass the VM's volumes, so that a snapshot deleted while no process runs loses its disk
-        // snapshots too; with [] the driver covers only the disks of a live process.
-        await Driver(() => Task.Run(() => snapshots.DeleteSnapshotAsync(vm, snapshot, [], CancellationToken.None)));
+        // The VM's disks as its ledger entry lists them: with no process running, the driver removes the snapshot
+        // from each disk's file itself.
+        IReadOnlyList<DiskSpec> disks = _entries.TryGetValue(vm, out var entry) && entry.Fenced is null ? [.. entry.Disks.Select(DiskSpecOf)] : [];
+        await Driver(() => Task.Run(() => snapshots.DeleteSnapshotAsync(vm, snapshot, disks, CancellationToken.None)));
     }
 
     async Task IHostSnapshots.DeleteSnapshots(string vm)

@@ -11,14 +11,19 @@ namespace Fabric.EndToEndTests.Driver;
 /// <c>__rc7""_$?__</c>, which the marker's pattern cannot match. Lines are consumed through the VM's
 /// <see cref="ConsoleTail"/>, in order.
 /// </summary>
-internal sealed class GuestShell(IHypervisorDriver driver, string vm, ConsoleTail console)
+internal sealed class GuestShell(string vm, IGuestConsoleLink console)
 {
     private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
 
-    private readonly IGuestConsole _input = driver.Capability<IGuestConsole>() ?? throw new InvalidOperationException($"the {driver.Kind} driver has no console");
     private int _next;
 
-    public ConsoleTail Console => console;
+    /// <summary>Through the driver: typed into the console input, read back from the log as it grows.</summary>
+    public GuestShell(IHypervisorDriver driver, string vm, ConsoleTail console)
+        : this(vm, new DriverConsoleLink(driver, vm, console))
+    {
+    }
+
+    public IGuestConsoleLink Console => console;
 
     /// <summary>The boot id of the guest's ready line, when the caller read it.</summary>
     public string Boot { get; init; } = "";
@@ -26,7 +31,7 @@ internal sealed class GuestShell(IHypervisorDriver driver, string vm, ConsoleTai
     /// <summary>Runs <paramref name="command"/> and returns its exit status.</summary>
     public async Task<int> RunAsync(string command, TimeSpan? timeout = null)
     {
-        var tag = $"rc{Interlocked.Increment(ref _next)}";
+        var tag = $"rc{Interlocked.Increment(ref _next)}x{Random.Shared.Next():x}";
         await SendAsync($"{command}; echo \"__{tag}\"\"_$?__\"");
         var match = await console.WaitForAsync(new Regex($"__{tag}_(?<v>\\d+)__"), timeout ?? DefaultTimeout);
         return int.Parse(match.Groups["v"].Value, CultureInfo.InvariantCulture);
@@ -42,7 +47,7 @@ internal sealed class GuestShell(IHypervisorDriver driver, string vm, ConsoleTai
     /// <summary>The value of a shell expression (e.g. <c>$(cat /sys/block/vda/size)</c>), read back from one line.</summary>
     public async Task<string> ValueAsync(string expression, TimeSpan? timeout = null)
     {
-        var tag = $"v{Interlocked.Increment(ref _next)}";
+        var tag = $"v{Interlocked.Increment(ref _next)}x{Random.Shared.Next():x}";
         await SendAsync($"echo \"__{tag}\"\"_{expression}__\"");
         var match = await console.WaitForAsync(new Regex($"__{tag}_(?<v>.*)__"), timeout ?? DefaultTimeout);
         return match.Groups["v"].Value;
@@ -56,5 +61,27 @@ internal sealed class GuestShell(IHypervisorDriver driver, string vm, ConsoleTai
         return sum;
     }
 
-    private Task SendAsync(string line) => _input.SendConsoleAsync(vm, Encoding.ASCII.GetBytes(line + "\n"), CancellationToken.None);
+    private Task SendAsync(string line) => console.SendLineAsync(line);
+}
+
+/// <summary>A guest's serial console as a shell needs it: a line typed in, a line waited for, and what was seen.</summary>
+internal interface IGuestConsoleLink
+{
+    Task SendLineAsync(string line);
+
+    Task<Match> WaitForAsync(Regex pattern, TimeSpan timeout);
+
+    string Evidence();
+}
+
+/// <summary>The console through a driver (<see cref="IGuestConsole"/>), read with a <see cref="ConsoleTail"/>.</summary>
+internal sealed class DriverConsoleLink(IHypervisorDriver driver, string vm, ConsoleTail tail) : IGuestConsoleLink
+{
+    private readonly IGuestConsole _input = driver.Capability<IGuestConsole>() ?? throw new InvalidOperationException($"the {driver.Kind} driver has no console");
+
+    public Task SendLineAsync(string line) => _input.SendConsoleAsync(vm, Encoding.ASCII.GetBytes(line + "\n"), CancellationToken.None);
+
+    public Task<Match> WaitForAsync(Regex pattern, TimeSpan timeout) => tail.WaitForAsync(pattern, timeout);
+
+    public string Evidence() => tail.Evidence();
 }
