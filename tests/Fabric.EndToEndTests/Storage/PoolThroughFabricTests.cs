@@ -13,7 +13,8 @@ public sealed class PoolThroughFabricTests(MigrationFabric fabric)
 {
     private const long MiB = 1 << 20;
 
-    private string PoolDirectory(string name) => Path.Combine(fabric.Environment.Directory, "pools", name);
+    /// <summary>A pool's directory in the environment's; its parent exists, as an operator's mount point would.</summary>
+    private string PoolDirectory(string name) => Path.Combine(Directory.CreateDirectory(Path.Combine(fabric.Environment.Directory, "pools")).FullName, name);
 
     [Fact]
     public async Task SharedPool_CountsVirtualSizesAndMeasuresFiles_ClonesLinkedOrFull_AndRefusesPastItsLimit()
@@ -170,8 +171,9 @@ public sealed class PoolThroughFabricTests(MigrationFabric fabric)
     {
         await fabric.EnsureAllSilosAsync();
         var client = fabric.Client;
-        var path = PoolDirectory("small");
-        await using var disk = await Tmpfs.MountAsync(path, 16);
+        // The file system is the pool's mount point, the pool a directory in it.
+        await using var disk = await Tmpfs.MountAsync(PoolDirectory("small-fs"), 16);
+        var path = Path.Combine(disk.Path, "pool");
         var pool = await client.CreatePoolAsync(new PoolSpec { Name = "small", Type = PoolType.Shared, Path = path, Overcommit = 100 });
         Assert.Equal(16 * MiB, pool.CapacityBytes);
 
@@ -188,7 +190,7 @@ public sealed class PoolThroughFabricTests(MigrationFabric fabric)
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(path, "volumes")));
         Assert.Empty(Directory.GetFileSystemEntries(Path.Combine(path, "images")));
         Assert.Equal(0, (await client.GetPoolAsync("small")).AllocatedBytes);
-        File.Delete(Path.Combine(path, "ballast"));
+        File.Delete(Path.Combine(disk.Path, "ballast"));
         await fabric.Scenario.AssertInvariantsAsync();
         await client.DeletePoolAsync("small");
     }
