@@ -135,7 +135,7 @@ internal static class Tables
     public static void Print(StorageReport report)
     {
         var p = report.Provision;
-        var provision = new Table().Title($"storage: a VM created with a disk from an image (a {p.ImageVirtualMiB:0} MiB {p.ImageFormat} holding {p.ImageDataMiB:0} MiB of random data, {p.ImageAllocatedMiB:0.0} MiB on disk) in a shared pool, {p.Runs} runs per path ({report.PoolFilesystem})");
+        var provision = new Table().Title($"storage: a VM created with a disk from an image (a {p.ImageVirtualMiB:0} MiB {p.ImageFormat} holding {p.ImageDataMiB:0} MiB of random data, {p.ImageAllocatedMiB:0.0} MiB on disk) in a shared pool, {p.Runs} runs per path (pools on {report.PoolFilesystem})");
         foreach (var column in new[] { "provisioning", "path", "runs", "p50", "min", "max", "volume on disk p50", "÷ raw qemu-img p50" })
         {
             provision.AddColumn(column);
@@ -169,8 +169,8 @@ internal static class Tables
         AnsiConsole.Write(volumes);
 
         var m = report.Migration;
-        var migration = new Table().Title($"storage: live migration of the linux guest ({m.MemoryMiB} MiB, ticking) host-a ⇄ host-b through the fabric, {m.Rounds} rounds there and back, with no disk and with a {m.DiskMiB:0} MiB disk holding ext2 and {m.DataMiB:0} MiB of random data ({report.Topology} topology, accelerator {report.Accelerator})");
-        foreach (var column in new[] { "disk", "on disk", "migrations", "failed", "total p50", "total max", "÷ no disk p50", "sent p50", "QEMU total p50", "guest pause p50", "client call p50", "data" })
+        var migration = new Table().Title($"storage: live migration of the linux guest ({m.MemoryMiB} MiB, ticking) host-a ⇄ host-b through the fabric, {m.Rounds} rounds there and back, with no disk and with a {m.DiskMiB:0} MiB disk holding ext2 and {m.DataMiB:0} MiB of random data (in RAM without a disk; {report.Topology} topology, accelerator {report.Accelerator})");
+        foreach (var column in new[] { "disk", "on disk", "migrations", "failed", "total p50", "total max", "÷ no disk p50", "sent p50", "QEMU total p50", "guest pause p50", "client call p50", "guest's data afterwards, or why not measured" })
         {
             migration.AddColumn(column);
         }
@@ -180,7 +180,7 @@ internal static class Tables
             var disk = row.DiskAllocatedMiB is { } allocated ? MiB(allocated) : "-";
             if (row.Refused is { } refused)
             {
-                migration.AddRow(Markup.Escape(row.Disk), disk, N(row.Migrations), N(row.Failed), $"[yellow]refused: {Markup.Escape(refused)}[/]", "", "", "", "", "", "", Markup.Escape(row.DataCheck ?? "-"));
+                migration.AddRow(Markup.Escape(row.Disk), disk, N(row.Migrations), N(row.Failed), "[yellow]refused[/]", "-", "-", "-", "-", "-", "-", $"[yellow]refused: {Markup.Escape(refused)}[/]");
                 continue;
             }
 
@@ -188,6 +188,7 @@ internal static class Tables
         }
 
         AnsiConsole.Write(migration);
+
         AnsiConsole.WriteLine("what the figures mean:");
         foreach (var line in StorageLegend)
         {
@@ -208,7 +209,7 @@ internal static class Tables
         "volume on disk: what the new file occupies (stat's blocks × 512), i.e. the bytes provisioning wrote",
         "volumes: ops/s = volumes ÷ wall time of the whole batch; p50/p99 per call; in flight: calls outstanding at once",
         "migration total: MigrationInfo.TotalMs (request to end); sent: MigrationInfo.TransferredBytes; QEMU total: query-migrate's total-time on the source; guest pause: source STOP to target RESUME; client call: MigrateVmAsync to WaitForMigrationAsync returning",
-        "data: the guest's sha256 of /mnt/data after the last migration, against the one taken after writing it",
+        "guest's data afterwards: the guest's sha256 of the file it wrote, after the last migration, against the one taken after writing it; moves: successful migrations, the untimed warm-up's included",
     ];
 
     private static readonly string[] MigrateLegend =
