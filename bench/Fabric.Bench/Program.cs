@@ -4,7 +4,7 @@ using Fabric.Bench;
 using Fabric.TestSupport;
 using Spectre.Console;
 
-// ./fabric bench [start|detect|fleet|migrate] [-o json] [--runs N] [--rounds N] [--vms 10000,100000] [--silos 1,3] [--concurrency N] [--loopback]
+// ./fabric bench [start|detect|fleet|migrate|storage] [-o json] [--runs N] [--rounds N] [--vms 10000,100000] [--silos 1,3] [--concurrency N] [--loopback]
 var benchmarks = new List<string>();
 var json = false;
 var runs = 10;
@@ -26,7 +26,7 @@ catch (Exception ex) when (ex is ArgumentException or FormatException or Overflo
 
 if (benchmarks.Count == 0)
 {
-    benchmarks.AddRange(["start", "detect", "fleet", "migrate"]);
+    benchmarks.AddRange(["start", "detect", "fleet", "migrate", "storage"]);
 }
 
 // Tables are read in logs and CI output too: do not wrap them at 80 columns there.
@@ -85,6 +85,18 @@ if (benchmarks.Contains("migrate"))
     }
 }
 
+if (benchmarks.Contains("storage"))
+{
+    var topology = DetectBenchmark.ChooseTopology(loopback);
+    progress.WriteLine($"storage: provisioning from an image, 100 volumes, live migration with a disk, each against a baseline in the same run ({topology.ToString().ToLowerInvariant()} topology)");
+    var report = await StorageBenchmark.RunAsync(runs, rounds, topology, progress);
+    results["storage"] = report;
+    if (!json)
+    {
+        Tables.Print(report);
+    }
+}
+
 if (json)
 {
     Console.WriteLine(JsonSerializer.Serialize(results, new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true }));
@@ -130,11 +142,11 @@ void ParseArguments()
             case "--loopback":
                 loopback = true;
                 break;
-            case "start" or "fleet" or "detect" or "migrate":
+            case "start" or "fleet" or "detect" or "migrate" or "storage":
                 benchmarks.Add(option);
                 break;
             default:
-                throw new ArgumentException($"unknown benchmark or option '{option}' (benchmarks: start, detect, fleet, migrate; options: -o json, --runs N, --rounds N, --vms N[,N], --silos N[,N], --concurrency N, --hold SECONDS, --loopback)");
+                throw new ArgumentException($"unknown benchmark or option '{option}' (benchmarks: start, detect, fleet, migrate, storage; options: -o json, --runs N, --rounds N, --vms N[,N], --silos N[,N], --concurrency N, --hold SECONDS, --loopback)");
         }
     }
 }

@@ -132,6 +132,86 @@ internal static class Tables
         }
     }
 
+    public static void Print(StorageReport report)
+    {
+        var p = report.Provision;
+        var provision = new Table().Title($"storage: a VM created with a disk from an image (a {p.ImageVirtualMiB:0} MiB {p.ImageFormat} holding {p.ImageDataMiB:0} MiB of random data, {p.ImageAllocatedMiB:0.0} MiB on disk) in a shared pool, {p.Runs} runs per path (pools on {report.PoolFilesystem})");
+        foreach (var column in new[] { "provisioning", "path", "runs", "p50", "min", "max", "volume on disk p50", "÷ raw qemu-img p50" })
+        {
+            provision.AddColumn(column);
+        }
+
+        foreach (var row in p.Rows)
+        {
+            var fabric = row.Path.StartsWith("fabric", StringComparison.Ordinal);
+            var path = fabric ? $"[bold]{Markup.Escape(row.Path)}[/]" : Markup.Escape(row.Path);
+            provision.AddRow(row.Provisioning, path, N(row.Runs), Ms(row.P50Ms), Ms(row.MinMs), Ms(row.MaxMs), MiB(row.AllocatedMiB), row.VsRawP50 is { } r ? Ratio(r) : "");
+        }
+
+        AnsiConsole.Write(provision);
+        AnsiConsole.WriteLine($"full copy ÷ linked clone, p50: {Ratio(p.FullOverLinkedFabric)} through the fabric, {Ratio(p.FullOverLinkedRaw)} for the qemu-img command alone");
+        AnsiConsole.WriteLine("the host's steps run directly, p50: " + string.Join("; ", p.Steps.Select(s => $"{s.Provisioning}: info --backing-chain {Ms(s.ChainInfoP50Ms)}, command {Ms(s.CommandP50Ms)}, info {Ms(s.InfoP50Ms)}, fsync {Ms(s.FsyncP50Ms)}")));
+
+        var v = report.Volumes;
+        var volumes = new Table().Title($"storage: {N(v.Volumes)} empty thin {v.SizeMiB:0} MiB qcow2 volumes in a shared pool");
+        foreach (var column in new[] { "operation", "path", "volumes", "in flight", "ops/s", "p50", "p99", "fabric ÷ raw ops/s" })
+        {
+            volumes.AddColumn(column);
+        }
+
+        foreach (var row in v.Rows)
+        {
+            var fabric = row.Path.StartsWith("fabric", StringComparison.Ordinal);
+            var path = fabric ? $"[bold]{Markup.Escape(row.Path)}[/]" : Markup.Escape(row.Path);
+            volumes.AddRow(row.Operation, path, N(row.Volumes), N(row.Concurrency), Rate(row.OpsPerSecond), Ms(row.P50Ms), Ms(row.P99Ms), row.FabricOverRaw is { } r ? Ratio(r) : "");
+        }
+
+        AnsiConsole.Write(volumes);
+
+        var m = report.Migration;
+        var migration = new Table().Title($"storage: live migration of the linux guest ({m.MemoryMiB} MiB, ticking) host-a ⇄ host-b through the fabric, {m.Rounds} rounds there and back, with no disk and with a {m.DiskMiB:0} MiB disk holding ext2 and {m.DataMiB:0} MiB of random data (in RAM without a disk; {report.Topology} topology, accelerator {report.Accelerator})");
+        foreach (var column in new[] { "disk", "on disk", "migrations", "failed", "total p50", "total max", "÷ no disk p50", "sent p50", "QEMU total p50", "guest pause p50", "client call p50", "guest's data afterwards, or why not measured" })
+        {
+            migration.AddColumn(column);
+        }
+
+        foreach (var row in m.Rows)
+        {
+            var disk = row.DiskAllocatedMiB is { } allocated ? MiB(allocated) : "-";
+            if (row.Refused is { } refused)
+            {
+                migration.AddRow(Markup.Escape(row.Disk), disk, N(row.Migrations), N(row.Failed), "[yellow]refused[/]", "-", "-", "-", "-", "-", "-", $"[yellow]refused: {Markup.Escape(refused)}[/]");
+                continue;
+            }
+
+            migration.AddRow(Markup.Escape(row.Disk), disk, N(row.Migrations), N(row.Failed), Ms(row.TotalP50Ms), Ms(row.TotalMaxMs), row.VsNoDiskP50 is { } r ? Ratio(r) : "n/a", row.TransferredP50MiB is { } sent ? MiB(sent) : "n/a", Ms(row.QemuTotalP50Ms), Ms(row.PauseP50Ms), Ms(row.CallP50Ms), Markup.Escape(row.DataCheck ?? "-"));
+        }
+
+        AnsiConsole.Write(migration);
+
+        AnsiConsole.WriteLine("what the figures mean:");
+        foreach (var line in StorageLegend)
+        {
+            AnsiConsole.WriteLine($"  - {line}");
+        }
+
+        AnsiConsole.WriteLine("notes:");
+        foreach (var note in report.Notes)
+        {
+            AnsiConsole.WriteLine($"  - {note}");
+        }
+    }
+
+    private static readonly string[] StorageLegend =
+    [
+        "provisioning, fabric: CreateVmAsync with DiskRequest { Pool, SizeBytes, Image, Full }, from the call to its answer (the VM created and placed, its volume made); the VM is not started, and is deleted with its volume after each run",
+        "provisioning, raw: the one qemu-img command the host runs for that volume, run directly on the same image and file system; the host's steps: everything the host's volume store runs for it (info --backing-chain of the image, the command, info of the new file, fsync of the file and of its folder)",
+        "volume on disk: what the new file occupies (stat's blocks × 512), i.e. the bytes provisioning wrote",
+        "volumes: ops/s = volumes ÷ wall time of the whole batch; p50/p99 per call; in flight: calls outstanding at once",
+        "migration total: MigrationInfo.TotalMs (request to end); sent: MigrationInfo.TransferredBytes; QEMU total: query-migrate's total-time on the source; guest pause: source STOP to target RESUME; client call: MigrateVmAsync to WaitForMigrationAsync returning",
+        "guest's data afterwards: the guest's sha256 of the file it wrote, after the last migration, against the one taken after writing it; moves: successful migrations, the untimed warm-up's included",
+    ];
+
     private static readonly string[] MigrateLegend =
     [
         "total (fabric): MigrationInfo.TotalMs, from the coordinator taking the request to the migration's end: target reserved and launched paused, stream sent, switch-over recorded, guest resumed on the target, source told to stop",
@@ -145,6 +225,8 @@ internal static class Tables
     ];
 
     private static string Ms(double? value) => value is { } v ? Ms(v) : "n/a";
+
+    private static string Rate(double value) => value.ToString("#,0.0", CultureInfo.InvariantCulture);
 
     private static string Ratio(double value) => $"{value.ToString("0.000", CultureInfo.InvariantCulture)}×";
 
