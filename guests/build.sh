@@ -27,7 +27,7 @@ LINUX_CMDLINE="console=ttyS0 quiet panic=-1"
 # Kernel modules the initramfs carries (paths below lib/modules/<version>/kernel).
 # The virtio ones in load order: the PCI transport, then block devices.
 LINUX_MODULES=(drivers/acpi/button.ko drivers/input/evdev.ko
-    drivers/virtio/virtio.ko drivers/virtio/virtio_ring.ko
+    drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
     drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci_legacy_dev.ko
     drivers/virtio/virtio_pci.ko drivers/block/virtio_blk.ko)
 

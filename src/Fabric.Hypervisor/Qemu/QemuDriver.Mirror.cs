@@ -241,6 +241,13 @@ public sealed partial class QemuDriver : IDiskMirror
         }
     }
 
+    /// <summary>For tests: the names of the process's named block nodes (<c>query-named-block-nodes</c>).</summary>
+    internal async Task<IReadOnlyList<string>> BlockNodeNamesAsync(string vm, CancellationToken cancellationToken)
+    {
+        var nodes = await Require(vm).CommandAsync("query-named-block-nodes", new JsonObject { ["flat"] = true }, cancellationToken).ConfigureAwait(false);
+        return [.. nodes.EnumerateArray().Select(node => String(node, "node-name")).OfType<string>().Where(name => !name.StartsWith('#'))];
+    }
+
     /// <summary>The NBD client node to the target's export of the slot's disk, then the mirror job into it.</summary>
     private static async Task StartOneMirrorAsync(QemuVm qemu, IPEndPoint target, int slot, long? bandwidth, CancellationToken cancellationToken)
     {
