@@ -25,14 +25,15 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
 
     /// <summary>
     /// Rewrites one of /mnt/live's 64 KiB blocks with random data every 0.2 s and syncs, so the disk takes writes
-    /// during the whole mirror and migration; /mnt/count says how many rounds it made. Its pid is in /tmp (guest RAM,
-    /// which migrates with the guest).
+    /// during the whole mirror and migration; /mnt/count (replaced by a rename, so never read half written) says how
+    /// many rounds it made. It is told to stop through /tmp (guest RAM, which migrates with the guest), and stops
+    /// between two rounds, so that no file is left half written.
     /// </summary>
     private const string StartWriter =
-        "echo 0 >/mnt/count; (n=0; while :; do n=$((n+1)); dd if=/dev/urandom of=/mnt/live bs=64k count=1 seek=$((n%64)) conv=notrunc 2>/dev/null; "
-        + "echo $n >/mnt/count; sync; sleep 0.2; done) </dev/null >/dev/null 2>&1 & echo $! >/tmp/writer";
+        "rm -f /tmp/stop; echo 0 >/mnt/count; (n=0; while [ ! -e /tmp/stop ]; do n=$((n+1)); dd if=/dev/urandom of=/mnt/live bs=64k count=1 seek=$((n%64)) conv=notrunc 2>/dev/null; "
+        + "echo $n >/mnt/count.new; mv /mnt/count.new /mnt/count; sync; sleep 0.2; done; rm /tmp/writer) </dev/null >/dev/null 2>&1 & echo $! >/tmp/writer";
 
-    private const string StopWriter = "kill $(cat /tmp/writer); sleep 1; sync";
+    private const string StopWriter = "touch /tmp/stop; while [ -e /tmp/writer ]; do sleep 0.1; done; sync";
 
     private static readonly TimeSpan MirrorReady = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan MigrationEnd = TimeSpan.FromSeconds(60);
@@ -85,6 +86,7 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
 
         var moved = new GuestShell(target.Driver, Vm);
         await moved.RunAsync(StopWriter);
+
         var rounds = await moved.ValueAsync("cat /mnt/count");
         Output.WriteLine($"writer stopped on the target at round {rounds}");
         Assert.True(int.Parse(rounds, CultureInfo.InvariantCulture) > int.Parse(roundsAtReady, CultureInfo.InvariantCulture), "the writer did not go on through the migration");
@@ -291,6 +293,21 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
 
         public Task<Match> WaitReadyAsync(TimeSpan timeout) => _console.WaitForAsync(GuestConsole.Ready(), timeout);
 
+        /// <summary>Waits for the line of a command's marker; on a timeout, says what the console showed apart from the ticks.</summary>
+        private async Task<Match> WaitForMarkerAsync(Regex marker)
+        {
+            try
+            {
+                return await _console.WaitForAsync(marker, Step);
+            }
+            catch (TimeoutException ex)
+            {
+                var read = await ((IGuestConsole)driver).ReadConsoleAsync(vm, 0, 1 << 20, TimeSpan.Zero, CancellationToken.None);
+                var lines = Encoding.UTF8.GetString(read.Data).Split('\n').Where(line => !GuestConsole.Tick().IsMatch(line.TrimEnd('\r')));
+                throw new TimeoutException($"{ex.Message}\nThe console without its ticks:\n  {string.Join("\n  ", lines)}", ex);
+            }
+        }
+
         /// <summary>Runs <paramref name="command"/> and fails unless it exits 0.</summary>
         public async Task RunAsync(string command)
         {
@@ -298,7 +315,7 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
 
             // The shell echoes the typed line with $((6*7)) unexpanded: only the command's own marker says 42.
             await SendAsync($"{command}; echo {tag}-$((6*7)) rc=$?");
-            var rc = (await _console.WaitForAsync(new Regex($@"(^|\s){tag}-42 rc=(?<rc>\d+)$"), Step)).Groups["rc"].Value;
+            var rc = (await WaitForMarkerAsync(new Regex($@"(^|\s){tag}-42 rc=(?<rc>\d+)$"))).Groups["rc"].Value;
             Assert.True(rc == "0", $"`{command}` exited with {rc} in the guest. {_console.Evidence()}");
         }
 
@@ -307,7 +324,7 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
         {
             var tag = NextTag();
             await SendAsync($"echo {tag}-$((6*7)) \"$({expression})\"");
-            return (await _console.WaitForAsync(new Regex($@"(^|\s){tag}-42 (?<value>.*)$"), Step)).Groups["value"].Value.Trim();
+            return (await WaitForMarkerAsync(new Regex($@"(^|\s){tag}-42 (?<value>.*)$"))).Groups["value"].Value.Trim();
         }
 
         public async Task<string> SumAsync(string file)
