@@ -50,12 +50,12 @@ public interface IDiskMirror
     Task<IReadOnlyList<DiskMirrorProgress>> QueryMirrorAsync(string vm, CancellationToken cancellationToken);
 
     /// <summary>
-    /// On the source: ends the mirror jobs and removes their NBD clients (harmless when none exists, or when the process
-    /// has ended). After a completed memory migration (the source in <c>postmigrate</c>) this is the normal end: each
-    /// ready job finishes its copy and ends without a pivot; it then throws <see cref="HypervisorException"/>
-    /// (<c>Failed</c>), after cleaning up, when a disk was not in sync or its last copy failed, since the target's disk
-    /// may lack writes. At any other time it abandons the copy. A target that stops answering is cut off (QMP
-    /// <c>yank</c>) after a few seconds, so this never waits for TCP to give up.
+    /// On the source: cuts the connections to the target, ends the mirror jobs without a pivot (the source keeps its
+    /// disks) and removes their NBD clients; harmless when none exists, or when the process has ended. It never waits on
+    /// the target, even one that stopped answering. After a completed memory migration (the source in
+    /// <c>postmigrate</c>) this is the normal end, and it throws <see cref="HypervisorException"/> (<c>Failed</c>), after
+    /// cleaning up, when a disk's mirror was not ready or had failed: that disk's copy on the target may lack writes,
+    /// and the switch-over must not happen.
     /// </summary>
     Task EndMirrorAsync(string vm, CancellationToken cancellationToken);
 }

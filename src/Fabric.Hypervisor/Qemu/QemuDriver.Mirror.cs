@@ -23,17 +23,22 @@ namespace Fabric.Hypervisor.Qemu;
 /// node although the process is in <c>inmigrate</c>, so the export is writable while the memory stream has not even
 /// begun; the incoming migration's own activation at its end is then a no-op. No migration capability is needed, and
 /// <c>late-block-activate</c> would change nothing (it only defers an activation the export already did).</item>
-/// <item><c>copy-mode: write-blocking</c>: once the job is ready, a guest write completes only after the target has
-/// it too. When the memory migration completes, the source stops its vCPUs, drains its I/O and inactivates its block
-/// nodes (QEMU lets a mirror's target be inactivated for exactly this use), so at that moment the target holds every
-/// write the guest ever completed.</item>
+/// <item><c>copy-mode: write-blocking</c>: a guest write completes only after the target has it too, while the
+/// background copy catches up with the rest; once the job is ready, the target holds the whole disk. When the memory
+/// migration completes, the source stops its vCPUs, drains its I/O and inactivates its block nodes (QEMU lets a
+/// mirror's target be inactivated for exactly this use), so at that moment the target holds every write the guest
+/// ever completed.</item>
 /// <item><c>auto-dismiss: false</c> and <c>on-target-error</c>/<c>on-source-error: stop</c>: a failed job stays in
 /// <c>query-block-jobs</c> with its error text until <see cref="EndMirrorAsync"/> dismisses it, and an I/O error
 /// shows there at once (<c>io-status: failed</c>) rather than when a rate-limited job next wakes (with QEMU's default
 /// <c>report</c>, seen 30 s late): no event has to be caught, and nothing is lost across a re-attach.</item>
-/// <item>Ending a ready job after the switch-over is <c>block-job-cancel</c> without <c>force</c>: the job copies
-/// whatever is still dirty (nothing, in write-blocking mode), then ends without a pivot (QEMU reports
-/// <c>BLOCK_JOB_COMPLETED</c>); the source keeps its own disks. Any other end is forced: the copy is abandoned.</item>
+/// <item>Ending is the same before and after the switch-over: the NBD connections are cut (<c>yank</c>), then the
+/// jobs are cancelled with <c>force</c> (no pivot: the source keeps its own disks), dismissed, and their NBD nodes
+/// deleted. libvirt ends a ready job without <c>force</c> after the switch-over, which lets it copy what is still
+/// marked dirty; in write-blocking mode that is only data the target already got (a write's partial chunks stay
+/// marked), and it needs a target that answers: a cancel of a job whose target stopped answering drains in QEMU's main
+/// loop and held QMP unanswered (measured), until TCP would give up. Whether the target is complete is decided from the
+/// jobs' state before the cut instead (every one ready, no error).</item>
 /// <item>The target must stop its NBD server before it is resumed. QEMU 7.2 does not refuse <c>cont</c> while the
 /// export exists (measured), but the export then still accepts writes under the running guest: a source that had not
 /// ended its mirror, or anyone else on the underlay, could write into the guest's disk behind its back. So the order
@@ -58,12 +63,6 @@ public sealed partial class QemuDriver : IDiskMirror
     private const long MinMirrorBuffer = 64L << 10;
 
     private static readonly TimeSpan MirrorPoll = TimeSpan.FromMilliseconds(20);
-
-    /// <summary>
-    /// How long ending the jobs may take before their NBD connections are cut (<c>yank</c>): a job, and the guest's
-    /// writes in write-blocking mode, wait on a target that stopped answering until TCP gives up, minutes later.
-    /// </summary>
-    private static readonly TimeSpan MirrorYankAfter = TimeSpan.FromSeconds(3);
 
     public async Task<string> ExportDisksAsync(string vm, string address, IReadOnlyList<int> slots, CancellationToken cancellationToken)
     {
@@ -168,55 +167,46 @@ public sealed partial class QemuDriver : IDiskMirror
             return;
         }
 
-        // After a completed memory migration the target must end up with every block: a ready job is let finish its
-        // copy. Before it (or after a cancelled one) the copy is abandoned.
         var state = String(await qemu.CommandAsync("query-status", null, cancellationToken).ConfigureAwait(false), "status");
         var switchedOver = state == "postmigrate";
         var jobs = await QueryMirrorJobsAsync(qemu, cancellationToken).ConfigureAwait(false);
-        // Why a disk's copy on the target may lack writes, by slot (the first reason found).
-        var incomplete = new SortedDictionary<int, string>();
-        if (switchedOver)
+
+        // After a completed memory migration, a job that was ready with no error had the target write every guest
+        // write before it completed, up to the source's last one: the target is complete, and the copy can be dropped
+        // like any other. A job in any other state leaves the target without some writes.
+        var incomplete = switchedOver
+            ? jobs.Where(job => !job.Progress.Ready).Select(job => $"disk {job.Progress.Slot} was not in sync when the migration completed ({job.Progress.Error ?? job.Status})").ToList()
+            : [];
+
+        // Cut the NBD connections before anything else: a job's cancellation drains its in-flight writes in QEMU's
+        // main loop, which a target that stopped answering (its sockets open) would hold until TCP gives up, and QMP
+        // with it (seen: block-job-cancel unanswered). Cut off, those writes fail at once; the jobs stop on the error
+        // and then cancel without waiting. A soft cancel (which copies what is still marked dirty, in write-blocking
+        // mode only what was written already) is not needed, and would need the target.
+        if (jobs.Any(job => job.Status != "concluded"))
         {
-            foreach (var job in jobs.Where(job => !job.Progress.Ready))
-            {
-                incomplete.TryAdd(job.Progress.Slot, $"disk {job.Progress.Slot} was not in sync when the migration completed ({job.Progress.Error ?? job.Status})");
-            }
+            await YankMirrorNodesAsync(qemu, cancellationToken).ConfigureAwait(false);
         }
 
-        var started = Stopwatch.GetTimestamp();
-        var yanked = false;
-        var cancelled = new HashSet<int>();
-        var patience = MirrorYankAfter + _options.QmpTimeout;
+        var deadline = Stopwatch.GetTimestamp() + (long)(_options.QmpTimeout.TotalSeconds * Stopwatch.Frequency);
+        var cancelled = new HashSet<string>(StringComparer.Ordinal);
         while (jobs.Count > 0)
         {
             foreach (var job in jobs)
             {
                 if (job.Status == "concluded")
                 {
-                    if (switchedOver && job.ErrorText is { } error)
-                    {
-                        incomplete.TryAdd(job.Progress.Slot, $"disk {job.Progress.Slot}: its last copy after the switch-over failed: {error}");
-                    }
-
                     await TryMirrorCommandAsync(qemu, "block-job-dismiss", new JsonObject { ["id"] = job.Id }, cancellationToken).ConfigureAwait(false);
                 }
-                else if (cancelled.Add(job.Progress.Slot))
+                else if (cancelled.Add(job.Id))
                 {
-                    var force = !(switchedOver && job.Progress.Ready);
-                    await TryMirrorCommandAsync(qemu, "block-job-cancel", new JsonObject { ["device"] = job.Id, ["force"] = force }, cancellationToken).ConfigureAwait(false);
+                    await TryMirrorCommandAsync(qemu, "block-job-cancel", new JsonObject { ["device"] = job.Id, ["force"] = true }, cancellationToken).ConfigureAwait(false);
                 }
             }
 
-            var elapsed = Stopwatch.GetElapsedTime(started);
-            if (!yanked && elapsed >= MirrorYankAfter)
+            if (Stopwatch.GetTimestamp() >= deadline)
             {
-                // A target that stopped answering holds the jobs' in-flight writes: cut their connections.
-                yanked = true;
-                await YankMirrorNodesAsync(qemu, cancellationToken).ConfigureAwait(false);
-            }
-            else if (elapsed >= patience)
-            {
-                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': the disk mirror jobs did not end within {patience.TotalSeconds:0} s ({string.Join(", ", jobs.Select(j => $"{j.Id} {j.Status}"))})");
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': the disk mirror jobs did not end within {_options.QmpTimeout.TotalSeconds:0} s ({string.Join(", ", jobs.Select(j => $"{j.Id} {j.Status}"))})");
             }
 
             await Task.Delay(MirrorPoll, cancellationToken).ConfigureAwait(false);
@@ -237,7 +227,7 @@ public sealed partial class QemuDriver : IDiskMirror
 
         if (incomplete.Count > 0)
         {
-            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': the target's disks may be incomplete: {string.Join("; ", incomplete.Values)}");
+            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': the target's disks may lack writes: {string.Join("; ", incomplete)}");
         }
     }
 
@@ -386,17 +376,13 @@ public sealed partial class QemuDriver : IDiskMirror
         return [.. nodes.EnumerateArray().Select(node => String(node, "node-name")).OfType<string>().Where(name => MirrorSlot(name) is not null)];
     }
 
+    /// <summary>Shuts down the NBD clients' connections; one node at a time, since QEMU yanks nothing when one instance is unknown.</summary>
     private static async Task YankMirrorNodesAsync(QemuVm qemu, CancellationToken cancellationToken)
     {
-        var instances = new JsonArray();
         foreach (var node in await MirrorNodesAsync(qemu, cancellationToken).ConfigureAwait(false))
         {
-            instances.Add(new JsonObject { ["type"] = "block-node", ["node-name"] = node });
-        }
-
-        if (instances.Count > 0)
-        {
-            await TryMirrorCommandAsync(qemu, "yank", new JsonObject { ["instances"] = instances }, cancellationToken).ConfigureAwait(false);
+            var instance = new JsonObject { ["type"] = "block-node", ["node-name"] = node };
+            await TryMirrorCommandAsync(qemu, "yank", new JsonObject { ["instances"] = new JsonArray { instance } }, cancellationToken).ConfigureAwait(false);
         }
     }
 

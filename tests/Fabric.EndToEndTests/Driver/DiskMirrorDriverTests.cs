@@ -189,6 +189,57 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
         Assert.Equal(ProcessPower.Running, source.Driver.GetStatus(Vm).Power);
     }
 
+    [Fact]
+    public async Task TargetHung_HoldsTheGuestsWrites_UntilEndMirrorCutsItOff()
+    {
+        await using var targetSandbox = new QemuSandbox(Output);
+        var source = await StartDriverAsync();
+        var target = new Harness(await targetSandbox.CreateDriverAsync());
+        var spec = QemuSandbox.Linux(Vm) with { Disks = [Disk(await CreateDiskAsync(Sandbox.DataDirectory, "source"))] };
+        await source.LaunchAsync(spec);
+        var guest = new GuestShell(source.Driver, Vm);
+        await guest.WaitReadyAsync(LinuxBoot);
+        var dataSum = await guest.PrepareFileSystemAsync(dataMiB: 4);
+        await guest.RunAsync(StartWriter);
+
+        var incoming = await target.Driver.LaunchAsync(spec with { Incoming = true, Disks = [Disk(await CreateDiskAsync(targetSandbox.DataDirectory, "target"))] }, CancellationToken.None);
+        var endpoint = await Mirror(target).ExportDisksAsync(Vm, Loopback, [0], CancellationToken.None);
+        await Mirror(source).StartMirrorAsync(Vm, endpoint, [0], bandwidthBytesPerSecond: null, CancellationToken.None);
+        await WaitForReadyAsync(source, MirrorReady);
+
+        // A target that stops answering (SIGSTOP: its sockets stay open) holds every write-blocking guest write: the
+        // writer's next sync waits, and with it the round count (one round may still finish).
+        await ToolAsync("kill", "-STOP", incoming.Pid!.Value.ToString(CultureInfo.InvariantCulture));
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        var held = int.Parse(await guest.ValueAsync("cat /mnt/count"), CultureInfo.InvariantCulture);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        var stillHeld = int.Parse(await guest.ValueAsync("cat /mnt/count"), CultureInfo.InvariantCulture);
+        Output.WriteLine($"writer at round {held}, then {stillHeld} two seconds later, with the target stopped");
+        Assert.InRange(stillHeld - held, 0, 1);
+
+        var ending = Stopwatch.StartNew();
+        await Mirror(source).EndMirrorAsync(Vm, CancellationToken.None);
+        Output.WriteLine($"mirror ended in {ending.ElapsedMilliseconds} ms");
+        Assert.Empty(await Mirror(source).QueryMirrorAsync(Vm, CancellationToken.None));
+        Assert.DoesNotContain(await source.Driver.BlockNodeNamesAsync(Vm, CancellationToken.None), name => name.StartsWith("mirror", StringComparison.Ordinal));
+
+        // Cut off, the target no longer holds anything: the writer goes on.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        int rounds;
+        while ((rounds = int.Parse(await guest.ValueAsync("cat /mnt/count"), CultureInfo.InvariantCulture)) <= stillHeld + 1)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the writer stayed at round {rounds} after the mirror ended");
+            await Task.Delay(TimeSpan.FromMilliseconds(500));
+        }
+
+        await guest.RunAsync(StopWriter);
+        await guest.RunAsync("echo 3 >/proc/sys/vm/drop_caches");
+        Assert.Equal(dataSum, await guest.SumAsync("/mnt/data"));
+        Assert.Equal(ProcessPower.Running, source.Driver.GetStatus(Vm).Power);
+        Processes.Kill(incoming.Pid.Value);
+        await target.EndedAsync(Vm, ProcessEnd);
+    }
+
     private static IDiskMirror Mirror(Harness host) => ((IHypervisorDriver)host.Driver).Capability<IDiskMirror>()!;
 
     private static ILiveMigration Migration(Harness host) => ((IHypervisorDriver)host.Driver).Capability<ILiveMigration>()!;
