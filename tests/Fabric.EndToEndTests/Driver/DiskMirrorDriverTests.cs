@@ -100,7 +100,7 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
         await target.EndedAsync(Vm, ProcessEnd);
 
         var image = await RawImageAsync(targetDisk);
-        Output.WriteLine($"target volume: {new FileInfo(targetDisk).Length} bytes of qcow2 file");
+        Output.WriteLine($"qcow2 files: source {new FileInfo(spec.Disks[0].Path).Length} bytes, target {new FileInfo(targetDisk).Length} bytes");
         await CheckFileSystemAsync(image);
         Assert.Equal(dataSum, await HostSumAsync(image, "/data"));
         Assert.Equal(cachedLive, await HostSumAsync(image, "/live"));
