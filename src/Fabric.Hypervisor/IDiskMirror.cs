@@ -3,18 +3,25 @@ namespace Fabric.Hypervisor;
 /// <summary>
 /// Copies the disks of a migrating VM whose volumes are not on shared storage ("NBD migration", as libvirt does it):
 /// the target's incoming process exports its (empty, same-sized) disks over NBD on the host's underlay address; the
-/// source mirrors each disk into that export (<c>blockdev-mirror</c>, full sync, guest writes copied synchronously)
-/// while the memory migration waits; the memory migration may start only when every mirror is ready. After the memory
-/// migration has completed, the source's jobs are ended without a pivot (the target holds every write), then the
-/// target's export, and only then may the target be resumed. Cancelling ends the jobs and the export, leaving the
-/// source's disks as they were and its guest running.
+/// source mirrors each disk into that export (<c>blockdev-mirror</c>, full sync, guest writes copied synchronously);
+/// the memory migration may start only when every mirror is ready, and it then stops before its switch-over, where the
+/// mirrors end. Cancelling ends the jobs and the export, leaving the source's disks as they were and its guest running.
 /// </summary>
 /// <remarks>
-/// The order at the switch-over is: memory migration completed on both sides → <see cref="EndMirrorAsync"/> on the
-/// source (it throws if a disk's copy may be incomplete: then the switch-over must not happen) →
-/// <see cref="EndExportAsync"/> on the target → resume the target. An export left in place while the target's guest runs
-/// would still accept writes into its disks. NBD carries no authentication or encryption: the export exists only for
-/// the duration of a migration, on the underlay, like the memory stream.
+/// The order, with the memory migration of <see cref="ILiveMigration"/>:
+/// <list type="number">
+/// <item>target: launch <see cref="LaunchSpec.Incoming"/> with empty disks; <see cref="ExportDisksAsync"/>;</item>
+/// <item>source: <see cref="StartMirrorAsync"/>; <see cref="QueryMirrorAsync"/> until every disk is ready;</item>
+/// <item>the memory migration (<see cref="ILiveMigration.ListenAsync"/>, <see cref="ILiveMigration.SendAsync"/>, which
+/// refuses while a mirror is not ready); the source stops before its switch-over: <see cref="MigrationProgress.Status"/>
+/// <c>pre-switchover</c>;</item>
+/// <item>source: <see cref="EndMirrorAsync"/>, which makes the jobs' last copy and lets the migration complete (or
+/// cancels it, and throws, when a disk could not be brought in sync);</item>
+/// <item>target, once its migration completed: <see cref="EndExportAsync"/>; then commit and resume the target. An
+/// export left in place while the target's guest runs would still accept writes into its disks.</item>
+/// </list>
+/// NBD carries no authentication or encryption: the export exists only for the duration of a migration, on the
+/// underlay, like the memory stream.
 /// </remarks>
 public interface IDiskMirror
 {
@@ -42,7 +49,7 @@ public interface IDiskMirror
     /// source's thin overlay). Every guest write is also written to the target before it completes;
     /// <paramref name="bandwidthBytesPerSecond"/> caps only the background copy. A repeated call ends what an earlier
     /// one left and starts over. An I/O error stops a job (shown by <see cref="QueryMirrorAsync"/>) but never fails the
-    /// guest's own writes.
+    /// guest's own writes. <c>Conflict</c> while a memory migration of the process is under way.
     /// </summary>
     Task StartMirrorAsync(string vm, string endpoint, IReadOnlyList<int> slots, long? bandwidthBytesPerSecond, CancellationToken cancellationToken);
 
@@ -50,12 +57,17 @@ public interface IDiskMirror
     Task<IReadOnlyList<DiskMirrorProgress>> QueryMirrorAsync(string vm, CancellationToken cancellationToken);
 
     /// <summary>
-    /// On the source: cuts the connections to the target, ends the mirror jobs without a pivot (the source keeps its
-    /// disks) and removes their NBD clients; harmless when none exists, or when the process has ended. It never waits on
-    /// the target, even one that stopped answering. After a completed memory migration (the source in
-    /// <c>postmigrate</c>) this is the normal end, and it throws <see cref="HypervisorException"/> (<c>Failed</c>), after
-    /// cleaning up, when a disk's mirror was not ready or had failed: that disk's copy on the target may lack writes,
-    /// and the switch-over must not happen.
+    /// On the source: ends the mirror jobs without a pivot (the source keeps its disks) and removes their NBD clients;
+    /// harmless when none exists, or when the process has ended.
+    /// <list type="bullet">
+    /// <item>At the switch-over (the memory migration in <c>pre-switchover</c>): every disk must be ready; each job
+    /// makes its last copy (the guest is stopped) and ends, then the migration goes on to complete. When a disk was not
+    /// ready or its last copy failed, it cancels the memory migration instead (the source's guest runs on) and throws
+    /// <see cref="HypervisorException"/> (<c>Failed</c>); a repeated call then finds nothing to do.</item>
+    /// <item>At any other time it abandons the copy, cutting the connections first so that it never waits on a target
+    /// that stopped answering; a memory migration under way is cancelled too, since it cannot complete without its
+    /// disks.</item>
+    /// </list>
     /// </summary>
     Task EndMirrorAsync(string vm, CancellationToken cancellationToken);
 }

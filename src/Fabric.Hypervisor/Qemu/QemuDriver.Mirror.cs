@@ -12,38 +12,39 @@ namespace Fabric.Hypervisor.Qemu;
 /// <summary>
 /// Block migration of local disks over NBD, the way libvirt does it (see <see cref="IDiskMirror"/>): the target's
 /// incoming process serves its empty disks with QEMU's NBD server; the source mirrors each disk into them with
-/// <c>blockdev-mirror</c> through an NBD client node. Every piece of state lives in QEMU under fixed names (NBD export
-/// and source format node <c>disk&lt;slot&gt;</c>; NBD client node and job <c>mirror&lt;slot&gt;</c>), so a driver that
-/// re-attached after a silo restart queries and ends a mirror exactly as the one that started it.
+/// <c>blockdev-mirror</c> through an NBD client node; <see cref="SendAsync"/> lets the memory go only once every disk is
+/// in sync, and stops the migration before its switch-over, where <see cref="EndMirrorAsync"/> ends the jobs and lets
+/// it go on. Every piece of state lives in QEMU under fixed names (NBD export and source format node
+/// <c>disk&lt;slot&gt;</c>; NBD client node and job <c>mirror&lt;slot&gt;</c>), so a driver that re-attached after a
+/// silo restart queries and ends a mirror exactly as the one that started it.
 /// </summary>
 /// <remarks>
 /// Why the pieces are what they are (QEMU 7.2, each checked on the installed binary):
 /// <list type="bullet">
 /// <item><c>block-export-add</c> (7.2 still has the older <c>nbd-server-add</c>, deprecated) activates the target's
-/// node although the process is in <c>inmigrate</c>, so the export is writable while the memory stream has not even
-/// begun; the incoming migration's own activation at its end is then a no-op. No migration capability is needed, and
+/// node although the process is in <c>inmigrate</c>, so the export is writable before the memory stream has begun; the
+/// incoming migration's own activation at its end is then a no-op. No capability is needed on the target, and
 /// <c>late-block-activate</c> would change nothing (it only defers an activation the export already did).</item>
-/// <item><c>copy-mode: write-blocking</c>: a guest write completes only after the target has it too, while the
-/// background copy catches up with the rest; once the job is ready, the target holds the whole disk. When the memory
-/// migration completes, the source stops its vCPUs, drains its I/O and inactivates its block nodes (QEMU lets a
-/// mirror's target be inactivated for exactly this use), so at that moment the target holds every write the guest
-/// ever completed.</item>
+/// <item><c>copy-mode: write-blocking</c>: a guest write completes only once the target has it too (except the parts of
+/// chunks still marked dirty, which the background copy brings), so a ready job stays ready however fast the guest
+/// writes.</item>
+/// <item><c>pause-before-switchover</c> on the source whenever disks are mirrored (set by <see cref="SendAsync"/>).
+/// At the end of a migration the source inactivates its disks, and a mirror job that writes after that aborts the
+/// whole process in QEMU 7.2 (<c>bdrv_co_write_req_prepare: Assertion `!(bs->open_flags &amp; BDRV_O_INACTIVE)'</c>,
+/// seen here). Paused before the switch-over, the guest is stopped and the disks still active: each job is cancelled
+/// without <c>force</c>, which makes its last copy (the chunks still marked dirty) and ends it without a pivot (the
+/// source keeps its own disks); then <c>migrate-continue</c>. libvirt ends its mirrors at the same point.</item>
 /// <item><c>auto-dismiss: false</c> and <c>on-target-error</c>/<c>on-source-error: stop</c>: a failed job stays in
-/// <c>query-block-jobs</c> with its error text until <see cref="EndMirrorAsync"/> dismisses it, and an I/O error
-/// shows there at once (<c>io-status: failed</c>) rather than when a rate-limited job next wakes (with QEMU's default
-/// <c>report</c>, seen 30 s late): no event has to be caught, and nothing is lost across a re-attach.</item>
-/// <item>Ending is the same before and after the switch-over: the NBD connections are cut (<c>yank</c>), then the
-/// jobs are cancelled with <c>force</c> (no pivot: the source keeps its own disks), dismissed, and their NBD nodes
-/// deleted. libvirt ends a ready job without <c>force</c> after the switch-over, which lets it copy what is still
-/// marked dirty; in write-blocking mode that is only data the target already got (a write's partial chunks stay
-/// marked), and it needs a target that answers: a cancel of a job whose target stopped answering drains in QEMU's main
-/// loop and held QMP unanswered (measured), until TCP would give up. Whether the target is complete is decided from the
-/// jobs' state before the cut instead (every one ready, no error).</item>
+/// <c>query-block-jobs</c> with its error text until it is dismissed, and an I/O error shows there at once
+/// (<c>io-status: failed</c>) rather than when a rate-limited job next wakes (with QEMU's default <c>report</c>, seen
+/// 30 s late): no event has to be caught, and nothing is lost across a re-attach.</item>
+/// <item>Ending a mirror in any other case cuts its NBD connections first (<c>yank</c>), then cancels with
+/// <c>force</c>: a forced cancel drains the job's in-flight writes in QEMU's main loop, and with a target that stopped
+/// answering (its sockets open) that held QMP unanswered until TCP would give up (seen).</item>
 /// <item>The target must stop its NBD server before it is resumed. QEMU 7.2 does not refuse <c>cont</c> while the
-/// export exists (measured), but the export then still accepts writes under the running guest: a source that had not
-/// ended its mirror, or anyone else on the underlay, could write into the guest's disk behind its back. So the order
-/// is the source's <see cref="EndMirrorAsync"/>, the target's <see cref="EndExportAsync"/>, then the target's resume
-/// (libvirt stops the destination's NBD server before it resumes, too).</item>
+/// export exists (measured), but the export then still accepts writes under the running guest: a stale source, or
+/// anyone else on the underlay, could write into the guest's disk behind its back (libvirt stops the destination's NBD
+/// server before it resumes, too).</item>
 /// </list>
 /// NBD carries no authentication or encryption here: the export exists only while a migration runs, on the host's
 /// underlay address, like the memory stream itself.
@@ -131,6 +132,14 @@ public sealed partial class QemuDriver : IDiskMirror
 
         EnsureSlots(slots);
         var qemu = Require(vm);
+        var migration = String(await qemu.CommandAsync("query-migrate", null, cancellationToken).ConfigureAwait(false), "status");
+        if (migration is not (null or "none" or "completed" or "failed" or "cancelled"))
+        {
+            // The disks must be in sync before the memory goes (SendAsync checks), and that migration would not stop
+            // before its switch-over to let the jobs end.
+            throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{vm}': its memory migration is under way ({migration}); disks are mirrored before it starts");
+        }
+
         await RequireDiskNodesAsync(qemu, slots, cancellationToken).ConfigureAwait(false);
 
         // A repeated call starts over: whatever an earlier one left is ended first, and the full sync then copies every
@@ -167,28 +176,91 @@ public sealed partial class QemuDriver : IDiskMirror
             return;
         }
 
-        var state = String(await qemu.CommandAsync("query-status", null, cancellationToken).ConfigureAwait(false), "status");
-        var switchedOver = state == "postmigrate";
+        var migration = String(await qemu.CommandAsync("query-migrate", null, cancellationToken).ConfigureAwait(false), "status") ?? "none";
         var jobs = await QueryMirrorJobsAsync(qemu, cancellationToken).ConfigureAwait(false);
+        switch (migration)
+        {
+            case "pre-switchover":
+                await FinishAtSwitchOverAsync(qemu, jobs, cancellationToken).ConfigureAwait(false);
+                return;
+            case "completed" when jobs.Count > 0:
+                // Only a migration sent before the mirrors started gets here (SendAsync pauses any other before its
+                // switch-over): nothing says the target has the disks, so nothing is touched and the caller gives up.
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': its memory migration completed while its disks were still being mirrored; the target's copies are not known to be complete");
+        }
 
-        // After a completed memory migration, a job that was ready with no error had the target write every guest
-        // write before it completed, up to the source's last one: the target is complete, and the copy can be dropped
-        // like any other. A job in any other state leaves the target without some writes.
-        var incomplete = switchedOver
-            ? jobs.Where(job => !job.Progress.Ready).Select(job => $"disk {job.Progress.Slot} was not in sync when the migration completed ({job.Progress.Error ?? job.Status})").ToList()
-            : [];
+        if (jobs.Count == 0 && (await MirrorNodesAsync(qemu, cancellationToken).ConfigureAwait(false)).Count == 0)
+        {
+            return;
+        }
 
-        // Cut the NBD connections before anything else: a job's cancellation drains its in-flight writes in QEMU's
-        // main loop, which a target that stopped answering (its sockets open) would hold until TCP gives up, and QMP
-        // with it (seen: block-job-cancel unanswered). Cut off, those writes fail at once; the jobs stop on the error
-        // and then cancel without waiting. A soft cancel (which copies what is still marked dirty, in write-blocking
-        // mode only what was written already) is not needed, and would need the target.
+        await AbandonMirrorsAsync(qemu, jobs, cancellationToken).ConfigureAwait(false);
+        if (jobs.Count > 0 && migration is "setup" or "active" or "device" or "postcopy-active" or "postcopy-paused")
+        {
+            // It would stop before its switch-over and wait for disks that will never be in sync.
+            await CancelAsync(vm, resume: false, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The source stopped its guest before the switch-over (<c>pre-switchover</c>), with its disks still active: every
+    /// job must be ready. Each is then cancelled without <c>force</c>, which copies what is still marked dirty (the
+    /// guest is stopped, so this ends) and ends without a pivot; only then does the migration go on, so the source
+    /// inactivates its disks with no job left to write to them (in QEMU 7.2, a mirror that writes after that aborts the
+    /// process: <c>bdrv_co_write_req_prepare: Assertion `!(bs->open_flags &amp; BDRV_O_INACTIVE)'</c>, seen here with a
+    /// migration that completed under a mirror not yet ready). Anything else cancels the migration (the guest runs on
+    /// where it is) and throws, so that a repeated call can never let it complete with a disk short of writes.
+    /// </summary>
+    private async Task FinishAtSwitchOverAsync(QemuVm qemu, List<MirrorJob> jobs, CancellationToken cancellationToken)
+    {
+        var problems = jobs.Count == 0
+            ? ["no disk mirror is left"]
+            : jobs.Where(job => !job.Progress.Ready).Select(job => $"disk {job.Progress.Slot} is not in sync ({job.Progress.Error ?? job.Status})").ToList();
+        if (problems.Count == 0)
+        {
+            foreach (var job in jobs)
+            {
+                await TryMirrorCommandAsync(qemu, "block-job-cancel", new JsonObject { ["device"] = job.Id, ["force"] = false }, cancellationToken).ConfigureAwait(false);
+            }
+
+            // A soft cancel waits for the target, in the job's coroutine (QMP stays free): one that stopped answering
+            // is cut off after a while, which fails the job.
+            jobs = await WaitForJobsToSettleAsync(qemu, _options.QmpTimeout, cancellationToken).ConfigureAwait(false);
+            if (jobs.Any(job => job.Status != "concluded" && job.Progress.Error is null))
+            {
+                await YankMirrorNodesAsync(qemu, cancellationToken).ConfigureAwait(false);
+                jobs = await WaitForJobsToSettleAsync(qemu, _options.QmpTimeout, cancellationToken).ConfigureAwait(false);
+            }
+
+            problems.AddRange(jobs.Where(job => job.Status != "concluded" || job.ErrorText is not null).Select(job => $"disk {job.Progress.Slot}'s last copy failed ({job.ErrorText ?? job.Progress.Error ?? job.Status})"));
+        }
+
+        await AbandonMirrorsAsync(qemu, jobs, cancellationToken).ConfigureAwait(false);
+        if (problems.Count > 0)
+        {
+            await CancelAsync(qemu.Name, resume: false, cancellationToken).ConfigureAwait(false);
+            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{qemu.Name}': at the switch-over, {string.Join("; ", problems)}: the memory migration was cancelled");
+        }
+
+        await qemu.CommandAsync("migrate-continue", new JsonObject { ["state"] = "pre-switchover" }, cancellationToken).ConfigureAwait(false);
+        LogMirrorFinished(qemu.Name, jobs.Count);
+    }
+
+    /// <summary>
+    /// Ends whatever mirror jobs remain and removes the NBD client nodes, never waiting on the target. The connections
+    /// are cut first: a forced cancel drains the job's in-flight writes in QEMU's main loop, which a target that stopped
+    /// answering (its sockets open) would hold, and QMP with it, until TCP gives up (seen: <c>block-job-cancel</c>
+    /// unanswered). Cut off, those writes fail at once, and the jobs end without waiting.
+    /// </summary>
+    private async Task AbandonMirrorsAsync(QemuVm qemu, List<MirrorJob> jobs, CancellationToken cancellationToken)
+    {
         if (jobs.Any(job => job.Status != "concluded"))
         {
             await YankMirrorNodesAsync(qemu, cancellationToken).ConfigureAwait(false);
         }
 
         var deadline = Stopwatch.GetTimestamp() + (long)(_options.QmpTimeout.TotalSeconds * Stopwatch.Frequency);
+        var ended = jobs.Select(job => job.Id).ToHashSet(StringComparer.Ordinal);
         var cancelled = new HashSet<string>(StringComparer.Ordinal);
         while (jobs.Count > 0)
         {
@@ -206,7 +278,7 @@ public sealed partial class QemuDriver : IDiskMirror
 
             if (Stopwatch.GetTimestamp() >= deadline)
             {
-                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': the disk mirror jobs did not end within {_options.QmpTimeout.TotalSeconds:0} s ({string.Join(", ", jobs.Select(j => $"{j.Id} {j.Status}"))})");
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{qemu.Name}': the disk mirror jobs did not end within {_options.QmpTimeout.TotalSeconds:0} s ({string.Join(", ", jobs.Select(j => $"{j.Id} {j.Status}"))})");
             }
 
             await Task.Delay(MirrorPoll, cancellationToken).ConfigureAwait(false);
@@ -220,15 +292,42 @@ public sealed partial class QemuDriver : IDiskMirror
             removed++;
         }
 
-        if (removed > 0 || cancelled.Count > 0)
+        LogMirrorEnded(qemu.Name, ended.Count, removed);
+    }
+
+    /// <returns>
+    /// The jobs as they are once every one has concluded or stopped on an error (it waits to be resumed, which nothing
+    /// will do), or when <paramref name="patience"/> ran out.
+    /// </returns>
+    private static async Task<List<MirrorJob>> WaitForJobsToSettleAsync(QemuVm qemu, TimeSpan patience, CancellationToken cancellationToken)
+    {
+        var deadline = Stopwatch.GetTimestamp() + (long)(patience.TotalSeconds * Stopwatch.Frequency);
+        while (true)
         {
-            LogMirrorEnded(vm, cancelled.Count, removed, switchedOver);
+            var jobs = await QueryMirrorJobsAsync(qemu, cancellationToken).ConfigureAwait(false);
+            if (jobs.All(job => job.Status == "concluded" || job.Progress.Error is not null) || Stopwatch.GetTimestamp() >= deadline)
+            {
+                return jobs;
+            }
+
+            await Task.Delay(MirrorPoll, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Before the source sends its memory: refuses while a disk's mirror is not ready (its target would lack writes, and
+    /// QEMU 7.2 aborts a source whose mirror still copies when the migration completes). Returns whether disks are
+    /// mirrored: the migration must then stop before its switch-over, for <see cref="EndMirrorAsync"/>.
+    /// </summary>
+    private static async Task<bool> EnsureMirrorsReadyAsync(QemuVm qemu, CancellationToken cancellationToken)
+    {
+        var jobs = await QueryMirrorJobsAsync(qemu, cancellationToken).ConfigureAwait(false);
+        if (jobs.FirstOrDefault(job => !job.Progress.Ready) is { } job)
+        {
+            throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{qemu.Name}': disk {job.Progress.Slot}'s mirror is not ready ({job.Progress.Error ?? job.Status}); the memory may follow only when every disk is in sync");
         }
 
-        if (incomplete.Count > 0)
-        {
-            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': the target's disks may lack writes: {string.Join("; ", incomplete)}");
-        }
+        return jobs.Count > 0;
     }
 
     /// <summary>For tests: the names of the process's named block nodes (<c>query-named-block-nodes</c>).</summary>
@@ -463,6 +562,9 @@ public sealed partial class QemuDriver : IDiskMirror
     [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm}: mirroring {Count} disk(s) to {Endpoint} (cap {Bandwidth} B/s)")]
     private partial void LogMirrorStarted(string vm, string endpoint, int count, long? bandwidth);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm}: disk mirror ended ({Jobs} job(s), {Nodes} NBD client(s) removed, after the switch-over: {SwitchedOver})")]
-    private partial void LogMirrorEnded(string vm, int jobs, int nodes, bool switchedOver);
+    [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm}: disk mirror ended ({Jobs} job(s) ended, {Nodes} NBD client(s) removed)")]
+    private partial void LogMirrorEnded(string vm, int jobs, int nodes);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm}: {Count} disk(s) in sync at the switch-over; the migration goes on")]
+    private partial void LogMirrorFinished(string vm, int count);
 }

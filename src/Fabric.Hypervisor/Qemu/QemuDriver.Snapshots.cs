@@ -234,9 +234,9 @@ public sealed partial class QemuDriver : ISnapshots
     }
 
     /// <summary>
-    /// Sets every capability a live migration sets (validate-uuid, postcopy-ram, auto-converge) plus background-snapshot,
-    /// so that a snapshot never inherits what a migration left on: validate-uuid is off because a restore is a new
-    /// instance, with another uuid, and background-snapshot refuses it anyway.
+    /// Sets every capability a live migration sets (validate-uuid, postcopy-ram, auto-converge, pause-before-switchover)
+    /// plus background-snapshot, so that a snapshot never inherits what a migration left on: validate-uuid is off
+    /// because a restore is a new instance, with another uuid, and background-snapshot refuses it anyway.
     /// </summary>
     private static Task<JsonElement> SetSnapshotCapabilitiesAsync(QemuVm qemu, bool background, CancellationToken cancellationToken)
     {
@@ -245,6 +245,9 @@ public sealed partial class QemuDriver : ISnapshots
             Capability("validate-uuid", false),
             Capability("postcopy-ram", false),
             Capability("auto-converge", false),
+
+            // Left on by a migration whose disks were mirrored, it would hold the snapshot's stream before its end.
+            Capability("pause-before-switchover", false),
             Capability("background-snapshot", background),
         };
         return qemu.CommandAsync("migrate-set-capabilities", new JsonObject { ["capabilities"] = capabilities }, cancellationToken);

@@ -65,20 +65,23 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
         var roundsAtReady = await guest.ValueAsync("cat /mnt/count");
         Output.WriteLine($"mirror ready after {mirroring.ElapsedMilliseconds} ms: {ready.CopiedBytes} of {ready.TotalBytes} bytes (a {DiskSize} disk with 4 MiB of file data); writer at round {roundsAtReady}");
 
-        // The memory follows as in any live migration: the target listens, the source sends, both report completed.
+        // The memory follows as in any live migration, except that the source stops before its switch-over: there the
+        // jobs end (their last copy made with the guest stopped), and then the migration goes on to completed.
         var migrating = Stopwatch.StartNew();
-        var uri = await Migration(target).ListenAsync(Vm, Loopback, new MigrationFeatures(Postcopy: false), CancellationToken.None);
-        await Migration(source).SendAsync(Vm, uri, new MigrationSettings(new MigrationFeatures(Postcopy: false), AutoConverge: false, DowntimeLimit: null, BandwidthBytesPerSecond: null), CancellationToken.None);
-        var sent = await WaitForMigrationAsync(source, MigrationEnd);
-        var received = await WaitForMigrationAsync(target, MigrationEnd);
+        await SendMemoryAsync(source, target);
+        await WaitForMigrationAsync(source, p => p.Status == "pre-switchover", MigrationEnd);
+        var paused = Stopwatch.StartNew();
+        await Mirror(source).EndMirrorAsync(Vm, CancellationToken.None);
+        Output.WriteLine($"at the switch-over, the mirror ended in {paused.ElapsedMilliseconds} ms");
+        Assert.Empty(await Mirror(source).QueryMirrorAsync(Vm, CancellationToken.None));
+        var sent = await WaitForMigrationAsync(source, p => p.IsFinished, MigrationEnd);
+        var received = await WaitForMigrationAsync(target, p => p.IsFinished, MigrationEnd);
         Assert.Equal("completed", sent.Status);
         Assert.Equal("completed", received.Status);
         Output.WriteLine($"memory migration completed in {migrating.ElapsedMilliseconds} ms (QEMU {sent.TotalMs} ms, downtime {sent.DowntimeMs} ms)");
 
-        // The order libvirt keeps too: the source's jobs end (the target already has every write), the target stops
-        // serving its disks, and only then does its guest run, so nothing can write under it through the export.
-        await Mirror(source).EndMirrorAsync(Vm, CancellationToken.None);
-        Assert.Empty(await Mirror(source).QueryMirrorAsync(Vm, CancellationToken.None));
+        // The order libvirt keeps too: the target stops serving its disks before its guest runs, so that nothing can
+        // write under it through the export.
         await Mirror(target).EndExportAsync(Vm, CancellationToken.None);
         await target.Driver.ResumeAsync(Vm, CancellationToken.None);
         await source.StopAsync(Vm, QemuSandbox.Force);
@@ -123,12 +126,17 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
 
         // 1 MiB/s over 16 MiB of data: the copy is still far from ready when it is cancelled.
         await Mirror(source).StartMirrorAsync(Vm, endpoint, [0], bandwidthBytesPerSecond: 1 << 20, CancellationToken.None);
-        var progress = await WaitForMirrorAsync(source, p => p.CopiedBytes > 0, TimeSpan.FromSeconds(10));
+        await WaitForMirrorAsync(source, p => p.CopiedBytes > 0, TimeSpan.FromSeconds(10));
         await Task.Delay(TimeSpan.FromSeconds(1));
-        progress = Assert.Single(await Mirror(source).QueryMirrorAsync(Vm, CancellationToken.None));
+        var progress = Assert.Single(await Mirror(source).QueryMirrorAsync(Vm, CancellationToken.None));
         Output.WriteLine($"cancelling at {progress.CopiedBytes} of {progress.TotalBytes} bytes");
         Assert.False(progress.Ready);
         Assert.Null(progress.Error);
+
+        // The memory may not go ahead of its disks.
+        var early = await Assert.ThrowsAsync<HypervisorException>(() => SendMemoryAsync(source, target));
+        Assert.Equal(HypervisorErrorKind.Conflict, early.Kind);
+        Output.WriteLine(early.Message);
 
         var ending = Stopwatch.StartNew();
         await Mirror(source).EndMirrorAsync(Vm, CancellationToken.None);
@@ -240,6 +248,47 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
         await target.EndedAsync(Vm, ProcessEnd);
     }
 
+    [Fact]
+    public async Task TargetKilled_AtTheSwitchOver_EndMirrorCancelsTheMigration_AndTheSourceRunsOn()
+    {
+        await using var targetSandbox = new QemuSandbox(Output);
+        var source = await StartDriverAsync();
+        var target = new Harness(await targetSandbox.CreateDriverAsync());
+        var spec = QemuSandbox.Linux(Vm) with { Disks = [Disk(await CreateDiskAsync(Sandbox.DataDirectory, "source"))] };
+        await source.LaunchAsync(spec);
+        var guest = new GuestShell(source.Driver, Vm);
+        await guest.WaitReadyAsync(LinuxBoot);
+        var dataSum = await guest.PrepareFileSystemAsync(dataMiB: 4);
+        await guest.RunAsync(StartWriter);
+
+        var incoming = await target.Driver.LaunchAsync(spec with { Incoming = true, Disks = [Disk(await CreateDiskAsync(targetSandbox.DataDirectory, "target"))] }, CancellationToken.None);
+        var endpoint = await Mirror(target).ExportDisksAsync(Vm, Loopback, [0], CancellationToken.None);
+        await Mirror(source).StartMirrorAsync(Vm, endpoint, [0], bandwidthBytesPerSecond: null, CancellationToken.None);
+        await WaitForReadyAsync(source, MirrorReady);
+        await SendMemoryAsync(source, target);
+        await WaitForMigrationAsync(source, p => p.Status == "pre-switchover", MigrationEnd);
+
+        // The source's guest is stopped, its memory sent: the target dies before the jobs make their last copy.
+        Processes.Kill(incoming.Pid!.Value);
+        await target.EndedAsync(Vm, ProcessEnd);
+        var refused = await Assert.ThrowsAsync<HypervisorException>(() => Mirror(source).EndMirrorAsync(Vm, CancellationToken.None));
+        Output.WriteLine(refused.Message);
+        Assert.Equal(HypervisorErrorKind.Failed, refused.Kind);
+
+        // The migration is over and did not complete; the source's guest runs again, with its disk as it was.
+        var after = await Migration(source).QueryAsync(Vm, CancellationToken.None);
+        Output.WriteLine($"source after: migration {after.Status}, guest {after.RunState}");
+        Assert.True(after.IsFinished && after.Status != "completed", $"the migration is {after.Status}");
+        Assert.Equal("running", after.RunState);
+        Assert.Empty(await Mirror(source).QueryMirrorAsync(Vm, CancellationToken.None));
+        Assert.DoesNotContain(await source.Driver.BlockNodeNamesAsync(Vm, CancellationToken.None), name => name.StartsWith("mirror", StringComparison.Ordinal));
+        await Mirror(source).EndMirrorAsync(Vm, CancellationToken.None);
+        await guest.RunAsync(StopWriter);
+        await guest.RunAsync("echo 3 >/proc/sys/vm/drop_caches");
+        Assert.Equal(dataSum, await guest.SumAsync("/mnt/data"));
+        Assert.Equal("0", await guest.ValueAsync("dmesg | grep -ci 'error'"));
+    }
+
     private static IDiskMirror Mirror(Harness host) => ((IHypervisorDriver)host.Driver).Capability<IDiskMirror>()!;
 
     private static ILiveMigration Migration(Harness host) => ((IHypervisorDriver)host.Driver).Capability<ILiveMigration>()!;
@@ -274,18 +323,26 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
         }
     }
 
-    private static async Task<MigrationProgress> WaitForMigrationAsync(Harness host, TimeSpan timeout)
+    /// <summary>The target listens, the source sends (the memory, with no cap).</summary>
+    private static async Task SendMemoryAsync(Harness source, Harness target)
+    {
+        var features = new MigrationFeatures(Postcopy: false);
+        var uri = await Migration(target).ListenAsync(Vm, Loopback, features, CancellationToken.None);
+        await Migration(source).SendAsync(Vm, uri, new MigrationSettings(features, AutoConverge: false, DowntimeLimit: null, BandwidthBytesPerSecond: null), CancellationToken.None);
+    }
+
+    private static async Task<MigrationProgress> WaitForMigrationAsync(Harness host, Func<MigrationProgress, bool> condition, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
             var progress = await Migration(host).QueryAsync(Vm, CancellationToken.None);
-            if (progress.IsFinished)
+            if (condition(progress))
             {
                 return progress;
             }
 
-            Assert.True(DateTime.UtcNow < deadline, $"the migration did not finish within {timeout.TotalSeconds:0} s: {progress}");
+            Assert.True(DateTime.UtcNow < deadline, $"the migration did not get there within {timeout.TotalSeconds:0} s: {progress}");
             await Task.Delay(Poll);
         }
     }
