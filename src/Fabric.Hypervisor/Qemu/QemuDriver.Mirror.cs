@@ -183,9 +183,10 @@ public sealed partial class QemuDriver : IDiskMirror
             case "pre-switchover":
                 await FinishAtSwitchOverAsync(qemu, jobs, cancellationToken).ConfigureAwait(false);
                 return;
-            case "completed" when jobs.Count > 0:
+            case "completed" when jobs.Count > 0 && String(await qemu.CommandAsync("query-status", null, cancellationToken).ConfigureAwait(false), "status") == "postmigrate":
                 // Only a migration sent before the mirrors started gets here (SendAsync pauses any other before its
                 // switch-over): nothing says the target has the disks, so nothing is touched and the caller gives up.
+                // (Once the source runs again, its disks are its own again, and the mirror is simply abandoned.)
                 throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': its memory migration completed while its disks were still being mirrored; the target's copies are not known to be complete");
         }
 

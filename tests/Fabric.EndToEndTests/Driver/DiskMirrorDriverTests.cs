@@ -89,10 +89,9 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
 
         var moved = new GuestShell(target.Driver, Vm);
         await moved.RunAsync(StopWriter);
-
         var rounds = await moved.ValueAsync("cat /mnt/count");
         Output.WriteLine($"writer stopped on the target at round {rounds}");
-        Assert.True(int.Parse(rounds, CultureInfo.InvariantCulture) > int.Parse(roundsAtReady, CultureInfo.InvariantCulture), "the writer did not go on through the migration");
+        Assert.True(int.Parse(rounds, CultureInfo.InvariantCulture) > int.Parse(roundsAtReady, CultureInfo.InvariantCulture), $"the writer made no round after round {roundsAtReady}");
         var (cachedData, cachedLive) = (await moved.SumAsync("/mnt/data"), await moved.SumAsync("/mnt/live"));
         await moved.RunAsync("echo 3 >/proc/sys/vm/drop_caches");
         Assert.Equal(dataSum, cachedData);
