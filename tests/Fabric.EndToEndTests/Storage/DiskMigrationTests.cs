@@ -35,7 +35,7 @@ public sealed class DiskMigrationTests(MigrationFabric fabric, ITestOutputHelper
         var sum = await shell.Sha256Async("/mnt/data");
 
         // A writer that keeps changing the disk while it is mirrored and moved: it appends numbered lines.
-        await shell.MustAsync("(n=0; while :; do n=$((n+1)); echo $n >> /mnt/log; sync; sleep 0.1; done) >/dev/null 2>&1 &");
+        await shell.MustAsync("(n=0; while :; do n=$((n+1)); echo $n >> /mnt/log; sync; sleep 0.1; done) >/dev/null 2>&1 & echo $! > /tmp/writer");
         var allocated = (await client.GetPoolAsync("mirrored")).AllocatedBytes;
 
         await client.MigrateVmAsync(Vm, new MigrationRequest { TargetHost = "host-b" });
@@ -54,7 +54,7 @@ public sealed class DiskMigrationTests(MigrationFabric fabric, ITestOutputHelper
         // The same boot, the same file, and the writer's log has no gap: every line written before, during and after.
         Assert.Equal(boot, (await console.WaitForAsync(GuestConsole.Tick(), timeout: TimeSpan.FromSeconds(30))).Boot());
         Assert.Equal(sum, await shell.Sha256Async("/mnt/data"));
-        await shell.MustAsync("kill %1 2>/dev/null; sync; last=$(tail -n 1 /mnt/log); [ \"$(seq $last | md5sum)\" = \"$(md5sum < /mnt/log)\" ]");
+        await shell.MustAsync("kill $(cat /tmp/writer) && sleep 0.3 && sync && last=$(tail -n 1 /mnt/log); [ \"$(seq $last | md5sum)\" = \"$(md5sum < /mnt/log)\" ]");
         await shell.MustAsync("umount /mnt");
 
         await fabric.Scenario.AssertInvariantsAsync();
