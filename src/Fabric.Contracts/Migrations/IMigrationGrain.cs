@@ -109,6 +109,12 @@ public enum MigrationPhase
     /// <summary>The target listens; the source is about to send.</summary>
     TargetReady,
 
+    /// <summary>
+    /// Local-pool disks only: the source mirrors each disk into the target's NBD export until every mirror is in sync;
+    /// the memory is sent only then.
+    /// </summary>
+    MirroringDisks,
+
     /// <summary>The source sends memory, pass after pass (or post-copy).</summary>
     Transferring,
 

@@ -54,7 +54,39 @@ public interface IHostStorage : IGrainWithStringKey
     /// <summary>Grows the disk in <paramref name="slot"/>: live when the process runs, else its file.</summary>
     [Alias("ResizeDisk")]
     Task ResizeDisk(VmAssignment assignment, int slot, long sizeBytes);
+
+    /// <summary>
+    /// A migration's target: serves the incoming process's disks in <paramref name="slots"/> over NBD on the host's
+    /// underlay address, for the source to mirror into; returns <c>ADDRESS:PORT</c>.
+    /// </summary>
+    [Alias("ExportDisks")]
+    Task<string> ExportDisks(VmAssignment assignment, System.Collections.Immutable.ImmutableArray<int> slots);
+
+    /// <summary>A migration's target: stops serving its disks (harmless when not serving).</summary>
+    [Alias("EndExport")]
+    Task EndExport(VmAssignment assignment);
+
+    /// <summary>A migration's source: mirrors the disks in <paramref name="slots"/> to the target's export.</summary>
+    [Alias("StartMirror")]
+    Task StartMirror(VmAssignment assignment, string endpoint, System.Collections.Immutable.ImmutableArray<int> slots, long? bandwidthBytesPerSecond);
+
+    /// <summary>A migration's source: how far each disk's mirror is (empty without a process or a mirror).</summary>
+    [AlwaysInterleave, Alias("QueryMirror")]
+    Task<System.Collections.Immutable.ImmutableArray<DiskMirrorState>> QueryMirror(string vm, long epoch);
+
+    /// <summary>A migration's source: ends the mirror jobs (harmless when none runs).</summary>
+    [Alias("EndMirror")]
+    Task EndMirror(VmAssignment assignment);
 }
+
+/// <summary>One disk's mirror to a migration's target.</summary>
+[GenerateSerializer, Immutable, Alias("fabric.DiskMirrorState")]
+public sealed record DiskMirrorState(
+    [property: Id(0)] int Slot,
+    [property: Id(1)] bool Ready,
+    [property: Id(2)] long CopiedBytes,
+    [property: Id(3)] long TotalBytes,
+    [property: Id(4)] string? Error);
 
 /// <summary>A pool's files on one host, measured.</summary>
 [GenerateSerializer, Immutable, Alias("fabric.StorageUsage")]

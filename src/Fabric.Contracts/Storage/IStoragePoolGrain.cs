@@ -77,6 +77,22 @@ public interface IStoragePoolGrain : IGrainWithStringKey
     [Alias("Release")]
     Task Release(string volume, string vm, bool delete);
 
+    /// <summary>
+    /// A live migration of <paramref name="vm"/> to <paramref name="host"/> copies this local volume there: an empty
+    /// file of its size is made on that host and counted until the copy is committed or given up. Idempotent for the
+    /// same migration.
+    /// </summary>
+    [Alias("PrepareCopy")]
+    Task PrepareCopy(string volume, string vm, string host, string migration);
+
+    /// <summary>The migration committed: the volume lives on its copy's host now; the old file is deleted. Idempotent.</summary>
+    [Alias("CommitCopy")]
+    Task CommitCopy(string volume, string vm, string host, string migration);
+
+    /// <summary>The migration was undone: the copy's file is deleted and no longer counted. Idempotent.</summary>
+    [Alias("AbortCopy")]
+    Task AbortCopy(string volume, string vm, string migration);
+
     /// <summary>Counts an attached volume's growth (the VM grows the live disk next); returns the volume at its new size.</summary>
     [Alias("GrowAttached")]
     Task<VolumeAttachment> GrowAttached(string volume, string vm, long sizeBytes);

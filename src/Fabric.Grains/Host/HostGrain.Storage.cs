@@ -148,6 +148,60 @@ internal sealed partial class HostGrain : IHostStorage
         await StoreAsync(disk.ToPlacement().Pool, (store, root) => store.ResizeVolumeAsync(root, disk.Volume, sizeBytes, CancellationToken.None), ToFileInfo);
     }
 
+    async Task<string> IHostStorage.ExportDisks(VmAssignment assignment, ImmutableArray<int> slots)
+    {
+        var entry = RequireEntry(assignment);
+        if (entry.Incoming is null)
+        {
+            throw FabricException.Conflict($"vm '{assignment.Vm}': its placement on host '{Name}' (epoch {entry.Epoch}) is not a migration's target");
+        }
+
+        var mirror = RequireMirror();
+        return await Driver(() => Task.Run(() => mirror.ExportDisksAsync(assignment.Vm, _address, slots, CancellationToken.None)));
+    }
+
+    async Task IHostStorage.EndExport(VmAssignment assignment)
+    {
+        RequireEntry(assignment);
+        if (!HasProcess(assignment.Vm))
+        {
+            return;
+        }
+
+        var mirror = RequireMirror();
+        await Driver(() => Task.Run(() => mirror.EndExportAsync(assignment.Vm, CancellationToken.None)));
+    }
+
+    async Task IHostStorage.StartMirror(VmAssignment assignment, string endpoint, ImmutableArray<int> slots, long? bandwidthBytesPerSecond)
+    {
+        RequireRunning(assignment, "mirror the disks of");
+        var mirror = RequireMirror();
+        await Driver(() => Task.Run(() => mirror.StartMirrorAsync(assignment.Vm, endpoint, slots, bandwidthBytesPerSecond, CancellationToken.None)));
+    }
+
+    async Task<ImmutableArray<DiskMirrorState>> IHostStorage.QueryMirror(string vm, long epoch)
+    {
+        if (!_entries.TryGetValue(vm, out var entry) || entry.Epoch != epoch || !_driver.GetStatus(vm).IsAlive || _driver.Capability<IDiskMirror>() is not { } mirror)
+        {
+            return [];
+        }
+
+        var progress = await Driver(() => Task.Run(() => mirror.QueryMirrorAsync(vm, CancellationToken.None)));
+        return [.. progress.Select(p => new DiskMirrorState(p.Slot, p.Ready, p.CopiedBytes, p.TotalBytes, p.Error))];
+    }
+
+    async Task IHostStorage.EndMirror(VmAssignment assignment)
+    {
+        RequireEntry(assignment);
+        if (!HasProcess(assignment.Vm))
+        {
+            return;
+        }
+
+        var mirror = RequireMirror();
+        await Driver(() => Task.Run(() => mirror.EndMirrorAsync(assignment.Vm, CancellationToken.None)));
+    }
+
     /// <summary>What the driver launches for the entry's instance: its resources, image and disks.</summary>
     private LaunchSpec LaunchSpecOf(LedgerEntry entry, Guid instance) =>
         new(entry.Vm, entry.Epoch, instance, entry.VCpus, (int)entry.MemoryMiB, entry.Image)
@@ -184,6 +238,9 @@ internal sealed partial class HostGrain : IHostStorage
 
     private IVolumeStore RequireStore() =>
         _driver.Capability<IVolumeStore>() ?? throw FabricException.Unavailable($"host '{Name}': its {_driver.Kind} driver has no storage");
+
+    private IDiskMirror RequireMirror() =>
+        _driver.Capability<IDiskMirror>() ?? throw FabricException.Unavailable($"host '{Name}': its {_driver.Kind} driver cannot mirror disks");
 
     private IVmDisks RequireDisks() =>
         _driver.Capability<IVmDisks>() ?? throw FabricException.Unavailable($"host '{Name}': its {_driver.Kind} driver cannot change disks");

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Fabric.Contracts;
 using Fabric.Grains.Hosting;
 using Fabric.Grains.HostPinning;
@@ -39,6 +40,9 @@ internal sealed partial class MigrationGrain(
     /// <summary>The watchdog: the least remaining data seen in this activation, and when it last dropped.</summary>
     private long _leastRemaining = long.MaxValue;
     private DateTimeOffset _progressAt;
+
+    /// <summary>The most disk bytes the mirrors had copied (the mirror's progress watchdog).</summary>
+    private long _mostCopied = -1;
 
     /// <summary>Since when each side has been unreachable (its silo Down), in this activation.</summary>
     private readonly Dictionary<string, DateTimeOffset> _unreachableSince = new(StringComparer.Ordinal);
@@ -327,6 +331,12 @@ internal sealed partial class MigrationGrain(
                     string uri;
                     try
                     {
+                        // A local-pool disk needs a file on the target first: an empty one of its size, counted in its pool.
+                        foreach (var disk in LocalDisks())
+                        {
+                            await Pool(disk).PrepareCopy(disk.Volume, Vm, Record.TargetHost!, Record.Id);
+                        }
+
                         uri = await TargetHost().PrepareIncoming(TargetAssignment(), Settings());
                     }
                     catch (FabricException ex) when (ex.Code != ErrorCodes.Unavailable)
@@ -340,6 +350,13 @@ internal sealed partial class MigrationGrain(
                     await WriteAsync(prepared);
                 }
 
+                if (Record.DiskEndpoint is null && !LocalDisks().IsEmpty)
+                {
+                    var exported = Record.Copy();
+                    exported.DiskEndpoint = await TargetStorage().ExportDisks(TargetAssignment(), [.. LocalDisks().Select(d => d.Slot)]);
+                    await WriteAsync(exported);
+                }
+
                 await EnterAsync(MigrationPhase.TargetReady);
                 goto case MigrationPhase.TargetReady;
 
@@ -349,24 +366,32 @@ internal sealed partial class MigrationGrain(
                     return;
                 }
 
-                // The source's migration status may still describe an earlier migration (the one that brought the VM
-                // here): only a send recorded as this migration's counts.
-                try
+                if (!LocalDisks().IsEmpty)
                 {
-                    await SourceHost().SendMigration(source.Assignment, Record.Uri!, Settings());
-                }
-                catch (FabricException ex) when (ex.Code != ErrorCodes.Unavailable && !ex.Message.Contains("in progress", StringComparison.Ordinal))
-                {
-                    var side = await SourceHost().QueryMigration(Vm, source.Assignment.Epoch);
-                    await BeginAbortAsync(MigrationPhase.Failed, side.Alive
-                        ? $"the source host '{source.Assignment.Host}' could not send: {ex.Message}"
-                        : $"the source QEMU ended before the transfer began ({side.ProcessReason})");
+                    if (!Record.MirrorStarted)
+                    {
+                        await SourceStorage().StartMirror(source.Assignment, Record.DiskEndpoint!, [.. LocalDisks().Select(d => d.Slot)], Record.Request.BandwidthBytesPerSecond);
+                        var mirroring = Record.Copy();
+                        mirroring.MirrorStarted = true;
+                        await WriteAsync(mirroring);
+                    }
+
+                    _mostCopied = -1;
+                    _progressAt = now;
+                    await EnterAsync(MigrationPhase.MirroringDisks);
                     return;
                 }
 
-                _leastRemaining = long.MaxValue;
-                _progressAt = now;
-                await EnterAsync(MigrationPhase.Transferring);
+                await SendMemoryAsync();
+                return;
+
+            case MigrationPhase.MirroringDisks:
+                if (Held(MigrationPhase.MirroringDisks))
+                {
+                    return;
+                }
+
+                await MirrorAsync();
                 return;
 
             case MigrationPhase.Transferring:
@@ -383,6 +408,114 @@ internal sealed partial class MigrationGrain(
                 return;
         }
     }
+
+    /// <summary>Has the source send the VM's memory, and enters <see cref="MigrationPhase.Transferring"/>.</summary>
+    private async Task SendMemoryAsync()
+    {
+        var source = Record.Source!;
+
+        // The source's migration status may still describe an earlier migration (the one that brought the VM here):
+        // only a send recorded as this migration's counts.
+        try
+        {
+            await SourceHost().SendMigration(source.Assignment, Record.Uri!, Settings());
+        }
+        catch (FabricException ex) when (ex.Code != ErrorCodes.Unavailable && !ex.Message.Contains("in progress", StringComparison.Ordinal))
+        {
+            var side = await SourceHost().QueryMigration(Vm, source.Assignment.Epoch);
+            await BeginAbortAsync(MigrationPhase.Failed, side.Alive
+                ? $"the source host '{source.Assignment.Host}' could not send: {ex.Message}"
+                : $"the source QEMU ended before the transfer began ({side.ProcessReason})");
+            return;
+        }
+
+        _leastRemaining = long.MaxValue;
+        _progressAt = time.GetUtcNow();
+        await EnterAsync(MigrationPhase.Transferring);
+    }
+
+    /// <summary>
+    /// Watches the source's disk mirrors: any error ends the migration; once every disk is in sync (each later guest
+    /// write reaches the target before it completes) the memory follows. Bytes copied must keep rising, and the whole
+    /// copy has a budget by the disks' size.
+    /// </summary>
+    private async Task MirrorAsync()
+    {
+        var source = Record.Source!;
+        var now = time.GetUtcNow();
+        var mirrors = await SourceStorage().QueryMirror(Vm, source.Assignment.Epoch);
+        if (mirrors.FirstOrDefault(m => m.Error is not null) is { } failed)
+        {
+            await BeginAbortAsync(MigrationPhase.Failed, $"the mirror of disk {failed.Slot} to host '{Record.TargetHost}' failed: {failed.Error}");
+            return;
+        }
+
+        if (mirrors.Length < LocalDisks().Length)
+        {
+            var side = await SourceHost().QueryMigration(Vm, source.Assignment.Epoch);
+            await BeginAbortAsync(MigrationPhase.Failed, side.Alive
+                ? $"the source mirrors {mirrors.Length} of its {LocalDisks().Length} local-pool disks"
+                : $"the source QEMU ended while its disks were mirrored ({side.ProcessReason})");
+            return;
+        }
+
+        if (mirrors.All(m => m.Ready))
+        {
+            var total = mirrors.Sum(m => m.TotalBytes);
+            var took = (long)(now - Record.PhaseSince).TotalMilliseconds;
+            LogDisksInSync(Vm, Record.Id, total, took);
+            await SendMemoryAsync();
+            return;
+        }
+
+        var copied = mirrors.Sum(m => m.CopiedBytes);
+        if (copied > _mostCopied)
+        {
+            (_mostCopied, _progressAt) = (copied, now);
+        }
+        else if (now - _progressAt > Options.StallTimeout)
+        {
+            await BeginAbortAsync(MigrationPhase.Failed, $"the disk mirror made no progress for {Options.StallTimeout.TotalSeconds:0} s ({Sizes.FormatBytes(copied)} of {Sizes.FormatBytes(mirrors.Sum(m => m.TotalBytes))} copied)");
+            return;
+        }
+
+        var budget = Options.BudgetFor(mirrors.Sum(m => m.TotalBytes) >> 20);
+        if (now - Record.PhaseSince > budget)
+        {
+            await BeginAbortAsync(MigrationPhase.Failed, $"the disk mirror did not get in sync within its budget of {budget.TotalSeconds:0} s ({Sizes.FormatBytes(copied)} of {Sizes.FormatBytes(mirrors.Sum(m => m.TotalBytes))} copied)");
+        }
+    }
+
+    /// <summary>The VM's disks whose volumes live on its source host (local pools): mirrored to the target.</summary>
+    private ImmutableArray<DiskPlacement> LocalDisks() =>
+        [.. Record.Source!.Reservation.Disks.Where(d => d.Pool.Type == PoolType.Local)];
+
+    /// <summary>
+    /// After the commit: each local-pool volume now lives on the target (its pool deletes the source's file). Recorded
+    /// once done, so a repeated step does not ask again.
+    /// </summary>
+    private async Task CommitCopiesAsync()
+    {
+        if (Record.CopiesCommitted || LocalDisks().IsEmpty)
+        {
+            return;
+        }
+
+        foreach (var disk in LocalDisks())
+        {
+            await Pool(disk).CommitCopy(disk.Volume, Vm, Record.TargetHost!, Record.Id);
+        }
+
+        var next = Record.Copy();
+        next.CopiesCommitted = true;
+        await WriteAsync(next);
+    }
+
+    private IStoragePoolGrain Pool(DiskPlacement disk) => GrainFactory.GetGrain<IStoragePoolGrain>(disk.Pool.Pool);
+
+    private IHostStorage SourceStorage() => GrainFactory.GetGrain<IHostStorage>(Record.Source!.Assignment.Host);
+
+    private IHostStorage TargetStorage() => GrainFactory.GetGrain<IHostStorage>(Record.TargetHost!);
 
     /// <summary>Reserves the target through the scheduler (or on the requested host); false while every candidate is busy.</summary>
     private async Task<bool> ReserveTargetAsync()
@@ -470,6 +603,19 @@ internal sealed partial class MigrationGrain(
 
         switch (side.Status)
         {
+            case "pre-switchover":
+                // Mirrored disks: the source's guest is stopped and its disks still usable; the mirrors make their last
+                // copy and QEMU is told to go on (a disk that cannot get in sync cancels the memory migration instead).
+                try
+                {
+                    await SourceStorage().EndMirror(source.Assignment);
+                }
+                catch (FabricException ex) when (ex.Code != ErrorCodes.Unavailable)
+                {
+                    await BeginAbortAsync(MigrationPhase.Failed, $"the disks could not be brought in sync at the switch-over: {ex.Message}");
+                }
+
+                return;
             case "completed":
             case "postcopy-active" when Record.PostcopyStarted:
                 await EnterAsync(MigrationPhase.SwitchingOver);
@@ -515,7 +661,7 @@ internal sealed partial class MigrationGrain(
         }
         else if (now - _progressAt > Options.StallTimeout)
         {
-            if (Record.Request.Postcopy && !Record.PostcopyStarted)
+            if (PostcopyAllowed && !Record.PostcopyStarted)
             {
                 // Stalled pre-copy is what post-copy is for: switch now rather than wait out the budget.
                 await StartPostcopyAsync($"no progress for {Options.StallTimeout.TotalSeconds:0} s");
@@ -529,7 +675,7 @@ internal sealed partial class MigrationGrain(
         var budget = Options.BudgetFor(source.Reservation.Resources.MemoryMiB);
         if (now - Record.PhaseSince > budget)
         {
-            if (Record.Request.Postcopy && !Record.PostcopyStarted)
+            if (PostcopyAllowed && !Record.PostcopyStarted)
             {
                 await StartPostcopyAsync($"pre-copy over its budget of {budget.TotalSeconds:0} s");
                 return;
@@ -593,7 +739,13 @@ internal sealed partial class MigrationGrain(
                 return;
             }
 
-            // The target holds the whole VM, paused: commit, then let it run.
+            // The target holds the whole VM, paused: its disk export ends (it would still take writes into the running
+            // guest's disks), then commit, then let it run.
+            if (!LocalDisks().IsEmpty)
+            {
+                await TargetStorage().EndExport(TargetAssignment());
+            }
+
             await CommitAsync();
         }
 
@@ -630,6 +782,7 @@ internal sealed partial class MigrationGrain(
             await SourceHost().Fence(Vm, source.Assignment.Epoch, $"migrated to host '{Record.TargetHost}' (migration {Record.Id})");
         }
 
+        await CommitCopiesAsync();
         await TargetHost().EndMigration(Vm, Record.TargetEpoch, Record.Id);
         var vm = await TheVm().EndMigration(Record.Id, null);
         await FinishAsync(vm.State == VmState.Failed ? MigrationPhase.Failed : MigrationPhase.Succeeded, vm.State == VmState.Failed ? vm.Reason : null);
@@ -696,6 +849,11 @@ internal sealed partial class MigrationGrain(
         if (sourceUp)
         {
             await SourceHost().CancelMigration(source.Assignment, resume: source.WasRunning);
+            if (Record.MirrorStarted)
+            {
+                // After the cancel: at the switch-over's pause, ending the mirrors would let the migration go on.
+                await SourceStorage().EndMirror(source.Assignment);
+            }
         }
 
         if (Record.TargetHost is { } target && hosts.IsUp(target))
@@ -710,6 +868,12 @@ internal sealed partial class MigrationGrain(
                 // the target's next report (after a partition heals, or the host returns).
                 LogTargetFenceDeferred(Vm, Record.Id, target, ex.Message);
             }
+        }
+
+        // The copies on the target go (their files deleted, no longer counted); a target that is Down keeps its file.
+        foreach (var disk in LocalDisks())
+        {
+            await Pool(disk).AbortCopy(disk.Volume, Vm, Record.Id);
         }
 
         if (sourceUp)
@@ -858,6 +1022,9 @@ internal sealed partial class MigrationGrain(
         }
     }
 
+    /// <summary>Post-copy runs the guest on the target before the source's disks could be handed over: not with mirrored disks.</summary>
+    private bool PostcopyAllowed => Record.Request.Postcopy && LocalDisks().IsEmpty;
+
     private MigrationStreamSettings Settings() =>
         new(Record.Request.Postcopy, Record.Request.AutoConverge, Record.Request.DowntimeLimitMs, Record.Request.BandwidthBytesPerSecond);
 
@@ -915,6 +1082,9 @@ internal sealed partial class MigrationGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Migration {Migration} of vm {Vm}: {Why}; switched to post-copy")]
     private partial void LogPostcopy(string vm, string migration, string why);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Migration of vm {Vm} ({Migration}): {Bytes} bytes of local-pool disks in sync on the target after {Ms} ms")]
+    private partial void LogDisksInSync(string vm, string migration, long bytes, long ms);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Migration {Migration} of vm {Vm}: undoing it in phase {Phase}: {Reason}")]
     private partial void LogAborting(string vm, string migration, MigrationPhase phase, string reason);

@@ -69,6 +69,18 @@ public sealed class MigrationRecord
     [Id(17), JsonPropertyName("guestPauseMs")]
     public long? GuestPauseMs { get; set; }
 
+    /// <summary>Where the target serves its local-pool disks (NBD), once it does.</summary>
+    [Id(18), JsonPropertyName("diskEndpoint")]
+    public string? DiskEndpoint { get; set; }
+
+    /// <summary>The source has started mirroring its local-pool disks to <see cref="DiskEndpoint"/>.</summary>
+    [Id(19), JsonPropertyName("mirrorStarted")]
+    public bool MirrorStarted { get; set; }
+
+    /// <summary>The local-pool volumes' copies were committed to the target in their pools.</summary>
+    [Id(20), JsonPropertyName("copiesCommitted")]
+    public bool CopiesCommitted { get; set; }
+
     [JsonIgnore]
     public bool IsActive => Id.Length > 0 && Phase is not (MigrationPhase.Succeeded or MigrationPhase.Failed or MigrationPhase.Cancelled);
 

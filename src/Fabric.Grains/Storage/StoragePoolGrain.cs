@@ -396,6 +396,72 @@ internal sealed partial class StoragePoolGrain(
         await WriteAsync(With(volume, row with { AttachedTo = null, DeleteWithVm = false }));
     }
 
+    async Task IStoragePoolGrain.PrepareCopy(string volume, string vm, string host, string migration)
+    {
+        await ReloadIfNeededAsync();
+        var row = RequireReadyVolume(volume);
+        Names.Require("host", host);
+        RequireLocalHolder(volume, row, vm);
+        if (row.Host == host)
+        {
+            throw FabricException.Conflict($"volume '{Name}/{volume}' already lives on host '{host}'");
+        }
+
+        if (row.Copy is { } existing && existing.Migration != migration)
+        {
+            throw FabricException.Conflict($"volume '{Name}/{volume}' is being copied to host '{existing.Host}' by migration '{existing.Migration}'");
+        }
+
+        if (row.Copy is null)
+        {
+            RequireRoom(volume, row.SizeBytes, forVm: null);
+
+            // Counted (and written) before the file exists: a cancelled copy leaves nothing counted once undone.
+            await WriteAsync(With(volume, row with { Copy = new VolumeCopyRow(host, row.SizeBytes, migration) }));
+        }
+
+        RequireUp(host, "the copy's host");
+        var location = Record.Location(Name);
+        if (await Storage(host).InspectVolume(location, volume) is null)
+        {
+            await Storage(host).CreateVolume(location, new VolumeFileRequest(volume, row.SizeBytes, null, null, Full: false));
+        }
+    }
+
+    async Task IStoragePoolGrain.CommitCopy(string volume, string vm, string host, string migration)
+    {
+        await ReloadIfNeededAsync();
+        if (!Record.Exists || !Record.Volumes.TryGetValue(volume, out var row) || row.Host == host && row.Copy is null)
+        {
+            return; // Committed before.
+        }
+
+        RequireLocalHolder(volume, row, vm);
+        if (row.Copy?.Migration != migration || row.Copy.Host != host)
+        {
+            throw FabricException.Conflict($"volume '{Name}/{volume}' has no copy on host '{host}' for migration '{migration}'");
+        }
+
+        var old = row.Host!;
+        await WriteAsync(With(volume, row with { Host = host, Copy = null }));
+        LogCopyCommitted(Name, volume, old, host, migration);
+
+        // The old file goes; the source's process, fenced, may still hold it open for a moment (an unlink is safe then).
+        await DeleteLeftoverAsync(volume, old);
+    }
+
+    async Task IStoragePoolGrain.AbortCopy(string volume, string vm, string migration)
+    {
+        await ReloadIfNeededAsync();
+        if (!Record.Exists || !Record.Volumes.TryGetValue(volume, out var row) || row.Copy?.Migration != migration)
+        {
+            return; // Undone before, or never prepared.
+        }
+
+        await DeleteLeftoverAsync(volume, row.Copy.Host);
+        await WriteAsync(With(volume, row with { Copy = null }));
+    }
+
     async Task<VolumeAttachment> IStoragePoolGrain.GrowAttached(string volume, string vm, long sizeBytes)
     {
         await ReloadIfNeededAsync();
@@ -429,6 +495,31 @@ internal sealed partial class StoragePoolGrain(
         {
             return false;
         }
+    }
+
+    private void RequireLocalHolder(string volume, VolumeRow row, string vm)
+    {
+        if (Record.Type != PoolType.Local)
+        {
+            throw FabricException.Conflict($"volume '{Name}/{volume}' is in shared pool '{Name}': every host sees it, nothing is copied");
+        }
+
+        if (row.AttachedTo != vm)
+        {
+            throw FabricException.Conflict($"volume '{Name}/{volume}' is not a disk of vm '{vm}'");
+        }
+    }
+
+    /// <summary>Deletes a volume's file on a host where the volume does not (or no longer) live; a host that is down keeps it for now.</summary>
+    private async Task DeleteLeftoverAsync(string volume, string host)
+    {
+        if (!hosts.IsUp(host))
+        {
+            LogLeftover(Name, volume, host);
+            return;
+        }
+
+        await Storage(host).DeleteVolume(Record.Location(Name), volume);
     }
 
     /// <summary>Creating and deleting rows a crash left behind are settled from what the host holds.</summary>
@@ -727,6 +818,12 @@ internal sealed partial class StoragePoolGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Pool {Pool}: image {Image} imported ({Format}, {Size} bytes), {Copies} copies")]
     private partial void LogImageImported(string pool, string image, string format, long size, int copies);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pool {Pool}: volume {Volume} moved from host {From} to host {To} (migration {Migration})")]
+    private partial void LogCopyCommitted(string pool, string volume, string from, string to, string migration);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pool {Pool}: volume {Volume} has a file left on host {Host}, which is down; it is not counted")]
+    private partial void LogLeftover(string pool, string volume, string host);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pool {Pool}: a host call failed: {Error}")]
     private partial void LogHostCallFailed(string pool, string error);

@@ -24,11 +24,6 @@ internal sealed partial class VmGrain
 
         VmTransitions.Require(Name, Record.State, VmAction.Migrate);
         RequireHostUp(Record.Host);
-        if (Record.Disks.FirstOrDefault(d => d.Type == PoolType.Local) is { } local)
-        {
-            throw FabricException.Conflict($"vm '{Name}' has a disk in local pool '{local.Pool}' (volume {local.Volume}); migrating local-pool disks (a mirror to the target) is not supported yet");
-        }
-
         var next = Record.Copy();
         next.Migration = new MigrationRow
         {

@@ -24,7 +24,7 @@ public sealed partial class QemuDriver : ILiveMigration
         }
 
         var qemu = Require(vm);
-        await SetCapabilitiesAsync(qemu, features, autoConverge: false, cancellationToken).ConfigureAwait(false);
+        await SetCapabilitiesAsync(qemu, features, autoConverge: false, pauseBeforeSwitchover: false, cancellationToken).ConfigureAwait(false);
         var host = ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip}]" : ip.ToString();
         await qemu.CommandAsync("migrate-incoming", new JsonObject { ["uri"] = $"tcp:{host}:0" }, cancellationToken).ConfigureAwait(false);
 
@@ -53,7 +53,11 @@ public sealed partial class QemuDriver : ILiveMigration
         }
 
         var qemu = Require(vm);
-        await SetCapabilitiesAsync(qemu, settings.Features, settings.AutoConverge, cancellationToken).ConfigureAwait(false);
+
+        // Disks mirrored to the target (QemuDriver.Mirror.cs) must all be in sync, and the migration then stops before
+        // its switch-over so that their jobs end before the source's disks are inactivated.
+        var mirrored = await EnsureMirrorsReadyAsync(qemu, cancellationToken).ConfigureAwait(false);
+        await SetCapabilitiesAsync(qemu, settings.Features, settings.AutoConverge, pauseBeforeSwitchover: mirrored, cancellationToken).ConfigureAwait(false);
         var parameters = new JsonObject
         {
             // QEMU's own default is 300 ms; an explicit value makes a repeated migration of the same process start clean.
@@ -127,7 +131,7 @@ public sealed partial class QemuDriver : ILiveMigration
     public Task StartPostcopyAsync(string vm, CancellationToken cancellationToken) =>
         Require(vm).CommandAsync("migrate-start-postcopy", null, cancellationToken);
 
-    private static Task<JsonElement> SetCapabilitiesAsync(QemuVm qemu, MigrationFeatures features, bool autoConverge, CancellationToken cancellationToken)
+    private static Task<JsonElement> SetCapabilitiesAsync(QemuVm qemu, MigrationFeatures features, bool autoConverge, bool pauseBeforeSwitchover, CancellationToken cancellationToken)
     {
         var capabilities = new JsonArray
         {
@@ -135,6 +139,7 @@ public sealed partial class QemuDriver : ILiveMigration
             Capability("validate-uuid", true),
             Capability("postcopy-ram", features.Postcopy),
             Capability("auto-converge", autoConverge),
+            Capability("pause-before-switchover", pauseBeforeSwitchover),
 
             // A snapshot turns this on for its stream (QemuDriver.Snapshots.cs); it refuses validate-uuid.
             Capability("background-snapshot", false),

@@ -412,6 +412,8 @@ public sealed partial class QemuDriver : ISnapshots
             Capability("postcopy-ram", false),
             Capability("auto-converge", false),
             Capability("background-snapshot", background),
+
+            // Set either way: left on by a migration whose disks were mirrored, it would hold the stream before its end.
             Capability("pause-before-switchover", pauseBeforeSwitchover),
         };
         return qemu.CommandAsync("migrate-set-capabilities", new JsonObject { ["capabilities"] = capabilities }, cancellationToken);
