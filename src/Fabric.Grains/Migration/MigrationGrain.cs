@@ -30,6 +30,9 @@ internal sealed partial class MigrationGrain(
     /// <summary>How long one step of the transfer watches the target for the stream's end (the watchdog runs between).</summary>
     private static readonly TimeSpan TargetWatch = TimeSpan.FromSeconds(1);
 
+    /// <summary>How often the source is looked at while its mirrored disks' switch-over nears (its guest stops there).</summary>
+    private static readonly TimeSpan SourceWatchInterval = TimeSpan.FromMilliseconds(10);
+
     private readonly List<(long Version, TaskCompletionSource<MigrationInfo> Done)> _waiters = [];
     private IGrainTimer? _steps;
     private long _version;
@@ -586,6 +589,18 @@ internal sealed partial class MigrationGrain(
         }
 
         var side = await SourceHost().QueryMigration(Vm, source.Assignment.Epoch);
+        if (!LocalDisks().IsEmpty)
+        {
+            // With mirrored disks the source stops its guest at pre-switchover and waits there for the mirrors to end:
+            // the target cannot finish first, so watch the source closely instead (the guest is paused meanwhile).
+            var until = now + TargetWatch;
+            while (side.Alive && side.Status is "active" or "device" && time.GetUtcNow() < until)
+            {
+                await Task.Delay(SourceWatchInterval);
+                side = await SourceHost().QueryMigration(Vm, source.Assignment.Epoch);
+            }
+        }
+
         Observe(side);
         if (!side.Alive)
         {
@@ -632,7 +647,7 @@ internal sealed partial class MigrationGrain(
         {
             // Wait on the target rather than idly, and for longer than a step: the guest stays paused from the source's
             // last pass until the switch-over, so the coordinator must see the stream's end at once, not at its next step.
-            var target = await TargetHost().AwaitIncoming(Vm, Record.TargetEpoch, TargetWatch);
+            var target = await TargetHost().AwaitIncoming(Vm, Record.TargetEpoch, LocalDisks().IsEmpty ? TargetWatch : TimeSpan.Zero);
             if (!target.Alive)
             {
                 await BeginAbortAsync(MigrationPhase.Failed, $"the target QEMU on host '{Record.TargetHost}' ended during the transfer ({target.ProcessReason})");

@@ -166,6 +166,35 @@ public sealed class PoolThroughFabricTests(MigrationFabric fabric)
         await client.DeletePoolAsync("guarded");
     }
 
+    [Fact]
+    public async Task QuotaPerVm_RefusesWhatWouldTakeAVmPastItsShare_AndLeavesNothing()
+    {
+        await fabric.EnsureAllSilosAsync();
+        var client = fabric.Client;
+        var path = PoolDirectory("quota");
+        await client.CreatePoolAsync(new PoolSpec { Name = "quota", Type = PoolType.Shared, Path = path, CapacityBytes = 1L << 30, QuotaPerVmBytes = 64 * MiB });
+        var vm = await client.CreateVmAsync(FaultSpec("quota-1", "quota:48Mi"));
+        Assert.Equal(48 * MiB, Assert.Single(vm.Disks).SizeBytes);
+
+        // A second disk of 32 MiB would take the VM to 80 MiB: refused, at create and at attach alike.
+        var refused = await Assert.ThrowsAsync<FabricException>(() => client.CreateVmAsync(FaultSpec("quota-2", "quota:48Mi", "quota:32Mi")));
+        Assert.Equal(ErrorCodes.InsufficientCapacity, refused.Code);
+        Assert.Contains("quota", refused.Message, StringComparison.Ordinal);
+        await client.CreateVolumeAsync("quota", new VolumeSpec { Name = "spare", SizeBytes = 32 * MiB });
+        Assert.Equal(ErrorCodes.InsufficientCapacity, (await Assert.ThrowsAsync<FabricException>(() => client.AttachVolumeAsync("quota-1", "quota", "spare"))).Code);
+        Assert.Equal(ErrorCodes.NotFound, (await Assert.ThrowsAsync<FabricException>(() => client.GetVmAsync("quota-2"))).Code);
+        Assert.Equal(["quota-1-disk0", "spare"], (await client.ListVolumesAsync("quota")).Select(v => v.Name));
+        Assert.Null((await client.GetVolumeAsync("quota", "spare")).AttachedTo);
+        await fabric.Scenario.AssertInvariantsAsync();
+
+        await client.DeleteVmAsync("quota-1");
+        await client.DeleteVolumeAsync("quota", "spare");
+        await client.DeletePoolAsync("quota");
+    }
+
+    private static VmSpec FaultSpec(string name, params string[] disks) =>
+        ControlPlane.FaultScenario.Tiny(name, "host-a") with { Disks = [.. disks.Select(d => DiskRequest.Parse("disk", d))] };
+
     [MountFact]
     public async Task FullPool_GivesAClearErrorAndNoHalfMadeFile()
     {
