@@ -76,10 +76,7 @@ public sealed record LedgerEntry : IStoredRow
     };
 
     /// <summary>Equal in everything a reservation holds (a repeated reservation is idempotent only when it is the same).</summary>
-    public bool SameReservation(LedgerEntry other) =>
-        other is not null && Vm == other.Vm && Epoch == other.Epoch && VCpus == other.VCpus && MemoryMiB == other.MemoryMiB
-        && Image == other.Image && AntiAffinityGroup == other.AntiAffinityGroup && AffinityGroup == other.AffinityGroup
-        && Incoming == other.Incoming && Disks.SequenceEqual(other.Disks);
+    public bool SameReservation(LedgerEntry other) => other is not null && Reservation == other.Reservation;
 
     public static LedgerEntry From(VmReservation reservation)
     {
