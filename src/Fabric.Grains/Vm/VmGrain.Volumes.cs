@@ -150,12 +150,8 @@ internal sealed partial class VmGrain : IVmVolumes
             long size;
             if (request.Volume is not null)
             {
+                // Who holds it is the pool's to decide when the VM claims it (a holder that no longer exists frees it).
                 var existing = await pool.GetVolume(request.Volume);
-                if (existing.AttachedTo is { } holder && holder != Name)
-                {
-                    throw FabricException.Conflict($"disks[{slot}]: volume '{request.Pool}/{request.Volume}' is already a disk of vm '{holder}'");
-                }
-
                 size = existing.SizeBytes;
                 if (existing.Host is { } host)
                 {
