@@ -159,19 +159,7 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
     public async Task TargetKilled_DuringTheMirror_FailsTheJob_AndTheSourceGuestRunsOn()
     {
         await using var targetSandbox = new QemuSandbox(Output);
-        var source = await StartDriverAsync();
-        var target = new Harness(await targetSandbox.CreateDriverAsync());
-        var spec = QemuSandbox.Linux(Vm) with { Disks = [Disk(await CreateDiskAsync(Sandbox.DataDirectory, "source"))] };
-        await source.LaunchAsync(spec);
-        var guest = new GuestShell(source.Driver, Vm);
-        await guest.WaitReadyAsync(LinuxBoot);
-        var dataSum = await guest.PrepareFileSystemAsync(dataMiB: 4);
-        await guest.RunAsync(StartWriter);
-
-        var incoming = await target.Driver.LaunchAsync(spec with { Incoming = true, Disks = [Disk(await CreateDiskAsync(targetSandbox.DataDirectory, "target"))] }, CancellationToken.None);
-        var endpoint = await Mirror(target).ExportDisksAsync(Vm, Loopback, [0], CancellationToken.None);
-        await Mirror(source).StartMirrorAsync(Vm, endpoint, [0], bandwidthBytesPerSecond: null, CancellationToken.None);
-        await WaitForReadyAsync(source, MirrorReady);
+        var (source, target, guest, dataSum, incoming) = await MirrorInSyncAsync(targetSandbox);
 
         // Ready, so every guest write now goes to the target as well: the writer's next round finds it gone.
         Processes.Kill(incoming.Pid!.Value);
@@ -200,19 +188,7 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
     public async Task TargetHung_HoldsTheGuestsWrites_UntilEndMirrorCutsItOff()
     {
         await using var targetSandbox = new QemuSandbox(Output);
-        var source = await StartDriverAsync();
-        var target = new Harness(await targetSandbox.CreateDriverAsync());
-        var spec = QemuSandbox.Linux(Vm) with { Disks = [Disk(await CreateDiskAsync(Sandbox.DataDirectory, "source"))] };
-        await source.LaunchAsync(spec);
-        var guest = new GuestShell(source.Driver, Vm);
-        await guest.WaitReadyAsync(LinuxBoot);
-        var dataSum = await guest.PrepareFileSystemAsync(dataMiB: 4);
-        await guest.RunAsync(StartWriter);
-
-        var incoming = await target.Driver.LaunchAsync(spec with { Incoming = true, Disks = [Disk(await CreateDiskAsync(targetSandbox.DataDirectory, "target"))] }, CancellationToken.None);
-        var endpoint = await Mirror(target).ExportDisksAsync(Vm, Loopback, [0], CancellationToken.None);
-        await Mirror(source).StartMirrorAsync(Vm, endpoint, [0], bandwidthBytesPerSecond: null, CancellationToken.None);
-        await WaitForReadyAsync(source, MirrorReady);
+        var (source, target, guest, dataSum, incoming) = await MirrorInSyncAsync(targetSandbox);
 
         // A target that stops answering (SIGSTOP: its sockets stay open) holds every write-blocking guest write: the
         // writer's next sync waits, and with it the round count (one round may still finish).
@@ -251,19 +227,7 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
     public async Task TargetKilled_AtTheSwitchOver_EndMirrorCancelsTheMigration_AndTheSourceRunsOn()
     {
         await using var targetSandbox = new QemuSandbox(Output);
-        var source = await StartDriverAsync();
-        var target = new Harness(await targetSandbox.CreateDriverAsync());
-        var spec = QemuSandbox.Linux(Vm) with { Disks = [Disk(await CreateDiskAsync(Sandbox.DataDirectory, "source"))] };
-        await source.LaunchAsync(spec);
-        var guest = new GuestShell(source.Driver, Vm);
-        await guest.WaitReadyAsync(LinuxBoot);
-        var dataSum = await guest.PrepareFileSystemAsync(dataMiB: 4);
-        await guest.RunAsync(StartWriter);
-
-        var incoming = await target.Driver.LaunchAsync(spec with { Incoming = true, Disks = [Disk(await CreateDiskAsync(targetSandbox.DataDirectory, "target"))] }, CancellationToken.None);
-        var endpoint = await Mirror(target).ExportDisksAsync(Vm, Loopback, [0], CancellationToken.None);
-        await Mirror(source).StartMirrorAsync(Vm, endpoint, [0], bandwidthBytesPerSecond: null, CancellationToken.None);
-        await WaitForReadyAsync(source, MirrorReady);
+        var (source, target, guest, dataSum, incoming) = await MirrorInSyncAsync(targetSandbox);
         await SendMemoryAsync(source, target);
         await WaitForMigrationAsync(source, p => p.Status == "pre-switchover", MigrationEnd);
 
@@ -293,6 +257,28 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
     private static ILiveMigration Migration(Harness host) => ((IHypervisorDriver)host.Driver).Capability<ILiveMigration>()!;
 
     private static DiskSpec Disk(string path) => new(Slot: 0, path, "qcow2", Serial: "data");
+
+    /// <summary>
+    /// The scene three tests start from: the linux guest on the source with a file system, 4 MiB of data and its
+    /// writer running; the target's incoming process exporting its empty disk; the source's mirror into it in sync.
+    /// </summary>
+    private async Task<(Harness Source, Harness Target, GuestShell Guest, string DataSum, ProcessStatus Incoming)> MirrorInSyncAsync(QemuSandbox targetSandbox)
+    {
+        var source = await StartDriverAsync();
+        var target = new Harness(await targetSandbox.CreateDriverAsync());
+        var spec = QemuSandbox.Linux(Vm) with { Disks = [Disk(await CreateDiskAsync(Sandbox.DataDirectory, "source"))] };
+        await source.LaunchAsync(spec);
+        var guest = new GuestShell(source.Driver, Vm);
+        await guest.WaitReadyAsync(LinuxBoot);
+        var dataSum = await guest.PrepareFileSystemAsync(dataMiB: 4);
+        await guest.RunAsync(StartWriter);
+
+        var incoming = await target.Driver.LaunchAsync(spec with { Incoming = true, Disks = [Disk(await CreateDiskAsync(targetSandbox.DataDirectory, "target"))] }, CancellationToken.None);
+        var endpoint = await Mirror(target).ExportDisksAsync(Vm, Loopback, [0], CancellationToken.None);
+        await Mirror(source).StartMirrorAsync(Vm, endpoint, [0], bandwidthBytesPerSecond: null, CancellationToken.None);
+        await WaitForReadyAsync(source, MirrorReady);
+        return (source, target, guest, dataSum, incoming);
+    }
 
     private static async Task<string> CreateDiskAsync(string directory, string name)
     {
