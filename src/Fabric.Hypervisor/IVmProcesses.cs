@@ -70,6 +70,9 @@ public sealed record LaunchSpec(string Vm, long Epoch, Guid InstanceId, int VCpu
 
     /// <summary>The VM's disks, by slot (none: a VM without writable storage).</summary>
     public System.Collections.Immutable.ImmutableArray<DiskSpec> Disks { get; init; } = [];
+
+    /// <summary>The VM's network interfaces, by slot (none: a VM without a NIC). Their taps must exist before the launch.</summary>
+    public System.Collections.Immutable.ImmutableArray<NicSpec> Nics { get; init; } = [];
 }
 
 public enum ProcessPower
