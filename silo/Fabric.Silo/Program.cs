@@ -117,6 +117,7 @@ static HostDriverFactory CreateDriverFactory(SiloSettings settings) => settings.
             Accelerator = settings.Accelerator,
             QemuBinary = settings.QemuBinary,
             ConsoleLogLimitBytes = settings.ConsoleLogLimitBytes,
+            Networks = settings.Networks,
         },
         services.GetRequiredService<ILogger<QemuDriver>>(),
         cancellationToken),

@@ -40,6 +40,13 @@ public sealed class SiloSettings
     /// <summary>The most console output kept on disk per VM (<c>Fabric:ConsoleLogLimit</c>, e.g. <c>16Mi</c>).</summary>
     public required long ConsoleLogLimitBytes { get; init; }
 
+    /// <summary>
+    /// Whether the host realizes virtual networks (<c>Fabric:Networks</c>: <c>on</c> or <c>off</c>, the default): only a
+    /// silo in a network namespace of its own (a machine's, or a host namespace of the local topology) may make bridges,
+    /// taps and VXLAN devices where it runs.
+    /// </summary>
+    public required bool Networks { get; init; }
+
     /// <summary>The Redis connection string, or null for development mode (localhost clustering, in-memory storage).</summary>
     public string? Redis { get; init; }
 
@@ -98,6 +105,7 @@ public sealed class SiloSettings
             ImagesDirectory = section["ImagesDirectory"] is { Length: > 0 } images ? Path.GetFullPath(images) : Path.GetFullPath(".fabric/images"),
             Accelerator = ParseEnum<AcceleratorMode>(section, "Accelerator", AcceleratorMode.Auto),
             QemuBinary = section["QemuBinary"] is { Length: > 0 } qemu ? qemu : "qemu-system-x86_64",
+            Networks = ParseSwitch(section, "Networks"),
             ConsoleLogLimitBytes = section["ConsoleLogLimit"] is { Length: > 0 } limit ? Sizes.ParseMiB("Fabric:ConsoleLogLimit", limit) * 1024L * 1024 : new QemuDriverOptions().ConsoleLogLimitBytes,
             Redis = section["Redis"] is { Length: > 0 } redis ? redis : null,
             ClusterId = Names.Require("Fabric:ClusterId", section["ClusterId"] ?? "fabric"),
@@ -108,6 +116,13 @@ public sealed class SiloSettings
             FailureDetection = ParseEnum<FailureDetectionMode>(section, "FailureDetection", FailureDetectionMode.Tuned),
         };
     }
+
+    private static bool ParseSwitch(IConfigurationSection section, string key) => section[key] switch
+    {
+        null or "" or "off" => false,
+        "on" => true,
+        var other => throw FabricException.InvalidSpec($"Fabric:{key}", $"'{Names.Printable(other)}' is not on or off"),
+    };
 
     private static T ParseEnum<T>(IConfigurationSection section, string key, T fallback)
         where T : struct, Enum

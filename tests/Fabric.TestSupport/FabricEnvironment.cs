@@ -242,6 +242,12 @@ public sealed class FabricEnvironment : IAsyncDisposable
             ["Fabric__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture),
             ["DOTNET_gcServer"] = "0",
         };
+        if (Underlay is not null)
+        {
+            // Each silo has a namespace of its own: it may realize virtual networks there.
+            environment["Fabric__Networks"] = "on";
+        }
+
         if (Environment.GetEnvironmentVariable("FABRIC_ACCELERATOR") is { Length: > 0 } accelerator)
         {
             environment["Fabric__Accelerator"] = accelerator;

@@ -126,5 +126,13 @@ public sealed record HostInfo
     [Id(22)]
     public ImmutableArray<UnmanagedProcess> Unmanaged { get; init; } = [];
 
+    /// <summary>Whether the host can realize virtual networks (its silo runs in a network namespace of its own).</summary>
+    [Id(23)]
+    public bool Networking { get; init; }
+
+    /// <summary>The virtual networks realized on the host, as last observed; filled by <c>host get</c>.</summary>
+    [Id(24)]
+    public ImmutableArray<HostNetwork> Networks { get; init; } = [];
+
     public Resources Free => Capacity - Allocated;
 }

@@ -35,11 +35,16 @@ public sealed record VmReservation
     [Id(7)]
     public System.Collections.Immutable.ImmutableArray<DiskPlacement> Disks { get; init; } = [];
 
-    /// <summary>Value equality, the disks compared element by element (an array compares by reference).</summary>
+    /// <summary>The VM's NICs, by slot.</summary>
+    [Id(8)]
+    public System.Collections.Immutable.ImmutableArray<NicPlacement> Nics { get; init; } = [];
+
+    /// <summary>Value equality, the disks and NICs compared element by element (an array compares by reference).</summary>
     public bool Equals(VmReservation? other) =>
         other is not null && Vm == other.Vm && Resources == other.Resources && Image == other.Image
         && AntiAffinityGroup == other.AntiAffinityGroup && AffinityGroup == other.AffinityGroup && Epoch == other.Epoch
-        && IncomingMigration == other.IncomingMigration && Disks.AsSpan().SequenceEqual(other.Disks.AsSpan());
+        && IncomingMigration == other.IncomingMigration && Disks.AsSpan().SequenceEqual(other.Disks.AsSpan())
+        && Nics.AsSpan().SequenceEqual(other.Nics.AsSpan());
 
     public override int GetHashCode() => HashCode.Combine(Vm, Epoch, Image, Disks.Length);
 }

@@ -72,6 +72,10 @@ public sealed record VmInfo
     /// <summary>The VM's disks, by slot.</summary>
     [Id(18)]
     public ImmutableArray<VmDisk> Disks { get; init; } = [];
+
+    /// <summary>The VM's NICs, by slot.</summary>
+    [Id(19)]
+    public ImmutableArray<VmNic> Nics { get; init; } = [];
 }
 
 /// <summary>One lifecycle transition of a VM.</summary>

@@ -75,6 +75,10 @@ public sealed record VmSpec
     [Id(6)]
     public ImmutableArray<DiskRequest> Disks { get; init; } = [];
 
+    /// <summary>The VM's NICs, in the order the guest sees them at boot (eth0, eth1, …).</summary>
+    [Id(7)]
+    public ImmutableArray<NicRequest> Nics { get; init; } = [];
+
     /// <summary>
     /// Checks every field on its own (host-independent limits); host limits and image availability are checked at placement.
     /// Returns the spec with normalized collections, or throws <c>invalid-spec</c> naming the first bad field.
@@ -136,9 +140,32 @@ public sealed record VmSpec
             throw FabricException.InvalidSpec("disks", $"volume {duplicate.Key.Pool}/{duplicate.Key.Volume} is given twice");
         }
 
+        var nics = Nics.IsDefault ? [] : Nics;
+        if (nics.Length > VmNic.MaxPerVm)
+        {
+            throw FabricException.InvalidSpec("nics", $"{nics.Length} NICs; a VM has at most {VmNic.MaxPerVm}");
+        }
+
+        for (var i = 0; i < nics.Length; i++)
+        {
+            if (nics[i] is null)
+            {
+                throw FabricException.InvalidSpec($"nics[{i}]", "is empty");
+            }
+
+            nics[i].Validate($"nics[{i}]");
+        }
+
+        var twice = nics.Where(n => n.Ip is not null).GroupBy(n => (n.Network, n.Ip)).FirstOrDefault(g => g.Count() > 1);
+        if (twice is not null)
+        {
+            throw FabricException.InvalidSpec("nics", $"address {twice.Key.Ip} on network '{twice.Key.Network}' is given twice");
+        }
+
         return this with
         {
             Disks = disks,
+            Nics = nics,
             Labels = Contracts.Labels.Require("labels", Labels),
             Placement = placement with { HostSelector = Contracts.Labels.Require("placement.hostSelector", placement.HostSelector) },
         };

@@ -61,7 +61,7 @@ internal sealed partial class HostGrain
         _launching[vm] = assignment.InstanceId;
         try
         {
-            var spec = LaunchSpecOf(entry, assignment.InstanceId) with { Incoming = true };
+            var spec = await LaunchSpecAsync(entry, assignment.InstanceId) with { Incoming = true };
             await Task.Run(() => _driver.LaunchAsync(spec, CancellationToken.None));
         }
         catch (Exception ex)

@@ -74,7 +74,7 @@ internal sealed partial class HostGrain : IHostSnapshots
             await StopOldProcessAsync(vm);
             await SaveAsync(RequireEntry(assignment) with { InstanceId = assignment.InstanceId });
             _launchFailures.Remove(vm);
-            var spec = LaunchSpecOf(entry, assignment.InstanceId) with { Incoming = true };
+            var spec = await LaunchSpecAsync(entry, assignment.InstanceId) with { Incoming = true };
             await Task.Run(() => snapshots.RestoreSnapshotAsync(spec, snapshot, resume, CancellationToken.None));
         }
         catch (Exception ex)

@@ -111,12 +111,17 @@ internal sealed partial class HostGrain(
 
         // The first digest runs at once and reports to every VM: what the driver found at start-up settles them all.
         this.RegisterGrainTimer(DigestAsync, TimeSpan.Zero, reconcile.Value.DigestInterval);
+        if (Networks is not null)
+        {
+            this.RegisterGrainTimer(ReconcileNetworksAsync, TimeSpan.Zero, NetworkReconcileInterval);
+        }
     }
 
     Task<HostInfo> IHostGrain.GetInfo() => Task.FromResult(Summary() with
     {
         Vms = [.. _entries.Values.Where(e => e.Fenced is null).Select(e => e.Vm).Order(StringComparer.Ordinal)],
         Unmanaged = _unmanaged,
+        Networks = _realizedNetworks,
     });
 
     async Task<HostInfo> IHostGrain.Reserve(VmReservation reservation)
@@ -250,7 +255,7 @@ internal sealed partial class HostGrain(
         _launching[vm] = assignment.InstanceId;
         try
         {
-            var spec = LaunchSpecOf(entry, assignment.InstanceId);
+            var spec = await LaunchSpecAsync(entry, assignment.InstanceId);
 
             // Launching forks QEMU and waits for it: keep that off the grain's scheduler.
             await Task.Run(() => _driver.LaunchAsync(spec, CancellationToken.None));
@@ -758,6 +763,7 @@ internal sealed partial class HostGrain(
         Silo = RuntimeIdentity,
         Address = _address,
         Machine = options.Value.MachineId,
+        Networking = Networks is not null,
     };
 
     /// <summary>Runs a driver call, translating its failures into the fabric's error codes.</summary>

@@ -59,6 +59,10 @@ public sealed record LedgerEntry : IStoredRow
     [JsonPropertyName("disks")]
     public ImmutableArray<LedgerDisk> Disks { get; init; } = [];
 
+    /// <summary>The VM's NICs by slot: what its process is plugged into, and what hot-plug changes (written first).</summary>
+    [JsonPropertyName("nics")]
+    public ImmutableArray<LedgerNic> Nics { get; init; } = [];
+
     [JsonIgnore]
     public Resources Resources => new(VCpus, MemoryMiB);
 
@@ -73,6 +77,7 @@ public sealed record LedgerEntry : IStoredRow
         AffinityGroup = AffinityGroup,
         IncomingMigration = Incoming,
         Disks = [.. Disks.Select(d => d.ToPlacement())],
+        Nics = [.. Nics.Select(n => n.ToPlacement())],
     };
 
     /// <summary>Equal in everything a reservation holds (a repeated reservation is idempotent only when it is the same).</summary>
@@ -92,6 +97,7 @@ public sealed record LedgerEntry : IStoredRow
             AffinityGroup = reservation.AffinityGroup,
             Incoming = reservation.IncomingMigration,
             Disks = [.. reservation.Disks.Select(LedgerDisk.From)],
+            Nics = [.. reservation.Nics.Select(LedgerNic.From)],
         };
     }
 }
@@ -121,6 +127,39 @@ public sealed record LedgerDisk
     }
 
     public DiskPlacement ToPlacement() => new(Slot, new PoolLocation(Pool, Type, Path), Volume);
+}
+
+/// <summary>One NIC of a ledger entry (stored format of <see cref="NicPlacement"/>).</summary>
+public sealed record LedgerNic
+{
+    [JsonPropertyName("slot")]
+    public required int Slot { get; init; }
+
+    [JsonPropertyName("network")]
+    public required string Network { get; init; }
+
+    [JsonPropertyName("vni")]
+    public required int Vni { get; init; }
+
+    [JsonPropertyName("ip")]
+    public required string Ip { get; init; }
+
+    [JsonPropertyName("mac")]
+    public required string Mac { get; init; }
+
+    [JsonPropertyName("mtu")]
+    public required int Mtu { get; init; }
+
+    [JsonPropertyName("prefixLength")]
+    public required int PrefixLength { get; init; }
+
+    public static LedgerNic From(NicPlacement nic)
+    {
+        ArgumentNullException.ThrowIfNull(nic);
+        return new LedgerNic { Slot = nic.Slot, Network = nic.Network, Vni = nic.Vni, Ip = nic.Ip, Mac = nic.Mac, Mtu = nic.Mtu, PrefixLength = nic.PrefixLength };
+    }
+
+    public NicPlacement ToPlacement() => new(Slot, Network, Vni, Ip, Mac, Mtu, PrefixLength);
 }
 
 /// <summary>

@@ -91,6 +91,9 @@ public sealed record HostSummaryRow
     [Id(22), JsonPropertyName("machine")]
     public string Machine { get; init; } = "";
 
+    [Id(23), JsonPropertyName("networking")]
+    public bool Networking { get; init; }
+
     public static HostSummaryRow From(HostInfo host)
     {
         ArgumentNullException.ThrowIfNull(host);
@@ -119,6 +122,7 @@ public sealed record HostSummaryRow
             ReportedAt = host.ReportedAt,
             Address = host.Address,
             Machine = host.Machine,
+            Networking = host.Networking,
         };
     }
 
@@ -144,5 +148,6 @@ public sealed record HostSummaryRow
         ReportedAt = ReportedAt,
         Address = Address,
         Machine = Machine,
+        Networking = Networking,
     };
 }

@@ -172,6 +172,11 @@ internal static class PlacementEngine
             return explain ? host.State.ToString().ToLowerInvariant() : Excluded;
         }
 
+        if (!reservation.Nics.IsDefaultOrEmpty && !host.Networking)
+        {
+            return explain ? "cannot realize virtual networks (its silo does not run in a network namespace of its own)" : Excluded;
+        }
+
         if (!host.Images.Contains(reservation.Image))
         {
             return explain ? $"has no image '{reservation.Image}'" : Excluded;

@@ -145,7 +145,7 @@ internal sealed partial class VmGrain
     private MigrationSource Source(string host, long epoch, bool wasRunning) => new()
     {
         Assignment = new VmAssignment(Name, host, epoch, Record.InstanceId ?? Guid.Empty),
-        Reservation = Reservation(Record.Spec!, epoch, Record.Disks),
+        Reservation = Reservation(Record.Spec!, epoch, Record.Disks, Record.Nics),
         Placement = Record.Spec!.ToPlacement(),
         WasRunning = wasRunning,
     };

@@ -19,7 +19,7 @@ internal sealed partial class VmGrain : IVmVolumes
         RequireExists();
         Names.Require("pool", pool);
         Names.Require("volume", volume);
-        RequireSettledForDisks("attach a volume to");
+        RequireSettledForDevices("attach a volume to");
         if (Record.Disks.Any(d => d.Pool == pool && d.Volume == volume))
         {
             return Info(full: true);
@@ -81,7 +81,7 @@ internal sealed partial class VmGrain : IVmVolumes
         await ReloadIfNeededAsync();
         RequireExists();
         var disk = RequireDisk(pool, volume);
-        RequireSettledForDisks("detach a volume from");
+        RequireSettledForDevices("detach a volume from");
         if (Record.Placed)
         {
             RequireHostUp(Record.Host);
@@ -108,7 +108,7 @@ internal sealed partial class VmGrain : IVmVolumes
         await ReloadIfNeededAsync();
         RequireExists();
         var disk = RequireDisk(pool, volume);
-        RequireSettledForDisks("resize a volume of");
+        RequireSettledForDevices("resize a volume of");
         if (!Record.Placed)
         {
             throw FabricException.Unavailable($"vm '{Name}' is placed on no host; start it first");
@@ -257,7 +257,8 @@ internal sealed partial class VmGrain : IVmVolumes
             ?? throw new FabricException(ErrorCodes.NotFound, $"volume '{pool}/{volume}' is not a disk of vm '{Name}'");
     }
 
-    private void RequireSettledForDisks(string action)
+    /// <summary>Disks and NICs change only while no start, stop or migration is under way.</summary>
+    private void RequireSettledForDevices(string action)
     {
         if (Record.State is VmState.Starting or VmState.Stopping or VmState.Migrating)
         {

@@ -76,19 +76,33 @@ internal sealed partial class VmGrain(
 
         var row = Compact(VmSpecRow.From(spec));
         var (planned, constraint) = await PlanDisksAsync(spec.Disks);
-        var (host, epoch, policy) = await PlaceAsync(row, planned, constraint);
+        var nics = await AllocateNicsAsync(spec.Nics);
+        string host;
+        long epoch;
+        PlacementPolicy policy;
+        try
+        {
+            (host, epoch, policy) = await PlaceAsync(row, planned, nics, constraint);
+        }
+        catch
+        {
+            await ReleaseNicsAsync(nics);
+            throw;
+        }
+
         var now = time.GetUtcNow();
         ImmutableArray<DiskRow> disks = [];
         try
         {
             disks = await AcquireDisksAsync(spec.Disks, planned, host);
-            var next = new VmRecord { Spec = row, State = VmState.Defined, Host = host, Epoch = epoch, CreatedAt = now, Since = now, Disks = disks };
+            var next = new VmRecord { Spec = row, State = VmState.Defined, Host = host, Epoch = epoch, CreatedAt = now, Since = now, Disks = disks, Nics = nics };
             await WriteAsync(next);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            // The VM does not exist unless its record does: give the reservation and the volumes back.
+            // The VM does not exist unless its record does: give the reservation, the volumes and the addresses back.
             await ReleaseDisksAsync(disks, deleting: true);
+            await ReleaseNicsAsync(nics);
             await ReleaseQuietlyAsync(host, epoch);
             throw;
         }
@@ -110,7 +124,7 @@ internal sealed partial class VmGrain(
         if (!Record.Placed)
         {
             // Released from its last host (stopped by force while that host was Down): place it anew.
-            (next.Host, next.Epoch, _) = await PlaceAsync(Record.Spec!, Record.Disks, await DiskConstraintAsync(Record.Disks));
+            (next.Host, next.Epoch, _) = await PlaceAsync(Record.Spec!, Record.Disks, Record.Nics, await DiskConstraintAsync(Record.Disks));
             next.LastObserved = HostSequence.None;
             placedNow = next.Epoch;
         }
@@ -206,6 +220,7 @@ internal sealed partial class VmGrain(
         var from = Record.State;
         var hostName = Record.Host;
         var disks = Record.Disks;
+        var nics = Record.Nics;
         try
         {
             await state.ClearStateAsync();
@@ -221,6 +236,7 @@ internal sealed partial class VmGrain(
 
         // Only once the record is gone: a VM that still exists never loses a disk it lists.
         await ReleaseDisksAsync(disks, deleting: true);
+        await ReleaseNicsAsync(nics);
         LogDeleted(Name, hostName, options.Force);
         await Task.WhenAll(
             RemoveFromCatalogAsync(),
@@ -354,7 +370,7 @@ internal sealed partial class VmGrain(
                 return;
             }
 
-            await host.Reserve(Reservation(Record.Spec!, Record.Epoch, Record.Disks));
+            await host.Reserve(Reservation(Record.Spec!, Record.Epoch, Record.Disks, Record.Nics));
             LogReservationRestored(Name, Record.Host, Record.Epoch);
             await ApplyAsync(await host.Observe(Name), answersOwnRequest: false);
         }
@@ -602,17 +618,18 @@ internal sealed partial class VmGrain(
         _pendingCheck = null;
     }
 
-    private async Task<(string Host, long Epoch, PlacementPolicy Policy)> PlaceAsync(VmSpecRow spec, ImmutableArray<DiskRow> disks, HostConstraint? constraint)
+    private async Task<(string Host, long Epoch, PlacementPolicy Policy)> PlaceAsync(VmSpecRow spec, ImmutableArray<DiskRow> disks, ImmutableArray<NicRow> nics, HostConstraint? constraint)
     {
         var epoch = await epochs.NextAsync();
-        var request = new PlacementRequest { Reservation = Reservation(spec, epoch, disks), Placement = spec.ToPlacement(), AllowedHosts = constraint };
+        var request = new PlacementRequest { Reservation = Reservation(spec, epoch, disks, nics), Placement = spec.ToPlacement(), AllowedHosts = constraint };
         var decision = await GrainFactory.GetGrain<ISchedulerGrain>(ISchedulerGrain.Key).Place(request);
         return (string.Intern(decision.Host), epoch, decision.Policy);
     }
 
-    private VmReservation Reservation(VmSpecRow spec, long epoch, ImmutableArray<DiskRow> disks) => new()
+    private VmReservation Reservation(VmSpecRow spec, long epoch, ImmutableArray<DiskRow> disks, ImmutableArray<NicRow> nics) => new()
     {
         Disks = [.. disks.Select(d => d.Placement)],
+        Nics = [.. nics.Select(n => n.Placement)],
         Vm = Name,
         Epoch = epoch,
         Resources = new Resources(spec.VCpus, spec.MemoryMiB),
@@ -832,6 +849,7 @@ internal sealed partial class VmGrain(
             Waiting = full ? Waiting() : null,
             Migration = Record.Migration?.Phase,
             Disks = [.. Record.Disks.Select(d => d.ToDisk())],
+            Nics = [.. Record.Nics.Select(n => n.Placement.ToNic())],
         };
     }
 

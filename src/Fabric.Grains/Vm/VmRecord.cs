@@ -83,6 +83,10 @@ public sealed class VmRecord
     [Id(41), JsonPropertyName("disks")]
     public ImmutableArray<DiskRow> Disks { get; set; } = [];
 
+    /// <summary>The VM's NICs, by slot (at most <see cref="VmNic.MaxPerVm"/>).</summary>
+    [Id(42), JsonPropertyName("nics")]
+    public ImmutableArray<NicRow> Nics { get; set; } = [];
+
     [JsonIgnore]
     public bool Exists => Spec is not null;
 
@@ -190,6 +194,40 @@ public sealed record DiskRow
     public DiskPlacement Placement => new(Slot, Location, Volume);
 
     public VmDisk ToDisk() => new() { Pool = Pool, Volume = Volume, SizeBytes = SizeBytes, Slot = Slot, DeleteWithVm = DeleteWithVm };
+}
+
+/// <summary>One NIC of a VM as stored: what its network allocated (address, MAC) and what its host plugs in.</summary>
+[GenerateSerializer, Immutable, Alias("fabric.NicRow")]
+public sealed record NicRow
+{
+    [Id(0), JsonPropertyName("slot")]
+    public required int Slot { get; init; }
+
+    [Id(1), JsonPropertyName("network")]
+    public required string Network { get; init; }
+
+    [Id(2), JsonPropertyName("vni")]
+    public required int Vni { get; init; }
+
+    [Id(3), JsonPropertyName("ip")]
+    public required string Ip { get; init; }
+
+    [Id(4), JsonPropertyName("mac")]
+    public required string Mac { get; init; }
+
+    [Id(5), JsonPropertyName("mtu")]
+    public required int Mtu { get; init; }
+
+    [Id(6), JsonPropertyName("prefixLength")]
+    public required int PrefixLength { get; init; }
+
+    public NicPlacement Placement => new(Slot, Network, Vni, Ip, Mac, Mtu, PrefixLength);
+
+    public static NicRow From(NicPlacement nic)
+    {
+        ArgumentNullException.ThrowIfNull(nic);
+        return new NicRow { Slot = nic.Slot, Network = nic.Network, Vni = nic.Vni, Ip = nic.Ip, Mac = nic.Mac, Mtu = nic.Mtu, PrefixLength = nic.PrefixLength };
+    }
 }
 
 /// <summary>One lifecycle transition as stored.</summary>

@@ -72,6 +72,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             QmpTimeout = options.QmpTimeout,
             QuitTimeout = options.QuitTimeout,
             ConsoleLogLimitBytes = new ConsoleLogLimit(options.ConsoleLogLimitBytes).Bytes,
+            Networks = options.Networks,
         };
         Directory.CreateDirectory(Path.Combine(dataDirectory, "vms"));
         Directory.CreateDirectory(Path.Combine(dataDirectory, "run"));
