@@ -71,6 +71,8 @@ internal static class Program
         {
             root.Subcommands.Add(storage);
         }
+
+        root.Subcommands.Add(NetworkCommands.Create(global, io));
         return root;
     }
 

@@ -24,7 +24,7 @@ internal sealed record SpecFileContent(VmSpec Spec, int? Count);
 /// </summary>
 internal static class SpecFile
 {
-    private static readonly string[] TopFields = ["name", "image", "vcpus", "memory", "labels", "placement", "disks", "count"];
+    private static readonly string[] TopFields = ["name", "image", "vcpus", "memory", "labels", "placement", "disks", "networks", "count"];
     private static readonly string[] PlacementFields = ["host", "policy", "antiAffinityGroup", "affinityGroup", "hostSelector"];
 
     /// <summary>Reads the spec file at <paramref name="path"/>, or standard input when it is <c>-</c>.</summary>
@@ -53,6 +53,7 @@ internal static class SpecFile
         var labels = ImmutableSortedDictionary<string, string>.Empty;
         var placement = VmPlacement.None;
         ImmutableArray<DiskRequest> disks = [];
+        ImmutableArray<NicRequest> nics = [];
         foreach (var (key, value) in Fields(root, "", TopFields))
         {
             switch (key)
@@ -64,6 +65,7 @@ internal static class SpecFile
                 case "labels": labels = StringMap(value, key); break;
                 case "placement": placement = Placement(value); break;
                 case "disks": disks = Disks(value); break;
+                case "networks": nics = Networks(value); break;
                 case "count": count = WholeNumber(value, key); break;
             }
         }
@@ -77,6 +79,7 @@ internal static class SpecFile
             Labels = labels,
             Placement = placement,
             Disks = disks,
+            Nics = nics,
         };
         return new SpecFileContent(spec, count);
     }
@@ -116,6 +119,22 @@ internal static class SpecFile
         }
 
         return [.. list.Children.Select((item, i) => DiskRequest.Parse($"disks[{i}]", Scalar(item, $"disks[{i}]") ?? ""))];
+    }
+
+    /// <summary><c>networks:</c> a list of <c>NET</c> or <c>NET:IP</c>, as <c>--network</c> takes them.</summary>
+    private static ImmutableArray<NicRequest> Networks(YamlNode node)
+    {
+        if (node is not YamlSequenceNode list)
+        {
+            throw FabricException.InvalidSpec("networks", $"must be a list of NET or NET:IP (line {node.Start.Line})");
+        }
+
+        if (list.Children.Count > VmNic.MaxPerVm)
+        {
+            throw FabricException.InvalidSpec("networks", $"{list.Children.Count} NICs; a VM has at most {VmNic.MaxPerVm}");
+        }
+
+        return [.. list.Children.Select((item, i) => NicRequest.Parse($"networks[{i}]", Scalar(item, $"networks[{i}]") ?? ""))];
     }
 
     private static VmPlacement Placement(YamlNode node)

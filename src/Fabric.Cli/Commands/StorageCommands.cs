@@ -3,6 +3,7 @@ using System.Globalization;
 using Fabric.Cli.Output;
 using Fabric.Contracts;
 using Spectre.Console;
+using static Fabric.Cli.Commands.CommandResults;
 
 namespace Fabric.Cli.Commands;
 
@@ -162,12 +163,6 @@ internal static class StorageCommands
             : throw FabricException.InvalidSpec("pool", pools.Length == 0 ? "no pool exists; create one first" : $"there are {pools.Length} pools ({string.Join(", ", pools.Select(p => p.Name))}); name one with --pool");
     }
 
-    private static Argument<string> NameArgument(string name, string field) => new(name)
-    {
-        Description = $"The {field}'s name",
-        CustomParser = r => Parsers.Parse(r, text => Parsers.Name(field, text)) ?? "",
-    };
-
     private static PoolType PoolTypeOf(string text) => text.ToLowerInvariant() switch
     {
         "local" => PoolType.Local,
@@ -179,32 +174,4 @@ internal static class StorageCommands
         double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) && value >= 1 && value <= PoolSpec.MaxOvercommit
             ? value
             : throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is not a ratio from 1 to {PoolSpec.MaxOvercommit} (e.g. 1.5)");
-
-    private static async Task<int> WriteAsync<T>(CommandContext context, T value, Action<IAnsiConsole, T> table)
-    {
-        if (context.Json)
-        {
-            await Json.WriteAsync(context.Io.Out, value);
-        }
-        else
-        {
-            table(context.Out, value);
-        }
-
-        return ExitCodes.Success;
-    }
-
-    private static async Task<int> DoneAsync(CommandContext context, string line, object json)
-    {
-        if (context.Json)
-        {
-            await Json.WriteAsync(context.Io.Out, json);
-        }
-        else
-        {
-            context.Out.WriteLine(line);
-        }
-
-        return ExitCodes.Success;
-    }
 }

@@ -63,12 +63,20 @@ internal static partial class VmCommands
             CustomParser = r => Parsers.ParseAll<ImmutableArray<DiskRequest>?>(r, tokens => [.. tokens.Select((t, i) => DiskRequest.Parse($"disk[{i}]", t))]),
         };
 
+        public Option<ImmutableArray<NicRequest>?> Nics { get; } = new("--network")
+        {
+            Description = "A NIC (repeatable, in the order the guest sees them: eth0, eth1, …): NET (the network picks the address) or NET:IP",
+            HelpName = "NET[:IP]",
+            Arity = ArgumentArity.OneOrMore,
+            CustomParser = r => Parsers.ParseAll<ImmutableArray<NicRequest>?>(r, tokens => [.. tokens.Select((t, i) => NicRequest.Parse($"network[{i}]", t))]),
+        };
+
         public Option<int?> Count { get; } = new("--count") { Description = "Create N VMs named NAME-1…NAME-N, in parallel", HelpName = "N", CustomParser = r => Parsers.Parse<int?>(r, text => Parsers.PositiveInt("count", text)) };
 
         public Option<bool> Start { get; } = new("--start") { Description = "Start the VMs once created" };
 
         /// <summary>Options that describe the spec, and so conflict with --file.</summary>
-        public IEnumerable<Option> SpecOptions => [Image, VCpus, Memory, Host, Labels, Policy, AntiAffinity, Affinity, HostSelector, Disks, Count];
+        public IEnumerable<Option> SpecOptions => [Image, VCpus, Memory, Host, Labels, Policy, AntiAffinity, Affinity, HostSelector, Disks, Nics, Count];
 
         public void Validate(CommandResult result)
         {
@@ -122,6 +130,7 @@ internal static partial class VmCommands
                     HostSelector = context.Get(HostSelector) ?? ImmutableSortedDictionary<string, string>.Empty,
                 },
                 Disks = context.Get(Disks) ?? [],
+                Nics = context.Get(Nics) ?? [],
             };
             return new SpecFileContent(spec, context.Get(Count));
         }
@@ -133,7 +142,7 @@ internal static partial class VmCommands
         var command = new Command("create", "Create (place and reserve) a VM, or --count of them, optionally --start them")
         {
             options.Name, options.File, options.Image, options.VCpus, options.Memory, options.Host, options.Labels,
-            options.Policy, options.AntiAffinity, options.Affinity, options.HostSelector, options.Disks, options.Count, options.Start,
+            options.Policy, options.AntiAffinity, options.Affinity, options.HostSelector, options.Disks, options.Nics, options.Count, options.Start,
         };
         command.Validators.Add(options.Validate);
         command.SetRunAction(global, io, async context =>
@@ -143,6 +152,11 @@ internal static partial class VmCommands
             if (count is not null && spec.Disks.FirstOrDefault(d => d.Volume is not null) is { } shared)
             {
                 throw FabricException.InvalidSpec("disk", $"{shared} is one volume; with --count every VM needs its own (use POOL:SIZE)");
+            }
+
+            if (count is not null && spec.Nics.FirstOrDefault(n => n.Ip is not null) is { } fixedAddress)
+            {
+                throw FabricException.InvalidSpec("network", $"{fixedAddress} is one address; with --count every VM needs its own (use NET)");
             }
 
             var start = context.Get(options.Start);

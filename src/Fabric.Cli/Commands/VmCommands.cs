@@ -23,6 +23,7 @@ internal static partial class VmCommands
         vm.Subcommands.Add(Migrate(global, io));
         vm.Subcommands.Add(Snapshot(global, io));
         vm.Subcommands.Add(Disk(global, io));
+        vm.Subcommands.Add(Nic(global, io));
         vm.Subcommands.Add(Get(global, io));
         vm.Subcommands.Add(List(global, io));
         vm.Subcommands.Add(Watch(global, io));

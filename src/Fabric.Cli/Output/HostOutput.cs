@@ -52,6 +52,7 @@ internal static class HostOutput
         grid.Row("VMs", host.Vms.IsDefaultOrEmpty ? host.VmCount.ToString(CultureInfo.InvariantCulture) : $"{host.Vms.Length}: {Cells.List(host.Vms)}");
         grid.Row("Anti-affinity", Cells.List(host.AntiAffinityGroups));
         grid.Row("Affinity", Cells.List(host.AffinityGroups));
+        grid.Row("Networks", host.Networking ? NetworkOutput.HostNetworks(host.Networks) : "cannot realize virtual networks (its silo shares a network namespace)");
         grid.Row("Reported", Cells.Time(host.ReportedAt));
         grid.Row("Sequence", host.Sequence.ToString());
         console.Write(grid);

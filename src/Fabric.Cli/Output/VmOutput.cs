@@ -44,6 +44,7 @@ internal static class VmOutput
         grid.Row("Image", vm.Image);
         grid.Row("Labels", Cells.Labels(vm.Labels));
         grid.Row("Disks", StorageOutput.Disks(vm.Disks));
+        grid.Row("NICs", NetworkOutput.Nics(vm.Nics));
         grid.Row("Placement", Describe(vm.Placement));
         grid.Row("Pid", vm.Pid?.ToString(CultureInfo.InvariantCulture));
         grid.Row("Instance", vm.InstanceId?.ToString());
