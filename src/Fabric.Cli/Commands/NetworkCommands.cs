@@ -17,7 +17,7 @@ internal static class NetworkCommands
         var name = NameArgument("NET", "network");
         var cidr = new Option<string>("--cidr") { Description = "The network's IPv4 prefix, /16 to /29 (e.g. 10.10.0.0/24)", HelpName = "CIDR", Required = true, CustomParser = r => Parsers.Parse(r, text => Ipv4Cidr.Parse("cidr", text, Ipv4Cidr.MinPrefixLength, Ipv4Cidr.MaxPrefixLength).ToString()) ?? "" };
         var gateway = new Option<string?>("--gateway") { Description = "The gateway address (default: the prefix's first); never given to a NIC", HelpName = "IP" };
-        var dhcp = new Option<bool?>("--dhcp") { Description = "Hand guests their address by DHCP (default on)", HelpName = "on|off", CustomParser = r => Parsers.Parse<bool?>(r, text => Switch("dhcp", text)) };
+        var dhcp = new Option<string?>("--dhcp") { Description = "Hand guests their address by DHCP (default on)", HelpName = "on|off", CustomParser = r => Parsers.Parse(r, text => Switch("dhcp", text) ? "on" : "off") };
         var mtu = new Option<int?>("--mtu") { Description = $"The MTU of the network's devices and guests (default {NetworkSpec.DefaultMtu}: the underlay's 1500 less VXLAN's 50)", HelpName = "N", CustomParser = r => Parsers.Parse<int?>(r, text => Parsers.PositiveInt("mtu", text)) };
         var exclusive = new Option<bool>("--exclusive") { Description = "Refuse a prefix that overlaps any other network's (overlaps are allowed otherwise: networks are isolated)" };
         var create = new Command("create", "Create a network") { name, cidr, gateway, dhcp, mtu, exclusive };
@@ -28,7 +28,7 @@ internal static class NetworkCommands
                 Name = context.Get(name)!,
                 Cidr = context.Get(cidr)!,
                 Gateway = context.Get(gateway),
-                Dhcp = context.Get(dhcp) ?? true,
+                Dhcp = context.Get(dhcp) != "off",
                 Mtu = context.Get(mtu) ?? NetworkSpec.DefaultMtu,
                 Exclusive = context.Get(exclusive),
             }.Validate();

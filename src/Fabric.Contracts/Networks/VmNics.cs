@@ -77,7 +77,7 @@ public sealed record NicPlacement(
     [property: Id(6)] int PrefixLength)
 {
     /// <summary>The NIC's tap on its host: <c>ft</c> and the MAC's last five bytes (VNI and address offset), unique while the NIC exists.</summary>
-    public string Tap => "ft" + Mac[6..].Replace(":", "", StringComparison.Ordinal);
+    public string Tap => "ft" + Mac[3..].Replace(":", "", StringComparison.Ordinal);
 
     public VmNic ToNic() => new() { Network = Network, Ip = Ip, Mac = Mac, Slot = Slot, PrefixLength = PrefixLength };
 }

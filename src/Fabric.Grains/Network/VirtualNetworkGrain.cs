@@ -88,7 +88,7 @@ internal sealed partial class VirtualNetworkGrain(
     {
         await ReloadIfNeededAsync();
         RequireExists();
-        await ForgetOrphansAsync(TimeSpan.Zero);
+        await ForgetOrphansAsync(OrphanAge);
         if (!Record.Ports.IsEmpty)
         {
             var holders = Record.Ports.Values.Select(p => p.Vm).Distinct().Order(StringComparer.Ordinal).ToList();

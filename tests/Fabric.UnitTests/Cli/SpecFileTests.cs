@@ -144,6 +144,16 @@ public sealed class SpecFileTests
     }
 
     [Fact]
+    public void Networks_AreAListOfTheCommandLineForms()
+    {
+        var content = SpecFile.Parse("name: web\nimage: linux\nnetworks:\n  - blue\n  - red:10.20.0.5\n");
+
+        Assert.Equal(["blue", "red:10.20.0.5"], content.Spec.Nics.Select(n => n.ToString()));
+        var error = Assert.Throws<Fabric.Contracts.FabricException>(() => SpecFile.Parse("name: web\nimage: linux\nnetworks: blue\n"));
+        Assert.StartsWith("networks: ", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Disks_ThatAreNotAList_NameTheField()
     {
         var error = Assert.Throws<Fabric.Contracts.FabricException>(() => SpecFile.Parse("name: db\nimage: linux\ndisks: data:1Gi\n"));

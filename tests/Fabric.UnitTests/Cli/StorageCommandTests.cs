@@ -28,7 +28,30 @@ public sealed class StorageCommandTests
         Assert.Empty(Errors("vm", "disk", "attach", "web-1", "data/db"));
         Assert.Empty(Errors("vm", "disk", "detach", "web-1", "data/db"));
         Assert.Empty(Errors("vm", "create", "web-1", "--image", "linux", "--disk", "data:1Gi", "--disk", "data/db", "--disk", "data:2Gi:debian"));
+        Assert.Empty(Errors("net", "create", "blue", "--cidr", "10.10.0.0/24", "--gateway", "10.10.0.254", "--dhcp", "off", "--mtu", "1400", "--exclusive"));
+        Assert.Empty(Errors("net", "get", "blue"));
+        Assert.Empty(Errors("net", "list"));
+        Assert.Empty(Errors("net", "delete", "blue"));
+        Assert.Empty(Errors("net", "rule", "add", "blue", "--protocol", "tcp", "--port", "5000-5010", "--from", "10.10.0.0/24"));
+        Assert.Empty(Errors("net", "rule", "add", "blue", "--protocol", "icmp"));
+        Assert.Empty(Errors("net", "rule", "remove", "blue", "2"));
+        Assert.Empty(Errors("net", "rule", "list", "blue"));
+        Assert.Empty(Errors("vm", "nic", "attach", "web-1", "blue"));
+        Assert.Empty(Errors("vm", "nic", "attach", "web-1", "blue:10.10.0.9"));
+        Assert.Empty(Errors("vm", "nic", "detach", "web-1", "blue"));
+        Assert.Empty(Errors("vm", "create", "web-1", "--image", "linux", "--network", "blue", "--network", "red:10.20.0.5"));
     }
+
+    [Theory]
+    [InlineData(new[] { "net", "create", "blue", "--cidr", "10.10.0.0/30" }, "cidr: ")]
+    [InlineData(new[] { "net", "create", "blue", "--cidr", "10.10.0.0/24", "--dhcp", "maybe" }, "dhcp: ")]
+    [InlineData(new[] { "net", "create", "../blue", "--cidr", "10.10.0.0/24" }, "network: ")]
+    [InlineData(new[] { "net", "rule", "add", "blue", "--protocol", "gre" }, "protocol: ")]
+    [InlineData(new[] { "net", "rule", "add", "blue", "--protocol", "tcp", "--port", "80-" }, "port: ")]
+    [InlineData(new[] { "vm", "create", "web-1", "--image", "linux", "--network", "blue:10.10.0" }, "network[0].ip: ")]
+    [InlineData(new[] { "vm", "nic", "attach", "web-1", "Blue" }, "network.network: ")]
+    public void NetworkCommands_RefuseBadInput_NamingTheField(string[] args, string prefix) =>
+        Assert.Contains(Errors(args), e => e.StartsWith(prefix, StringComparison.Ordinal));
 
     [Theory]
     [InlineData(new[] { "pool", "create", "data", "--type", "nfs", "--path", "/srv" }, "type: ")]

@@ -54,6 +54,17 @@ public sealed class PlacementEngineTests
     }
 
     [Fact]
+    public void AVmWithNics_GoesOnlyWhereNetworksCanBeRealized()
+    {
+        var hosts = Up(Host("host-a"), Host("host-b") with { Networking = true });
+        var request = Request() with { Reservation = Request().Reservation with { Nics = [new NicPlacement(0, "blue", 4096, "10.10.0.2", "02:00:10:00:00:02", 1450, 24)] } };
+
+        Assert.Equal(["host-b"], PlacementEngine.Plan(hosts, request, PlacementPolicy.Spread).Candidates);
+        Assert.StartsWith("cannot realize virtual networks", PlacementEngine.Exclusions(hosts, request)["host-a"], StringComparison.Ordinal);
+        Assert.Equal(["host-a", "host-b"], PlacementEngine.Plan(hosts, Request(), PlacementPolicy.Spread).Candidates.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void HostConstraints_Intersect()
     {
         var a = new HostConstraint(["host-a", "host-b"], "image");
