@@ -23,6 +23,9 @@ namespace Fabric.EndToEndTests.ControlPlane;
 /// <item>disks = pools = files: each VM's disks are claimed by it in their pools, each claimed volume is a disk of its
 /// VM, no volume is half-made (Creating, Deleting, copying), and each pool directory holds exactly its volumes' files
 /// (a local pool's on the volume's host), no temporary file left.</item>
+/// <item>NICs = networks = devices: each VM's NICs are held for it by their networks (same address and MAC), each
+/// network's NIC is listed by its VM; in each host namespace the taps are exactly the NICs of the VMs whose process runs
+/// there, and the bridges exactly the networks those NICs are on.</item>
 /// </list>
 /// The control plane converges rather than acts at once, so the check is retried until it holds or time runs out.
 /// </summary>
@@ -158,6 +161,7 @@ internal sealed class FabricInvariants(FabricEnvironment environment, FabricClie
         }
 
         violations.AddRange(await StorageViolationsAsync(redis, database, records));
+        violations.AddRange(await NetworkViolationsAsync(redis, database, records, processes));
         foreach (var host in up.Where(environment.Silos.ContainsKey))
         {
             var info = await client.GetHostAsync(host);
@@ -203,6 +207,9 @@ internal sealed class FabricInvariants(FabricEnvironment environment, FabricClie
                 spec.GetProperty("memoryMiB").GetInt32(),
                 root.TryGetProperty("disks", out var disks) && disks.ValueKind == JsonValueKind.Array
                     ? [.. disks.EnumerateArray().Select(d => $"{d.GetProperty("pool").GetString()}/{d.GetProperty("volume").GetString()}")]
+                    : [],
+                root.TryGetProperty("nics", out var nics) && nics.ValueKind == JsonValueKind.Array
+                    ? [.. nics.EnumerateArray().Select(n => new StoredNic(n.GetProperty("network").GetString()!, n.GetProperty("slot").GetInt32(), n.GetProperty("vni").GetInt32(), n.GetProperty("ip").GetString()!, n.GetProperty("mac").GetString()!))]
                     : []);
         }
 
@@ -293,6 +300,69 @@ internal sealed class FabricInvariants(FabricEnvironment environment, FabricClie
         return violations;
     }
 
+    /// <summary>
+    /// Networks (<c>{ServiceId}/state/virtualnetwork/{name}/network</c>) against VM records, and each host namespace's
+    /// devices against the VMs running there.
+    /// </summary>
+    private async Task<List<string>> NetworkViolationsAsync(ConnectionMultiplexer redis, IDatabase database, Dictionary<string, StoredVm> records, List<RunningQemu> processes)
+    {
+        var violations = new List<string>();
+        var held = new HashSet<(string Vm, string Network, int Slot)>();
+        var prefix = $"{environment.ServiceId}/state/virtualnetwork/";
+        foreach (var key in redis.GetServer(redis.GetEndPoints()[0]).Keys(pattern: prefix + "*/network"))
+        {
+            var data = await database.HashGetAsync(key, "data");
+            if (data.IsNull)
+            {
+                continue;
+            }
+
+            using var json = JsonDocument.Parse(data.ToString());
+            var root = json.RootElement;
+            if (!root.TryGetProperty("vni", out var vni) || vni.GetInt32() == 0)
+            {
+                continue;
+            }
+
+            var network = key.ToString()[prefix.Length..^"/network".Length];
+            foreach (var port in root.GetProperty("ports").EnumerateObject().Select(p => p.Value))
+            {
+                var vm = port.GetProperty("vm").GetString()!;
+                var slot = port.GetProperty("slot").GetInt32();
+                held.Add((vm, network, slot));
+                if (!records.TryGetValue(vm, out var record) || !record.Nics.Any(n => n.Network == network && n.Slot == slot))
+                {
+                    violations.Add($"network {network} holds NIC {slot} for vm '{vm}', which does not list it");
+                }
+            }
+        }
+
+        foreach (var vm in records.Values)
+        {
+            foreach (var nic in vm.Nics.Where(n => !held.Contains((vm.Name, n.Network, n.Slot))))
+            {
+                violations.Add($"vm '{vm.Name}' lists NIC {nic.Slot} on {nic.Network} ({nic.Ip}), which its network does not hold for it");
+            }
+        }
+
+        foreach (var silo in environment.Silos.Values.Where(s => s.Namespace is not null))
+        {
+            var links = await NamespaceLinks.ReadAsync(silo.Namespace!);
+            var running = processes.Where(p => p.Host == silo.HostId).Select(p => p.Vm).ToHashSet(StringComparer.Ordinal);
+            var nics = records.Values.Where(r => running.Contains(r.Name)).SelectMany(r => r.Nics).ToList();
+            var wantedTaps = nics.Select(n => "ft" + n.Mac[3..].Replace(":", "", StringComparison.Ordinal)).ToHashSet(StringComparer.Ordinal);
+            var wantedBridges = nics.Select(n => $"fb{n.Vni:x6}").ToHashSet(StringComparer.Ordinal);
+            var taps = links.Where(l => l.Name.StartsWith("ft", StringComparison.Ordinal)).Select(l => l.Name).ToHashSet(StringComparer.Ordinal);
+            var bridges = links.Where(l => l.Kind == "bridge" && l.Name.StartsWith("fb", StringComparison.Ordinal)).Select(l => l.Name).ToHashSet(StringComparer.Ordinal);
+            violations.AddRange(taps.Except(wantedTaps).Select(t => $"host {silo.HostId}: tap {t} belongs to no NIC of a VM running there"));
+            violations.AddRange(wantedTaps.Except(taps).Select(t => $"host {silo.HostId}: tap {t} of a VM running there is missing"));
+            violations.AddRange(bridges.Except(wantedBridges).Select(b => $"host {silo.HostId}: bridge {b} belongs to no network a VM running there is on"));
+            violations.AddRange(wantedBridges.Except(bridges).Select(b => $"host {silo.HostId}: bridge {b} of a network a VM running there is on is missing"));
+        }
+
+        return violations;
+    }
+
     /// <summary>The environment's live QEMU processes: VM name and uuid from the command line, host and epoch from their directory.</summary>
     private List<RunningQemu> ReadProcesses()
     {
@@ -341,7 +411,9 @@ internal sealed class FabricInvariants(FabricEnvironment environment, FabricClie
         return null;
     }
 
-    private sealed record StoredVm(string Name, string State, string Host, long Epoch, Guid InstanceId, int VCpus, int MemoryMiB, IReadOnlyList<string> Disks);
+    private sealed record StoredVm(string Name, string State, string Host, long Epoch, Guid InstanceId, int VCpus, int MemoryMiB, IReadOnlyList<string> Disks, IReadOnlyList<StoredNic> Nics);
+
+    private sealed record StoredNic(string Network, int Slot, int Vni, string Ip, string Mac);
 
     private sealed record RunningQemu(int Pid, string Host, string Vm, long Epoch, Guid InstanceId);
 }
