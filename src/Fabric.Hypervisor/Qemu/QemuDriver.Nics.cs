@@ -126,9 +126,17 @@ public sealed partial class QemuDriver : IVmNics
         }
     }
 
-    /// <summary>Refuses a launch whose NICs share a slot, a tap or a MAC (QEMU would fail later, less clearly, or not at all).</summary>
-    private static void EnsureDistinctNics(ImmutableArray<NicSpec> nics)
+    /// <summary>
+    /// Refuses a launch with a NIC that could not go on the command line, or NICs that share a slot, a tap or a MAC
+    /// (QEMU would fail later, less clearly, or not at all), before anything of the launch is on disk.
+    /// </summary>
+    private static void EnsureValidNics(ImmutableArray<NicSpec> nics)
     {
+        foreach (var nic in nics)
+        {
+            nic.EnsureValid();
+        }
+
         foreach (var (what, key) in new (string, Func<NicSpec, object>)[] { ("nic slot", n => n.Slot), ("tap", n => n.Tap), ("mac", n => n.Mac) })
         {
             if (nics.GroupBy(key).FirstOrDefault(g => g.Count() > 1) is { } twice)

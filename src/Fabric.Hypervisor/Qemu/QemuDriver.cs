@@ -161,7 +161,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         }
 
         EnsureDistinctDisks(spec.Disks);
-        EnsureDistinctNics(spec.Nics);
+        EnsureValidNics(spec.Nics);
         if (_vms.TryGetValue(spec.Vm, out var existing) && existing.Status.IsAlive)
         {
             throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{spec.Vm}' already has a running process (pid {existing.Pid})");
@@ -228,6 +228,10 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
 
     /// <summary>For tests: drops the VM's QMP connection as a fault would; the driver must reconnect on its own.</summary>
     internal Task DropMonitorConnectionAsync(string vm) => Require(vm).DropMonitorConnectionAsync();
+
+    /// <summary>For tests: a QMP command on the VM's live process (the driver holds QEMU's one monitor connection).</summary>
+    internal Task<System.Text.Json.JsonElement> QmpForTestsAsync(string vm, string command, System.Text.Json.Nodes.JsonObject? arguments = null) =>
+        Require(vm).CommandAsync(command, arguments, CancellationToken.None);
 
     public ProcessStatus GetStatus(string vm) =>
         _vms.TryGetValue(vm, out var qemu) ? qemu.Status : ProcessStatus.Absent(vm);
