@@ -6,10 +6,10 @@ using Microsoft.Extensions.Logging;
 namespace Fabric.Hypervisor.Qemu;
 
 /// <summary>
-/// NICs of a running process (see <see cref="IVmNics"/>), kept as disks are (<see cref="QemuDriver"/>'s disks): the
-/// same tap backend and virtio-net device a launch puts on the command line (<see cref="VirtioNic"/>), added and
-/// removed over QMP; the process's list in <see cref="VmPaths.NicsFile"/> (<see cref="NicRecord"/>), written before a
-/// hot-plug and after an unplug, checked against QEMU at re-attach. The driver never creates or deletes a tap.
+/// NICs of a running process (see <see cref="IVmNics"/>), kept as its disks are (<see cref="IVmDisks"/>): the same tap
+/// backend and virtio-net device a launch puts on the command line (<see cref="VirtioNic"/>), added and removed over
+/// QMP; the process's list in <see cref="VmPaths.NicsFile"/> (<see cref="NicRecord"/>), written before a hot-plug and
+/// after an unplug, checked against QEMU at re-attach. The driver never creates or deletes a tap.
 /// </summary>
 public sealed partial class QemuDriver : IVmNics
 {

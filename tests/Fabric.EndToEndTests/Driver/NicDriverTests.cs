@@ -25,6 +25,9 @@ public sealed class NicDriverTests(ITestOutputHelper output) : QemuDriverTest(ou
     /// <summary>How long the linux guest may take to notice a NIC, get a lease, or let a NIC go (under TCG, on a busy machine).</summary>
     private static readonly TimeSpan GuestNotices = TimeSpan.FromSeconds(20);
 
+    /// <summary>The linux image's least memory: a guest whose memory is streamed (snapshot, migration) goes faster.</summary>
+    private const int SmallLinux = 128;
+
     private static readonly TimeSpan MigrationEnd = TimeSpan.FromSeconds(60);
 
     [RootFact]
@@ -236,7 +239,7 @@ public sealed class NicDriverTests(ITestOutputHelper output) : QemuDriverTest(ou
         var host = await StartDriverAsync(net);
         var snapshots = SnapshotsOf(host.Driver);
         await host.LaunchAsync(QemuSandbox.Linux(Peer) with { Nics = [new NicSpec(0, "tap0", MacA, 1500)] });
-        var spec = QemuSandbox.Linux(Vm) with { Nics = [new NicSpec(0, "tap1", MacB, 1500)] };
+        var spec = QemuSandbox.Linux(Vm) with { MemoryMiB = SmallLinux, Nics = [new NicSpec(0, "tap1", MacB, 1500)] };
         await host.LaunchAsync(spec);
         var peer = await ShellAsync(host, Peer);
         var guest = await ShellAsync(host, Vm);
@@ -276,7 +279,7 @@ public sealed class NicDriverTests(ITestOutputHelper output) : QemuDriverTest(ou
         var source = await StartDriverAsync(net);
         var target = new Harness(await targetSandbox.CreateDriverAsync(o => o.QemuBinary = net.QemuWrapper));
         await source.LaunchAsync(QemuSandbox.Linux(Peer) with { Nics = [new NicSpec(0, "tpeer", MacA, 1500)] });
-        var spec = QemuSandbox.Linux(Vm) with { Nics = [new NicSpec(0, "tsrc", MacB, 1500)] };
+        var spec = QemuSandbox.Linux(Vm) with { MemoryMiB = SmallLinux, Nics = [new NicSpec(0, "tsrc", MacB, 1500)] };
         await source.LaunchAsync(spec);
         var peer = await ShellAsync(source, Peer);
         var mover = await ShellAsync(source, Vm);
