@@ -64,6 +64,7 @@ public sealed class HostNetworksTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(a.Namespace, NetworkNamespaces.Of(realizedA.DhcpPid.Value));
         Assert.Equal(b.Namespace, NetworkNamespaces.Of(realizedB.DhcpPid!.Value));
 
+        Assert.Empty(NetworkLab.UncollectedDnsmasqs());
         var observed = Assert.Single(await a.Networks.ObserveAsync(CancellationToken.None));
         Assert.Equal((Vni, Bridge, realizedA.DhcpPid), (observed.Vni, observed.Bridge, observed.DhcpPid));
         Assert.Equal(realizedA.Taps.ToArray(), observed.Taps.ToArray());
@@ -311,6 +312,7 @@ public sealed class HostNetworksTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.DoesNotContain(links, name => name is Bridge or Vxlan or "vm1n0" or "vm2n0");
         Assert.Empty(await Netns.TablesAsync(a.Namespace));
         Assert.False(Processes.IsAlive(realized.DhcpPid!.Value));
+        Assert.Empty(NetworkLab.UncollectedDnsmasqs());
         Assert.False(Directory.Exists(files));
         Assert.Empty(await a.Networks.ObserveAsync(CancellationToken.None));
 
