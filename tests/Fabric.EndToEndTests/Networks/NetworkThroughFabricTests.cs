@@ -13,7 +13,8 @@ namespace Fabric.EndToEndTests.Networks;
 /// <summary>
 /// Virtual networks through real silos, each in its host's namespace, with real <c>linux</c> guests: guests on one
 /// network reach each other across hosts over VXLAN and get their allocated address by DHCP; a guest on another network
-/// (same prefix) reaches none of them, nor Redis, nor its host's silo; NICs are hot-plugged and unplugged; a ping runs
+/// (same prefix) reaches none of them, nor Redis, nor its host's silo; allow rules change on a live network; NICs are
+/// hot-plugged and unplugged; a ping runs
 /// through a live migration and a silo restart, its losses counted; deleting removes every device and dnsmasq. Each test
 /// ends with the invariant check (NICs = networks = devices).
 /// </summary>
@@ -63,6 +64,17 @@ public sealed class NetworkThroughFabricTests(MigrationFabric fabric, ITestOutpu
 
         // The underlay itself cannot be pinged from a guest either.
         Assert.NotEqual(0, await a.Shell.RunAsync($"ping -c 1 -W 1 {hostB.Address}", TimeSpan.FromSeconds(20)));
+
+        // Allow rules on the live network: only TCP 5000 may start a flow, so the ping stops; once icmp is allowed too,
+        // it flows again.
+        var tcp = await client.AddNetworkRuleAsync("blue", new NetworkRule { Protocol = RuleProtocol.Tcp, FromPort = 5000 });
+        await WaitUntilAsync(async () => await a.Shell.RunAsync($"ping -c 1 -W 1 {b.Ip}", TimeSpan.FromSeconds(20)) != 0, "the ping to stop once only tcp 5000 is allowed");
+        await b.Shell.MustAsync("(nc -l -p 5000 > /tmp/got 2>&1 &)");
+        await a.Shell.MustAsync($"echo through-the-rule | nc -w 2 {b.Ip} 5000");
+        await WaitUntilAsync(async () => await b.Shell.RunAsync("grep -q through-the-rule /tmp/got") == 0, "the allowed tcp flow to arrive");
+        await client.AddNetworkRuleAsync("blue", new NetworkRule { Protocol = RuleProtocol.Icmp });
+        await WaitUntilAsync(async () => await a.Shell.RunAsync($"ping -c 1 -W 1 {b.Ip}", TimeSpan.FromSeconds(20)) == 0, "the ping to flow once icmp is allowed");
+        await client.RemoveNetworkRuleAsync("blue", tcp.Id);
 
         var realized = (await client.GetHostAsync("host-a")).Networks;
         Assert.Equal(["blue", "red"], realized.Select(n => n.Network).Order(StringComparer.Ordinal));
@@ -172,6 +184,16 @@ public sealed class NetworkThroughFabricTests(MigrationFabric fabric, ITestOutpu
         var line = await console.WaitForAsync(NetLine("eth0"), timeout: Lease);
         Assert.Equal((nic.Mac, nic.Ip), (line.Groups["mac"].Value, line.Groups["ip"].Value));
         return new Guest(FabricConsoleLink.Shell(client, name), console, nic.Ip, nic.Mac);
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            await Task.Delay(250);
+        }
     }
 
     /// <summary>Waits for a background ping's summary and returns how many packets it lost.</summary>
