@@ -163,8 +163,13 @@ internal static partial class NetworkBenchmark
         var hostB = new HostEnd(environment.Silos["host-b"]);
         var mtu = int.Parse(await a.Shell.ValueAsync("$(cat /sys/class/net/eth0/mtu)"), CultureInfo.InvariantCulture);
 
-        // Every path once, untimed: ARP, the bridges' and the VXLAN device's forwarding entries, page cache.
-        await a.Shell.MustAsync($"ping -c 3 -W 2 {b.Ip} >/dev/null && ping -c 3 -W 2 {a2.Ip} >/dev/null", CommandTimeout);
+        // Every path once, untimed: ARP, the bridges' and the VXLAN device's forwarding entries, page cache. A host
+        // learns its network's peers when it next pulls the network's realization: give that up to 30 s.
+        foreach (var peer in new[] { b, a2 })
+        {
+            await a.Shell.MustAsync($"for i in $(seq 1 30); do ping -c 1 -W 1 {peer.Ip} >/dev/null && break; done; ping -c 3 -W 2 {peer.Ip} >/dev/null", CommandTimeout);
+        }
+
         await hostA.PingAsync(hostB.Address, 3, 0.2);
 
         var latency = await LatencyAsync(a, a2, b, hostA, hostB, pings, progress);
