@@ -25,11 +25,14 @@ SELF="$GUESTS/build.sh"
 KERNEL_META_PACKAGE=linux-image-cloud-amd64
 LINUX_CMDLINE="console=ttyS0 quiet panic=-1"
 # Kernel modules the initramfs carries (paths below lib/modules/<version>/kernel).
-# The virtio ones in load order: the PCI transport, then block devices.
+# The virtio ones in load order: the PCI transport, then block devices, then
+# network devices (virtio_net needs net_failover, which needs failover: the
+# modules' depends= fields; the package has no modules.dep).
 LINUX_MODULES=(drivers/acpi/button.ko drivers/input/evdev.ko
     drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko
     drivers/virtio/virtio_pci_modern_dev.ko drivers/virtio/virtio_pci_legacy_dev.ko
-    drivers/virtio/virtio_pci.ko drivers/block/virtio_blk.ko)
+    drivers/virtio/virtio_pci.ko drivers/block/virtio_blk.ko
+    net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko)
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -274,7 +277,7 @@ build_linux() {
     make_initramfs "$root" "$stage/initrd.gz"
 
     cat >"$stage/image.json" <<EOF
-{"name":"linux","boot":"kernel","kernel":"vmlinuz","initrd":"initrd.gz","cmdline":"$LINUX_CMDLINE","minMemoryMiB":128,"description":"Debian $kver kernel with a busybox initramfs: serial ready line, ticks every 0.5 s, root shell on the console, ACPI power-off"}
+{"name":"linux","boot":"kernel","kernel":"vmlinuz","initrd":"initrd.gz","cmdline":"$LINUX_CMDLINE","minMemoryMiB":128,"description":"Debian $kver kernel with a busybox initramfs: serial ready line, ticks every 0.5 s, root shell on the console, ACPI power-off, DHCP on every virtio NIC"}
 EOF
     publish "$stage" "$dir" "$hash"
 }

@@ -27,6 +27,9 @@ internal sealed partial class HostGrain : IHostNetworking
     /// <summary>One realization of a network at a time from this grain (a push and the timer may both ask).</summary>
     private readonly Dictionary<string, Task> _realizing = new(StringComparer.Ordinal);
 
+    /// <summary>Networks this activation realized (so it tells them when it no longer does; after a restart their grains expire it).</summary>
+    private readonly HashSet<string> _joinedNetworks = new(StringComparer.Ordinal);
+
     private IHostNetworks? Networks => _driver.Capability<IHostNetworks>();
 
     async Task IHostNetworking.AttachNic(VmAssignment assignment, NicPlacement nic)
@@ -256,9 +259,6 @@ internal sealed partial class HostGrain : IHostNetworking
 
         _joinedNetworks.UnionWith(needed);
     }
-
-    /// <summary>Networks this activation realized (so it tells them when it no longer does; after a restart their grains expire it).</summary>
-    private readonly HashSet<string> _joinedNetworks = new(StringComparer.Ordinal);
 
     private async Task RemoveNetworkQuietlyAsync(IHostNetworks networks, RealizedNetwork realized)
     {

@@ -10,8 +10,8 @@ namespace Fabric.Grains.Network;
 /// One virtual network (<see cref="IVirtualNetworkGrain"/>). Requests run one at a time (not reentrant), so an
 /// allocation picks a free address and writes it before answering: two NICs can never get the same address or MAC,
 /// however many ask at once. Hosts pull their realization (<see cref="IVirtualNetworkGrain.Realize"/>) and are told
-/// one-way when their peers or the rules change; a host that is Down and has not pulled for <see cref="MemberGrace"/>
-/// stops being anyone's peer.
+/// one-way when their peers or the rules change; a host that has not pulled for <see cref="MemberGrace"/> (it died, or
+/// stopped needing the network without saying so) stops being anyone's peer.
 /// </summary>
 internal sealed partial class VirtualNetworkGrain(
     [PersistentState("network", FabricPersistence.Name)] IPersistentState<NetworkRecord> state,
@@ -19,7 +19,10 @@ internal sealed partial class VirtualNetworkGrain(
     TimeProvider time,
     ILogger<VirtualNetworkGrain> logger) : Grain, IVirtualNetworkGrain
 {
-    /// <summary>How long a Down host stays a peer after it last pulled: a silo restart must not cut its VMs off.</summary>
+    /// <summary>
+    /// How long a host stays a peer after it last pulled (hosts realizing the network pull every few seconds): long
+    /// enough that a silo restart does not cut its VMs off, short enough that a dead host stops being flooded to.
+    /// </summary>
     public static readonly TimeSpan MemberGrace = TimeSpan.FromSeconds(60);
 
     /// <summary>A NIC whose VM does not list it is freed only after this long: the VM may still be writing its record.</summary>
@@ -224,7 +227,7 @@ internal sealed partial class VirtualNetworkGrain(
         var now = time.GetUtcNow();
         _lastSeen[host] = now;
         var expired = Record.Members.Keys
-            .Where(m => m != host && !hosts.IsUp(m) && (!_lastSeen.TryGetValue(m, out var seen) || now - seen > MemberGrace))
+            .Where(m => m != host && (!_lastSeen.TryGetValue(m, out var seen) || now - seen > MemberGrace))
             .ToList();
         var joined = Record.Members.GetValueOrDefault(host) != address;
         if (joined || expired.Count > 0)
@@ -434,6 +437,6 @@ internal sealed partial class VirtualNetworkGrain(
     [LoggerMessage(Level = LogLevel.Information, Message = "Network {Network}: host {Host} no longer realizes it")]
     private partial void LogMemberLeft(string network, string host);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Network {Network}: host {Host} is Down and silent; it is no longer a peer")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Network {Network}: host {Host} has not realized it for a while; it is no longer a peer")]
     private partial void LogMemberExpired(string network, string host);
 }

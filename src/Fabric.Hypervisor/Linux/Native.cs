@@ -5,6 +5,7 @@ namespace Fabric.Hypervisor.Linux;
 /// <summary>The few libc calls .NET does not offer: signals to non-child processes, reaping, subreaping, ioctl.</summary>
 internal static partial class Native
 {
+    public const int SIGHUP = 1;
     public const int SIGKILL = 9;
     public const int SIGTERM = 15;
     public const int WNOHANG = 1;

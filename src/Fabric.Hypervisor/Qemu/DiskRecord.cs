@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Text.Json;
 
 namespace Fabric.Hypervisor.Qemu;
 
@@ -12,38 +11,15 @@ namespace Fabric.Hypervisor.Qemu;
 /// </summary>
 internal sealed record DiskRecord(Guid InstanceId, ImmutableArray<DiskSpec> Disks)
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-    };
-
     /// <summary>The disks of <paramref name="instanceId"/>'s process, by slot; empty when the file is of another process.</summary>
-    public static ImmutableArray<DiskSpec> Read(string path, Guid instanceId)
-    {
-        try
-        {
-            if (!File.Exists(path) || JsonSerializer.Deserialize<Row>(File.ReadAllText(path), Json) is not { } row || row.InstanceId != instanceId)
-            {
-                return [];
-            }
-
-            return [.. row.Disks.Select(d => new DiskSpec(d.Slot, d.Path, d.Format, d.Serial)).OrderBy(d => d.Slot)];
-        }
-        catch (Exception ex) when (ex is JsonException or IOException)
-        {
-            return [];
-        }
-    }
+    public static ImmutableArray<DiskSpec> Read(string path, Guid instanceId) =>
+        RecordFile.TryRead<Row>(path) is { } row && row.InstanceId == instanceId
+            ? [.. row.Disks.Select(d => new DiskSpec(d.Slot, d.Path, d.Format, d.Serial)).OrderBy(d => d.Slot)]
+            : [];
 
     /// <summary>Writes atomically (temp file, then rename), so a crash never leaves half a list.</summary>
-    public void Write(string path)
-    {
-        var row = new Row(InstanceId, [.. Disks.OrderBy(d => d.Slot).Select(d => new DiskRow(d.Slot, d.Path, d.Format, d.Serial))]);
-        var temp = path + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(row, Json));
-        File.Move(temp, path, overwrite: true);
-    }
+    public void Write(string path) =>
+        RecordFile.Write(path, new Row(InstanceId, [.. Disks.OrderBy(d => d.Slot).Select(d => new DiskRow(d.Slot, d.Path, d.Format, d.Serial))]));
 
     /// <summary>The stored shape, apart from <see cref="DiskSpec"/> so that a change there cannot silently change the file.</summary>
     private sealed record Row(Guid InstanceId, IReadOnlyList<DiskRow> Disks);

@@ -13,30 +13,17 @@ internal sealed record ExitRecord(ProcessPower Power, string Reason, DateTimeOff
 /// </summary>
 internal sealed record InstanceRecord(string Vm, long Epoch, Guid InstanceId, DateTimeOffset LaunchedAt, IReadOnlyList<string> Arguments, ExitRecord? Exit, int? LauncherPid = null)
 {
-    private static readonly JsonSerializerOptions Json = new()
+    private static readonly JsonSerializerOptions Json = new(RecordFile.Json)
     {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         Converters = { new JsonStringEnumConverter<ProcessPower>() },
     };
 
-    public static InstanceRecord? TryRead(string path)
-    {
-        try
-        {
-            return File.Exists(path) ? JsonSerializer.Deserialize<InstanceRecord>(File.ReadAllText(path), Json) : null;
-        }
-        catch (Exception ex) when (ex is JsonException or IOException)
-        {
-            return null;
-        }
-    }
+    public static InstanceRecord? TryRead(string path) => RecordFile.TryRead<InstanceRecord>(path, Json);
 
     /// <summary>Writes atomically (temp file, then rename), so a crash never leaves half a record.</summary>
-    public void Write(string path)
-    {
-        var temp = path + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(this, Json));
-        File.Move(temp, path, overwrite: true);
-    }
+    public void Write(string path) => RecordFile.Write(path, this, Json);
+
+    /// <summary>Whether the process was launched to receive a stream (a migration's target or a snapshot's restore).</summary>
+    [JsonIgnore]
+    public bool LaunchedIncoming => Arguments.Contains("-incoming");
 }

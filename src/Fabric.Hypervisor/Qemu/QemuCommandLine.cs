@@ -55,6 +55,11 @@ public static class QemuCommandLine
             args.AddRange(DiskArguments(disk));
         }
 
+        foreach (var nic in spec.Nics.OrderBy(n => n.Slot))
+        {
+            args.AddRange(NicArguments(nic));
+        }
+
         switch (image.Boot)
         {
             case GuestBoot.Disk:
@@ -94,6 +99,21 @@ public static class QemuCommandLine
         yield return VirtioDisk.Blockdev(disk).ToJsonString();
         yield return "-device";
         yield return VirtioDisk.DeviceOption(disk);
+    }
+
+    /// <summary>
+    /// A NIC as a <c>-netdev</c> (JSON, as QEMU 7.1 and later accept it: the same object as QMP <c>netdev_add</c>) over
+    /// its tap, and its virtio-net device at the slot's fixed PCI address; a hot-plug adds the same objects
+    /// (<see cref="VirtioNic"/>).
+    /// </summary>
+    public static IEnumerable<string> NicArguments(NicSpec nic)
+    {
+        ArgumentNullException.ThrowIfNull(nic);
+        nic.EnsureValid();
+        yield return "-netdev";
+        yield return VirtioNic.Netdev(nic).ToJsonString();
+        yield return "-device";
+        yield return VirtioNic.DeviceOption(nic);
     }
 
     /// <summary>Escapes a value inside a QEMU <c>key=value,…</c> option, where a literal comma is written twice.</summary>

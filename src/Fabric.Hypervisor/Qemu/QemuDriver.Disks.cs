@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Collections.Immutable;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
@@ -13,9 +12,6 @@ namespace Fabric.Hypervisor.Qemu;
 /// </summary>
 public sealed partial class QemuDriver : IVmDisks
 {
-    /// <summary>One disk change (or snapshot, which must see a settled list) of a VM at a time.</summary>
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> _diskLocks = new(StringComparer.Ordinal);
-
     public IReadOnlyList<DiskSpec> Disks(string vm)
     {
         VmPaths.EnsureSafeName(vm);
@@ -27,7 +23,7 @@ public sealed partial class QemuDriver : IVmDisks
         ArgumentNullException.ThrowIfNull(disk);
         disk.EnsureValid();
         var qemu = RequireLive(vm, "attach a disk to");
-        using var held = await LockDisksAsync(vm, cancellationToken).ConfigureAwait(false);
+        using var held = await LockDevicesAsync(vm, cancellationToken).ConfigureAwait(false);
         var disks = DiskRecord.Read(qemu.Paths.DisksFile, qemu.InstanceId);
         var inSlot = disks.FirstOrDefault(d => d.Slot == disk.Slot);
         if (inSlot is not null && inSlot != disk)
@@ -46,32 +42,19 @@ public sealed partial class QemuDriver : IVmDisks
             return; // Already attached (a repeated request).
         }
 
-        // Listed before QEMU is asked, so a driver that dies half-way still knows the process may hold the disk.
-        new DiskRecord(qemu.InstanceId, disks.Remove(disk).Add(disk)).Write(qemu.Paths.DisksFile);
-        try
-        {
-            if (!state.Nodes.ContainsKey(disk.NodeName))
+        await PlugAsync(
+            qemu,
+            listed => new DiskRecord(qemu.InstanceId, listed ? disks.Remove(disk).Add(disk) : disks.Remove(disk)).Write(qemu.Paths.DisksFile),
+            async () =>
             {
-                await qemu.CommandAsync("blockdev-add", VirtioDisk.Blockdev(disk), cancellationToken).ConfigureAwait(false);
-            }
-
-            try
-            {
-                await qemu.CommandAsync("device_add", VirtioDisk.DeviceAdd(disk), cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                // No node without its device: it would hold the file open (and locked) for nothing.
-                await TryDeleteNodeAsync(qemu, disk.NodeName).ConfigureAwait(false);
-                throw;
-            }
-        }
-        catch
-        {
-            new DiskRecord(qemu.InstanceId, disks.Remove(disk)).Write(qemu.Paths.DisksFile);
-            throw;
-        }
-
+                if (!state.Nodes.ContainsKey(disk.NodeName))
+                {
+                    await qemu.CommandAsync("blockdev-add", VirtioDisk.Blockdev(disk), cancellationToken).ConfigureAwait(false);
+                }
+            },
+            VirtioDisk.DeviceAdd(disk),
+            () => TryDeleteNodeAsync(qemu, disk.NodeName),
+            cancellationToken).ConfigureAwait(false);
         LogDiskAttached(vm, disk.Slot, disk.Serial, disk.Path);
     }
 
@@ -79,7 +62,7 @@ public sealed partial class QemuDriver : IVmDisks
     {
         EnsureSlot(slot);
         var qemu = RequireLive(vm, "detach a disk from");
-        using var held = await LockDisksAsync(vm, cancellationToken).ConfigureAwait(false);
+        using var held = await LockDevicesAsync(vm, cancellationToken).ConfigureAwait(false);
         var disks = DiskRecord.Read(qemu.Paths.DisksFile, qemu.InstanceId);
         if (disks.FirstOrDefault(d => d.Slot == slot) is not { } disk)
         {
@@ -89,20 +72,7 @@ public sealed partial class QemuDriver : IVmDisks
         var state = await ReadDiskStateAsync(qemu, cancellationToken).ConfigureAwait(false);
         if (state.Devices.Contains(disk.DeviceId))
         {
-            // The guest must let go first (ACPI eject); QEMU reports DEVICE_DELETED once it has. Registered before the
-            // request, so an answer that comes at once is not missed.
-            using var deleted = qemu.Expect("DEVICE_DELETED", e => e.GetString("device") == disk.DeviceId);
-            await qemu.CommandAsync("device_del", new JsonObject { ["id"] = disk.DeviceId }, cancellationToken).ConfigureAwait(false);
-            if (!await deleted.WaitAsync(timeout, cancellationToken).ConfigureAwait(false))
-            {
-                // The event is lost when the QMP connection dropped meanwhile: ask for the device itself.
-                state = await ReadDiskStateAsync(qemu, cancellationToken).ConfigureAwait(false);
-                if (state.Devices.Contains(disk.DeviceId))
-                {
-                    throw new HypervisorException(HypervisorErrorKind.Failed,
-                        $"vm '{vm}': the guest did not release disk {slot} ({disk.Serial}) within {timeout.TotalSeconds:0.#} s; it stays attached (the unplug request stands)");
-                }
-            }
+            await UnplugAsync(qemu, disk.DeviceId, $"disk {slot} ({disk.Serial})", timeout, cancellationToken).ConfigureAwait(false);
         }
 
         // A node added with blockdev-add outlives its device: delete it, which closes the file.
@@ -124,7 +94,7 @@ public sealed partial class QemuDriver : IVmDisks
         }
 
         var qemu = RequireLive(vm, "resize a disk of");
-        using var held = await LockDisksAsync(vm, cancellationToken).ConfigureAwait(false);
+        using var held = await LockDevicesAsync(vm, cancellationToken).ConfigureAwait(false);
         var disk = DiskRecord.Read(qemu.Paths.DisksFile, qemu.InstanceId).FirstOrDefault(d => d.Slot == slot)
             ?? throw new HypervisorException(HypervisorErrorKind.NotFound, $"vm '{vm}' has no disk in slot {slot}");
         var state = await ReadDiskStateAsync(qemu, cancellationToken).ConfigureAwait(false);
@@ -162,51 +132,35 @@ public sealed partial class QemuDriver : IVmDisks
         }
     }
 
-    /// <summary>
-    /// After a re-attach: the list may name a disk whose hot-plug or unplug the previous driver did not finish. A disk
-    /// whose device is gone is dropped (and its node, if left, deleted); one whose device exists stays, even with an
-    /// unplug request pending, which a repeated detach finishes.
-    /// </summary>
-    private async Task ReconcileDisksAsync(QemuVm qemu, CancellationToken cancellationToken)
-    {
-        var disks = DiskRecord.Read(qemu.Paths.DisksFile, qemu.InstanceId);
-        if (disks.IsEmpty || !qemu.Status.IsAlive)
-        {
-            return;
-        }
-
-        try
-        {
-            var state = await ReadDiskStateAsync(qemu, cancellationToken).ConfigureAwait(false);
-            var gone = disks.Where(d => !state.Devices.Contains(d.DeviceId)).ToList();
-            foreach (var disk in gone)
+    /// <summary>After a re-attach: a listed disk whose device is gone is dropped, and its node, if left, deleted.</summary>
+    private Task ReconcileDisksAsync(QemuVm qemu, CancellationToken cancellationToken) =>
+        ForgetUnpluggedAsync(
+            qemu,
+            "disks",
+            DiskRecord.Read(qemu.Paths.DisksFile, qemu.InstanceId),
+            d => d.DeviceId,
+            async gone =>
             {
-                if (state.Nodes.ContainsKey(disk.NodeName))
+                var nodes = (await ReadDiskStateAsync(qemu, cancellationToken).ConfigureAwait(false)).Nodes;
+                foreach (var disk in gone)
                 {
-                    await TryDeleteNodeAsync(qemu, disk.NodeName).ConfigureAwait(false);
+                    if (nodes.ContainsKey(disk.NodeName))
+                    {
+                        await TryDeleteNodeAsync(qemu, disk.NodeName).ConfigureAwait(false);
+                    }
+
+                    LogDiskForgotten(qemu.Name, disk.Slot, disk.Serial);
                 }
-
-                LogDiskForgotten(qemu.Name, disk.Slot, disk.Serial);
-            }
-
-            if (gone.Count > 0)
-            {
-                new DiskRecord(qemu.InstanceId, disks.RemoveRange(gone)).Write(qemu.Paths.DisksFile);
-            }
-        }
-        catch (HypervisorException ex)
-        {
-            // The process is attached either way; its list is checked again at the next re-attach.
-            LogDiskReconcileFailed(qemu.Name, ex.Message);
-        }
-    }
+            },
+            left => new DiskRecord(qemu.InstanceId, left).Write(qemu.Paths.DisksFile),
+            cancellationToken);
 
     /// <summary>The user-created devices and the named block nodes of the process, as QEMU has them now.</summary>
     private static async Task<DiskState> ReadDiskStateAsync(QemuVm qemu, CancellationToken cancellationToken)
     {
-        var peripheral = await qemu.CommandAsync("qom-list", new JsonObject { ["path"] = "/machine/peripheral" }, cancellationToken).ConfigureAwait(false);
+        var devices = await PeripheralIdsAsync(qemu, cancellationToken).ConfigureAwait(false);
         var nodes = await qemu.CommandAsync("query-named-block-nodes", new JsonObject { ["flat"] = true }, cancellationToken).ConfigureAwait(false);
-        return new DiskState(VirtioDisk.PeripheralIds(peripheral), VirtioDisk.BlockNodes(nodes));
+        return new DiskState(devices, VirtioDisk.BlockNodes(nodes));
     }
 
     private async Task TryDeleteNodeAsync(QemuVm qemu, string nodeName)
@@ -221,39 +175,11 @@ public sealed partial class QemuDriver : IVmDisks
         }
     }
 
-    private QemuVm RequireLive(string vm, string what)
-    {
-        VmPaths.EnsureSafeName(vm);
-        return _vms.TryGetValue(vm, out var qemu) && qemu.Status.IsAlive
-            ? qemu
-            : throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{vm}' has no running process to {what}");
-    }
-
     private static void EnsureSlot(int slot)
     {
         if (slot is < 0 or >= DiskSpec.MaxDisks)
         {
             throw new HypervisorException(HypervisorErrorKind.InvalidRequest, $"disk slot {slot} is out of range 0–{DiskSpec.MaxDisks - 1}");
-        }
-    }
-
-    private async Task<IDisposable> LockDisksAsync(string vm, CancellationToken cancellationToken)
-    {
-        var gate = _diskLocks.GetOrAdd(vm, _ => new SemaphoreSlim(1, 1));
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        return new Release(gate);
-    }
-
-    private sealed class Release(SemaphoreSlim gate) : IDisposable
-    {
-        private int _released;
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _released, 1) == 0)
-            {
-                gate.Release();
-            }
         }
     }
 
@@ -270,9 +196,6 @@ public sealed partial class QemuDriver : IVmDisks
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: disk {Slot} ({Serial}) was listed but its device is gone (a hot-plug or unplug left unfinished); dropped from the list")]
     private partial void LogDiskForgotten(string vm, int slot, string serial);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: its disks could not be checked against QEMU at re-attach: {Error}")]
-    private partial void LogDiskReconcileFailed(string vm, string error);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: block node {Node} could not be deleted: {Error}")]
     private partial void LogDiskCleanupFailed(string vm, string node, string error);

@@ -46,8 +46,8 @@ public sealed partial class QemuDriver : ISnapshots
             throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{vm}' has no running process to snapshot");
         }
 
-        // No disk comes or goes while the snapshot is taken: it covers exactly the disks listed now.
-        using var disksHeld = await LockDisksAsync(vm, cancellationToken).ConfigureAwait(false);
+        // No disk or NIC comes or goes while the snapshot is taken: it covers exactly the devices listed now.
+        using var disksHeld = await LockDevicesAsync(vm, cancellationToken).ConfigureAwait(false);
         var disks = DiskRecord.Read(qemu.Paths.DisksFile, qemu.InstanceId);
         EnsureInternalSnapshots(vm, disks);
 
@@ -193,6 +193,10 @@ public sealed partial class QemuDriver : ISnapshots
 
             // Resumed only now, at the caller's word; left paused, the process drops the launch's "inmigrate" reason.
             await qemu.ExecuteAsync(resume ? "cont" : "query-status", resume ? ProcessPower.Running : ProcessPower.Paused, cancellationToken).ConfigureAwait(false);
+            if (resume)
+            {
+                await AnnounceArrivalAsync(qemu, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (Exception ex)
         {
@@ -221,7 +225,7 @@ public sealed partial class QemuDriver : ISnapshots
             disk.EnsureValid();
         }
 
-        using (await LockDisksAsync(vm, cancellationToken).ConfigureAwait(false))
+        using (await LockDevicesAsync(vm, cancellationToken).ConfigureAwait(false))
         {
             // A file a live process holds is locked by it: only that process can change it, over QMP.
             var live = _vms.TryGetValue(vm, out var qemu) && qemu.Status.IsAlive ? qemu : null;

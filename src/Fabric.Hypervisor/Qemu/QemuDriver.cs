@@ -132,6 +132,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
 
             var attached = await AttachOneAsync(record, paths, cancellationToken).ConfigureAwait(false);
             await ReconcileDisksAsync(attached, cancellationToken).ConfigureAwait(false);
+            await ReconcileNicsAsync(attached, cancellationToken).ConfigureAwait(false);
             _vms[vm] = attached;
             found.Add(attached.Status);
         }
@@ -161,6 +162,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         }
 
         EnsureDistinctDisks(spec.Disks);
+        EnsureValidNics(spec.Nics);
         if (_vms.TryGetValue(spec.Vm, out var existing) && existing.Status.IsAlive)
         {
             throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{spec.Vm}' already has a running process (pid {existing.Pid})");
@@ -189,6 +191,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         var record = new InstanceRecord(spec.Vm, spec.Epoch, spec.InstanceId, DateTimeOffset.UtcNow, arguments, Exit: null);
         record.Write(paths.InstanceFile);
         new DiskRecord(spec.InstanceId, spec.Disks).Write(paths.DisksFile);
+        new NicRecord(spec.InstanceId, spec.Nics).Write(paths.NicsFile);
 
         var started = Stopwatch.GetTimestamp();
         QemuVm vm;
@@ -227,6 +230,10 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     /// <summary>For tests: drops the VM's QMP connection as a fault would; the driver must reconnect on its own.</summary>
     internal Task DropMonitorConnectionAsync(string vm) => Require(vm).DropMonitorConnectionAsync();
 
+    /// <summary>For tests: a QMP command on the VM's live process (the driver holds QEMU's one monitor connection).</summary>
+    internal Task<System.Text.Json.JsonElement> QmpForTestsAsync(string vm, string command, System.Text.Json.Nodes.JsonObject? arguments = null) =>
+        Require(vm).CommandAsync(command, arguments, CancellationToken.None);
+
     public ProcessStatus GetStatus(string vm) =>
         _vms.TryGetValue(vm, out var qemu) ? qemu.Status : ProcessStatus.Absent(vm);
 
@@ -235,8 +242,13 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     public Task<ProcessStatus> PauseAsync(string vm, CancellationToken cancellationToken) =>
         Require(vm).ExecuteAsync("stop", ProcessPower.Paused, cancellationToken);
 
-    public Task<ProcessStatus> ResumeAsync(string vm, CancellationToken cancellationToken) =>
-        Require(vm).ExecuteAsync("cont", ProcessPower.Running, cancellationToken);
+    public async Task<ProcessStatus> ResumeAsync(string vm, CancellationToken cancellationToken)
+    {
+        var qemu = Require(vm);
+        var status = await qemu.ExecuteAsync("cont", ProcessPower.Running, cancellationToken).ConfigureAwait(false);
+        await AnnounceArrivalAsync(qemu, cancellationToken).ConfigureAwait(false);
+        return status;
+    }
 
     public Task<ProcessStatus> ResetAsync(string vm, CancellationToken cancellationToken) =>
         Require(vm).ExecuteAsync("system_reset", expected: null, cancellationToken);

@@ -51,6 +51,9 @@ internal sealed partial class QemuVm
     private int _stopRequested;
     private int _detached;
 
+    /// <summary>1 while a process launched to receive a stream has not run its guest yet (see <see cref="TakePendingArrival"/>).</summary>
+    private int _arrivalPending;
+
     private QemuVm(InstanceRecord record, int? pid, VmPaths paths, QemuDriverOptions options, ILogger logger, Action<ProcessStatus> publish, ProcessStatus status)
     {
         _record = record;
@@ -98,7 +101,11 @@ internal sealed partial class QemuVm
         try
         {
             var (power, reason) = await QueryPowerAsync(qmp, cancellationToken).ConfigureAwait(false);
-            vm = new QemuVm(record, pid, paths, options, logger, publish, new ProcessStatus(record.Vm, record.Epoch, record.InstanceId, power, pid, reason)) { _qmp = qmp };
+            vm = new QemuVm(record, pid, paths, options, logger, publish, new ProcessStatus(record.Vm, record.Epoch, record.InstanceId, power, pid, reason))
+            {
+                _qmp = qmp,
+                _arrivalPending = record.LaunchedIncoming && power != ProcessPower.Running ? 1 : 0,
+            };
             vm._console = await ConsoleLink.ConnectAsync(paths.ConsoleSocket, vm.ConsoleOutput, cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -124,6 +131,12 @@ internal sealed partial class QemuVm
         vm.ConsoleLog.TryKeepWithinLimit(stillOurs: () => true);
         return vm;
     }
+
+    /// <summary>
+    /// True once, at the first call after the guest of a process launched to receive a stream (a migration's target, a
+    /// snapshot's restore) was resumed: the guest has arrived on this machine.
+    /// </summary>
+    public bool TakePendingArrival() => Interlocked.Exchange(ref _arrivalPending, 0) == 1;
 
     public async Task<ProcessStatus> ExecuteAsync(string command, ProcessPower? expected, CancellationToken cancellationToken)
     {

@@ -41,20 +41,10 @@ public static class VirtioDisk
     }
 
     /// <summary>The <c>-device</c> value: <c>virtio-blk-pci,id=…,drive=…,serial=…,addr=0x…</c> (every value is a safe token).</summary>
-    public static string DeviceOption(DiskSpec disk) =>
-        string.Join(',', DeviceProperties(disk).Select(p => p.Key == "driver" ? p.Value : $"{p.Key}={p.Value}"));
+    public static string DeviceOption(DiskSpec disk) => QemuDevice.Option(DeviceProperties(disk));
 
     /// <summary>The arguments of QMP <c>device_add</c>: the same properties as <see cref="DeviceOption"/>.</summary>
-    public static JsonObject DeviceAdd(DiskSpec disk)
-    {
-        var arguments = new JsonObject();
-        foreach (var (key, value) in DeviceProperties(disk))
-        {
-            arguments[key] = value;
-        }
-
-        return arguments;
-    }
+    public static JsonObject DeviceAdd(DiskSpec disk) => QemuDevice.DeviceAdd(DeviceProperties(disk));
 
     /// <summary>
     /// One QMP <c>transaction</c> taking an internal snapshot called <paramref name="name"/> of every disk's format
@@ -74,24 +64,6 @@ public static class VirtioDisk
         }
 
         return new JsonObject { ["actions"] = actions };
-    }
-
-    /// <summary>The ids of the devices the user created (QMP <c>qom-list</c> of <c>/machine/peripheral</c>).</summary>
-    public static ImmutableHashSet<string> PeripheralIds(JsonElement qomList)
-    {
-        var ids = ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
-        if (qomList.ValueKind == JsonValueKind.Array)
-        {
-            foreach (var property in qomList.EnumerateArray())
-            {
-                if (Text(property, "type") is { } type && type.StartsWith("child<", StringComparison.Ordinal) && Text(property, "name") is { } name)
-                {
-                    ids.Add(name);
-                }
-            }
-        }
-
-        return ids.ToImmutable();
     }
 
     /// <summary>The named block nodes (QMP <c>query-named-block-nodes</c> with <c>flat</c>), by node name.</summary>

@@ -42,6 +42,9 @@ public sealed record VmPaths(string Directory, string PidFile, string ConsoleLog
     /// <summary>The disks of the live process, launched with or hot-plugged since (see <see cref="Qemu.DiskRecord"/>).</summary>
     public string DisksFile => Path.Combine(Directory, "disks.json");
 
+    /// <summary>The NICs of the live process, launched with or hot-plugged since (see <see cref="Qemu.NicRecord"/>).</summary>
+    public string NicsFile => Path.Combine(Directory, "nics.json");
+
     /// <summary>Where <see cref="ConsoleLog"/> starts in the console's logical offsets, and a rotation in progress.</summary>
     public string ConsoleLogState => ConsoleLog + ".state";
 

@@ -1,7 +1,5 @@
-using System.ComponentModel;
-using System.Diagnostics;
 using System.Globalization;
-using System.Text;
+using Fabric.Hypervisor.Linux;
 
 namespace Fabric.Hypervisor.Volumes;
 
@@ -93,90 +91,32 @@ public sealed class QemuImg
 
     private async Task<string> RunAsync(IReadOnlyList<string> arguments, string what, TimeSpan timeout, bool limited, CancellationToken cancellationToken)
     {
-        var startInfo = new ProcessStartInfo(limited ? _options.PrlimitBinary : _options.Binary)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        if (limited)
-        {
-            startInfo.ArgumentList.Add($"--as={_options.ProbeAddressSpaceBytes.ToString(CultureInfo.InvariantCulture)}");
-            startInfo.ArgumentList.Add($"--cpu={_options.ProbeCpuSeconds.ToString(CultureInfo.InvariantCulture)}");
-            startInfo.ArgumentList.Add("--");
-            startInfo.ArgumentList.Add(_options.Binary);
-        }
+        List<string> commandLine = limited
+            ? [
+                $"--as={_options.ProbeAddressSpaceBytes.ToString(CultureInfo.InvariantCulture)}",
+                $"--cpu={_options.ProbeCpuSeconds.ToString(CultureInfo.InvariantCulture)}",
+                "--",
+                _options.Binary,
+                .. arguments,
+            ]
+            : [.. arguments];
 
-        foreach (var argument in arguments)
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
-        // English messages: "No space left on device" is how ENOSPC is recognised.
-        startInfo.Environment["LC_ALL"] = "C";
-
-        using var process = new Process { StartInfo = startInfo };
-        try
-        {
-            process.Start();
-        }
-        catch (Win32Exception ex)
-        {
-            throw new HypervisorException(HypervisorErrorKind.Failed, $"cannot run {startInfo.FileName}: {ex.Message} (run ./fabric setup)", ex);
-        }
-
-        process.StandardInput.Close();
-        var overflowed = false;
-        void Overflow()
-        {
-            overflowed = true;
-            Kill(process);
-        }
-
-        var stdout = ReadBoundedAsync(process.StandardOutput, _options.MaxOutputChars, Overflow);
-        var stderr = ReadBoundedAsync(process.StandardError, _options.MaxOutputChars, Overflow);
-
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(timeout);
-        try
-        {
-            await process.WaitForExitAsync(deadline.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            Kill(process);
-            await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-            await Task.WhenAll(stdout, stderr).ConfigureAwait(false);
-            cancellationToken.ThrowIfCancellationRequested();
-            throw new HypervisorException(HypervisorErrorKind.Failed, $"qemu-img {what} did not finish within {timeout.TotalSeconds:0} s");
-        }
-
-        var output = await stdout.ConfigureAwait(false);
-        var error = await stderr.ConfigureAwait(false);
-        if (overflowed)
-        {
-            throw new HypervisorException(HypervisorErrorKind.Failed, $"qemu-img {what} printed more than {_options.MaxOutputChars} characters");
-        }
-
-        if (process.ExitCode != 0)
-        {
-            throw Failure(what, process.ExitCode, error);
-        }
-
-        return output;
+        // LC_ALL=C (the runner's): "No space left on device" is how ENOSPC is recognised.
+        var result = await CommandRunner.RunAsync(
+            limited ? _options.PrlimitBinary : _options.Binary,
+            commandLine,
+            input: null,
+            timeout,
+            _options.MaxOutputChars,
+            $"qemu-img {what}",
+            cancellationToken).ConfigureAwait(false);
+        return result.ExitCode == 0 ? result.Output : throw Failure(what, result.ExitCode, result.Error);
     }
 
     /// <summary>What a failed qemu-img said, as an error of the right kind.</summary>
     internal static HypervisorException Failure(string what, int exitCode, string stderr)
     {
-        var said = string.Join(" ", stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(line => line.StartsWith("qemu-img: ", StringComparison.Ordinal) ? line["qemu-img: ".Length..] : line));
-        if (said.Length > 1000)
-        {
-            said = "…" + said[^1000..];
-        }
-
+        var said = CommandRunner.OneLine(stderr, line => line.StartsWith("qemu-img: ", StringComparison.Ordinal) ? line["qemu-img: ".Length..] : line);
         var message = said.Length > 0 ? $"qemu-img {what}: {said}" : $"qemu-img {what} failed with exit code {exitCode}";
         var kind =
             said.Contains("No space left on device", StringComparison.Ordinal) || said.Contains("Disk quota exceeded", StringComparison.Ordinal)
@@ -185,36 +125,5 @@ public sealed class QemuImg
                 ? HypervisorErrorKind.Conflict
             : HypervisorErrorKind.Failed;
         return new HypervisorException(kind, message);
-    }
-
-    private static async Task<string> ReadBoundedAsync(StreamReader reader, int limit, Action overflow)
-    {
-        var text = new StringBuilder();
-        var buffer = new char[4096];
-        int read;
-        while ((read = await reader.ReadAsync(buffer).ConfigureAwait(false)) > 0)
-        {
-            if (text.Length + read > limit)
-            {
-                overflow();
-                return text.ToString();
-            }
-
-            text.Append(buffer, 0, read);
-        }
-
-        return text.ToString();
-    }
-
-    private static void Kill(Process process)
-    {
-        try
-        {
-            process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // It has exited already.
-        }
     }
 }

@@ -20,6 +20,14 @@ internal static partial class GuestConsole
     [GeneratedRegex(@"memwalk base=0x(?<base>[0-9a-f]+) size=0x(?<size>[0-9a-f]+) stride=(?<stride>\d+)$")]
     public static partial Regex MemwalkRange();
 
+    /// <summary>The linux guest's network line: an interface got its address by DHCP (its MAC, the address and prefix).</summary>
+    [GeneratedRegex(@"fabric-net (?<if>eth\d+) mac=(?<mac>[0-9a-f:]{17}) ip=(?<ip>[0-9.]+/\d+)$")]
+    public static partial Regex NetUp();
+
+    /// <summary>The linux guest's network line: an interface disappeared (unplugged).</summary>
+    [GeneratedRegex(@"fabric-net (?<if>eth\d+) gone$")]
+    public static partial Regex NetGone();
+
     public static string Boot(this Match match) => match.Groups["boot"].Value;
 
     public static int Count(this Match match) => int.Parse(match.Groups["n"].Value, System.Globalization.CultureInfo.InvariantCulture);

@@ -71,18 +71,6 @@ public sealed class VirtioDiskTests
     }
 
     [Fact]
-    public void PeripheralIds_AreTheChildDevicesOnly()
-    {
-        var ids = VirtioDisk.PeripheralIds(Parse("""
-            [{"name":"type","type":"string"},
-             {"name":"disk0-dev","type":"child<virtio-blk-pci>"},
-             {"name":"disk3-dev","type":"child<virtio-blk-pci>"}]
-            """));
-
-        Assert.Equal(["disk0-dev", "disk3-dev"], ids.Order(StringComparer.Ordinal));
-    }
-
-    [Fact]
     public void BlockNodes_ReadSizeAndSnapshotsOfTheNamedNodes()
     {
         // As QEMU 7.2 answers query-named-block-nodes (flat) for one qcow2 disk with one internal snapshot.

@@ -1,0 +1,40 @@
+using System.Text.Json;
+
+namespace Fabric.Hypervisor.Qemu;
+
+/// <summary>
+/// The JSON files the driver keeps beside a process (<see cref="InstanceRecord"/>, <see cref="DiskRecord"/>,
+/// <see cref="NicRecord"/>): written atomically, so a crash never leaves half a file, and read back as nothing when a
+/// file is missing or unreadable.
+/// </summary>
+internal static class RecordFile
+{
+    /// <summary>camelCase, indented: what an operator reads in the VM's runtime directory.</summary>
+    public static JsonSerializerOptions Json { get; } = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+    };
+
+    /// <summary>The file's content, or null when it does not exist or is not such a record.</summary>
+    public static T? TryRead<T>(string path, JsonSerializerOptions? options = null)
+        where T : class
+    {
+        try
+        {
+            return File.Exists(path) ? JsonSerializer.Deserialize<T>(File.ReadAllText(path), options ?? Json) : null;
+        }
+        catch (Exception ex) when (ex is JsonException or IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Writes atomically: a temporary file beside it, then a rename over it.</summary>
+    public static void Write<T>(string path, T value, JsonSerializerOptions? options = null)
+    {
+        var temp = path + ".tmp";
+        File.WriteAllText(temp, JsonSerializer.Serialize(value, options ?? Json));
+        File.Move(temp, path, overwrite: true);
+    }
+}
