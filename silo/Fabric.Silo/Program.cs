@@ -3,6 +3,7 @@ using Fabric.Grains.Host;
 using Fabric.Grains.Hosting;
 using Fabric.Grains.Persistence;
 using Fabric.Hypervisor;
+using Fabric.Hypervisor.Networking;
 using Fabric.Hypervisor.Qemu;
 using Fabric.Hypervisor.Simulation;
 using Fabric.Silo;
@@ -117,8 +118,8 @@ static HostDriverFactory CreateDriverFactory(SiloSettings settings) => settings.
             Accelerator = settings.Accelerator,
             QemuBinary = settings.QemuBinary,
             ConsoleLogLimitBytes = settings.ConsoleLogLimitBytes,
-            Networks = settings.Networks,
         },
         services.GetRequiredService<ILogger<QemuDriver>>(),
-        cancellationToken),
+        cancellationToken,
+        settings.Networks ? new LinuxHostNetworks(new HostNetworksOptions { DataDirectory = settings.DataDirectory }, services.GetRequiredService<ILogger<LinuxHostNetworks>>()) : null),
 };

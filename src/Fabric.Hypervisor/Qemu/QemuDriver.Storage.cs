@@ -2,11 +2,16 @@ using Fabric.Hypervisor.Volumes;
 
 namespace Fabric.Hypervisor.Qemu;
 
-/// <summary>The machine's storage pools, served beside its VMs: the driver offers its <see cref="VolumeStore"/> as <see cref="IVolumeStore"/>.</summary>
+/// <summary>
+/// What the driver offers beside its VMs: the machine's storage pools (its <see cref="VolumeStore"/>, as
+/// <see cref="IVolumeStore"/>) and, where the host may realize virtual networks, those (<see cref="IHostNetworks"/>,
+/// given at creation by whoever knows the host has a network namespace of its own).
+/// </summary>
 public sealed partial class QemuDriver
 {
     private readonly VolumeStore _volumes = new();
+    private IHostNetworks? _networks;
 
     TCapability? IHypervisorDriver.Capability<TCapability>()
-        where TCapability : class => this as TCapability ?? _volumes as TCapability;
+        where TCapability : class => this as TCapability ?? _volumes as TCapability ?? _networks as TCapability;
 }

@@ -51,7 +51,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     /// Prepares the driver for this machine: checks the data directory, decides the accelerator once (logging why),
     /// loads the guest images and reads QEMU's version.
     /// </summary>
-    public static async Task<QemuDriver> CreateAsync(QemuDriverOptions options, ILogger<QemuDriver> logger, CancellationToken cancellationToken)
+    public static async Task<QemuDriver> CreateAsync(QemuDriverOptions options, ILogger<QemuDriver> logger, CancellationToken cancellationToken, IHostNetworks? networks = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var dataDirectory = Path.GetFullPath(options.DataDirectory);
@@ -72,7 +72,6 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             QmpTimeout = options.QmpTimeout,
             QuitTimeout = options.QuitTimeout,
             ConsoleLogLimitBytes = new ConsoleLogLimit(options.ConsoleLogLimitBytes).Bytes,
-            Networks = options.Networks,
         };
         Directory.CreateDirectory(Path.Combine(dataDirectory, "vms"));
         Directory.CreateDirectory(Path.Combine(dataDirectory, "run"));
@@ -93,7 +92,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             Processes.BecomeSubreaper();
 
             var facts = new HostFacts(Environment.ProcessorCount, ReadMemoryMiB(), accelerator.Name, accelerator.Reason, version);
-            return new QemuDriver(options, accelerator, images, facts, dataDirectoryLock, logger);
+            return new QemuDriver(options, accelerator, images, facts, dataDirectoryLock, logger) { _networks = networks };
         }
         catch
         {

@@ -29,10 +29,4 @@ public sealed class QemuDriverOptions
     /// (docs/hypervisor.md, Console).
     /// </summary>
     public long ConsoleLogLimitBytes { get; set; } = 16 * 1024 * 1024;
-
-    /// <summary>
-    /// Whether the driver realizes virtual networks (<see cref="IHostNetworks"/>) in the network namespace it runs in;
-    /// only where that namespace is the host's own (never a shared one, where its bridges would be everyone's).
-    /// </summary>
-    public bool Networks { get; set; }
 }
