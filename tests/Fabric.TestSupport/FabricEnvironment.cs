@@ -93,7 +93,10 @@ public sealed class FabricEnvironment : IAsyncDisposable
 
                 // Hosts here realize networks, and dnsmasq (running as nobody) reads its reservations under their data
                 // directories: others may pass through (0711), never list.
-                File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+                if (OperatingSystem.IsLinux())
+                {
+                    File.SetUnixFileMode(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+                }
             }
 
             redis = await RedisServer.StartAsync(Path.Combine(directory, "redis"), underlay is null ? [] : [underlay.BridgeAddress]);
