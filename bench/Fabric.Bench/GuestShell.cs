@@ -39,7 +39,8 @@ internal sealed class GuestShell(FabricClient client, string vm, TimeSpan timeou
     public async Task<string> ValueAsync(string expression, TimeSpan? within = null)
     {
         var tag = Tag();
-        await client.SendConsoleAsync(vm, $"echo \"__{tag}\"\"_{expression}__\"");
+        // The closing underscores stand apart (""), so an expression ending in a variable ($b) does not become $b__.
+        await client.SendConsoleAsync(vm, $"echo \"__{tag}\"\"_{expression}\"\"__\"");
         return await GuestConsole.WaitForAsync(client, vm, new Regex($"__{tag}_(?<v>[^_]*)__"), within ?? timeout);
     }
 
