@@ -73,6 +73,8 @@ internal sealed record NetworkReport(
     IReadOnlyList<LatencyRow> Latency,
     IReadOnlyList<ThroughputRow> Throughput,
     MigrationLossFigures Migration,
+    double LoadAverageAtStart,
+    double LoadAverageAtEnd,
     IReadOnlyList<string> Notes);
 
 /// <summary>
@@ -133,6 +135,7 @@ internal static partial class NetworkBenchmark
 
     public static async Task<NetworkReport> RunAsync(int pings, int rounds, TextWriter progress)
     {
+        var loadAtStart = LoadAverage();
         await using var environment = await FabricEnvironment.StartAsync(NetworkTopology.Namespaces, FabricEnvironment.ProductionDefaults);
         await Task.WhenAll(Hosts.Select(host => environment.StartSiloAsync(host)));
         var client = await environment.ConnectAsync();
@@ -194,8 +197,14 @@ internal static partial class NetworkBenchmark
             latency,
             throughput,
             migration,
+            loadAtStart,
+            LoadAverage(),
             notes);
     }
+
+    /// <summary>The machine's 1-minute load average: guests under TCG are CPU-bound, so their figures move with it.</summary>
+    private static double LoadAverage() =>
+        double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture);
 
     // ------------------------------------------------------------------ guests
 

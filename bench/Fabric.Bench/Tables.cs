@@ -232,7 +232,7 @@ internal static class Tables
         AnsiConsole.Write(throughput);
 
         var m = report.Migration;
-        var loss = new Table().Title($"network: a ping every {m.IntervalMs:0} ms through live migrations of its target, {m.Rounds} rounds host-b → host-a → host-b, {m.PingsPerMigration} pings per migration");
+        var loss = new Table().Title($"network: a ping every {m.IntervalMs:0} ms through live migrations of its target, {m.Rounds} × (host-b → host-a → host-b), {m.PingsPerMigration} pings per migration");
         foreach (var column in new[] { "round", "migration", "sent", "lost", "longest run lost", "guest pause", "pause ÷ interval (expected loss)", "migration total" })
         {
             loss.AddColumn(column);
@@ -247,6 +247,7 @@ internal static class Tables
         loss.AddRow("[bold]max[/]", "", "", $"[bold]{Count(m.LostMax)}[/]", "", Ms(m.PauseMaxMs), "", "");
         AnsiConsole.Write(loss);
 
+        AnsiConsole.WriteLine($"machine load (1-minute average): {report.LoadAverageAtStart.ToString("0.0", CultureInfo.InvariantCulture)} at the start, {report.LoadAverageAtEnd.ToString("0.0", CultureInfo.InvariantCulture)} at the end");
         AnsiConsole.WriteLine("what the figures mean:");
         foreach (var line in NetworkLegend)
         {
