@@ -24,6 +24,9 @@ internal sealed partial class HostGrain : IHostNetworking
     /// <summary>The networks found realized here at the last reconciliation (shown by <c>host get</c>).</summary>
     private ImmutableArray<HostNetwork> _realizedNetworks = [];
 
+    /// <summary>When each network (by VNI) was last realized here: a reconciliation never removes one realized since it began.</summary>
+    private readonly Dictionary<int, long> _realizedAt = [];
+
     /// <summary>One realization of a network at a time from this grain (a push and the timer may both ask).</summary>
     private readonly Dictionary<string, Task> _realizing = new(StringComparer.Ordinal);
 
@@ -127,9 +130,11 @@ internal sealed partial class HostGrain : IHostNetworking
 
     private static NicSpec NicSpecOf(LedgerNic nic) => new(nic.Slot, nic.ToPlacement().Tap, nic.Mac, nic.Mtu);
 
-    /// <summary>Networks a VM placed here has a NIC on (fenced placements too while their process may hold a tap).</summary>
-    private HashSet<string> NeededNetworks() =>
-        [.. _entries.Values.Where(e => e.Fenced is null || HasProcess(e.Vm)).SelectMany(e => e.Nics).Select(n => n.Network)];
+    /// <summary>NICs of the VMs placed here (fenced placements too while their process may hold a tap).</summary>
+    private List<LedgerNic> NeededNics() => [.. _entries.Values.Where(e => e.Fenced is null || HasProcess(e.Vm)).SelectMany(e => e.Nics)];
+
+    /// <summary>Networks a VM placed here has a NIC on.</summary>
+    private HashSet<string> NeededNetworks() => [.. NeededNics().Select(n => n.Network)];
 
     /// <summary>Realizes <paramref name="network"/> as its network grain says now, with every tap this host's VMs need on it.</summary>
     private Task RealizeAsync(string network)
@@ -163,6 +168,7 @@ internal sealed partial class HostGrain : IHostNetworking
     {
         var networks = RequireNetworks();
         var realization = await GrainFactory.GetGrain<IVirtualNetworkGrain>(network).Realize(Name, _address);
+        _realizedAt[realization.Vni] = Environment.TickCount64;
         var ports = _entries.Values.SelectMany(e => e.Nics).Where(n => n.Network == network)
             .Select(n => new PortPlan(n.ToPlacement().Tap, n.Mac)).Distinct().ToImmutableArray();
         var plan = new NetworkPlan(realization.Name, realization.Vni, realization.Cidr, realization.Gateway, realization.Dhcp, realization.Mtu, _address)
@@ -198,8 +204,8 @@ internal sealed partial class HostGrain : IHostNetworking
             return;
         }
 
-        var needed = NeededNetworks();
-        foreach (var network in needed.Order(StringComparer.Ordinal))
+        var began = Environment.TickCount64;
+        foreach (var network in NeededNetworks().Order(StringComparer.Ordinal))
         {
             await RealizeQuietlyAsync(network);
         }
@@ -215,7 +221,7 @@ internal sealed partial class HostGrain : IHostNetworking
             return;
         }
 
-        var nics = _entries.Values.Where(e => e.Fenced is null || HasProcess(e.Vm)).SelectMany(e => e.Nics).ToList();
+        var nics = NeededNics();
         var names = nics.GroupBy(n => n.Vni).ToDictionary(g => g.Key, g => g.First().Network);
         var taps = nics.Select(n => n.ToPlacement().Tap).ToHashSet(StringComparer.Ordinal);
         var shown = ImmutableArray.CreateBuilder<HostNetwork>();
@@ -223,13 +229,21 @@ internal sealed partial class HostGrain : IHostNetworking
         {
             if (!names.TryGetValue(realized.Vni, out var name))
             {
-                await RemoveNetworkQuietlyAsync(networks, realized);
+                // Asked again right before: a launch may have needed the network while this pass awaited.
+                if (!NeededNics().Any(n => n.Vni == realized.Vni) && !RealizedSince(realized.Vni, began))
+                {
+                    await RemoveNetworkQuietlyAsync(networks, realized);
+                }
+
                 continue;
             }
 
             foreach (var stale in realized.Taps.Where(t => !t.InUse && !taps.Contains(t.Tap)))
             {
-                await RemovePortQuietlyAsync(networks, realized.Vni, stale.Tap, name);
+                if (!NeededNics().Any(n => n.ToPlacement().Tap == stale.Tap))
+                {
+                    await RemovePortQuietlyAsync(networks, realized.Vni, stale.Tap, name);
+                }
             }
 
             shown.Add(new HostNetwork
@@ -244,7 +258,7 @@ internal sealed partial class HostGrain : IHostNetworking
         }
 
         _realizedNetworks = shown.ToImmutable();
-        foreach (var left in _joinedNetworks.Except(needed).ToList())
+        foreach (var left in _joinedNetworks.Except(NeededNetworks()).ToList())
         {
             try
             {
@@ -257,8 +271,11 @@ internal sealed partial class HostGrain : IHostNetworking
             }
         }
 
-        _joinedNetworks.UnionWith(needed);
+        _joinedNetworks.UnionWith(NeededNetworks());
     }
+
+    /// <summary>Whether network <paramref name="vni"/> was realized here since <paramref name="tick"/> (a launch needed it meanwhile).</summary>
+    private bool RealizedSince(int vni, long tick) => _realizedAt.TryGetValue(vni, out var at) && at >= tick;
 
     private async Task RemoveNetworkQuietlyAsync(IHostNetworks networks, RealizedNetwork realized)
     {

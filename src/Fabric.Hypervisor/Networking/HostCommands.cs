@@ -43,7 +43,9 @@ internal sealed partial class HostCommands(string? networkNamespace)
 
     /// <summary>
     /// <c>PROGRAM -batch -</c> (ip, bridge) with <paramref name="lines"/> on stdin; nothing runs when there are none.
-    /// Runs until the first line that fails, and names that line in the error.
+    /// Runs until the first line that fails, and names that line in the error. The tools split a line on whitespace,
+    /// so every line is built only from checked values (derived names, numbers, addresses printed from their parsed
+    /// form), none of which can hold whitespace.
     /// </summary>
     public async Task RunBatchAsync(string program, IReadOnlyList<string> lines, CancellationToken cancellationToken)
     {

@@ -12,6 +12,9 @@ public sealed partial class LinuxHostNetworks
 {
     private const string DnsmasqBinary = "/usr/sbin/dnsmasq";
 
+    /// <summary>Its command name in /proc.</summary>
+    private const string DnsmasqCommand = "dnsmasq";
+
     private const UnixFileMode ReadableByAll =
         UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
 
@@ -99,6 +102,10 @@ public sealed partial class LinuxHostNetworks
     {
         // dnsmasq forks, and its first process exits once the daemon is ready, or with the error that stopped it.
         var result = await _commands.TryRunAsync(DnsmasqBinary, [files.ConfigArgument], input: null, cancellationToken).ConfigureAwait(false);
+
+        // It forks twice; the middle process exits at once and, when this process is a subreaper (a host silo is),
+        // comes to it as a zombie that nobody else collects.
+        Processes.ReapZombieChildren([DnsmasqCommand], keep: []);
         if (result.ExitCode != 0)
         {
             throw new HypervisorException(
@@ -163,7 +170,7 @@ public sealed partial class LinuxHostNetworks
 
     private static bool IsDnsmasqOf(int pid, DnsmasqFiles files) =>
         pid > 0
-        && ReadOrNull($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/comm")?.TrimEnd('\n') == "dnsmasq"
+        && ReadOrNull($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/comm")?.TrimEnd('\n') == DnsmasqCommand
         && Processes.IsAlive(pid)
         && Processes.Arguments(pid).Contains(files.ConfigArgument, StringComparer.Ordinal);
 

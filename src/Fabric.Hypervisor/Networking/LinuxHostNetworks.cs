@@ -108,7 +108,7 @@ public sealed partial class LinuxHostNetworks : IHostNetworks
                 throw Conflict($"tap {tap} of network vni {vni} is in use: a process holds it open");
             }
 
-            await _commands.RunBatchAsync("ip", [$"link del dev {tap}"], cancellationToken).ConfigureAwait(false);
+            await _commands.RunAsync("ip", ["link", "del", "dev", tap], cancellationToken).ConfigureAwait(false);
             var network = $"vni {vni}";
             LogDeviceRemoved(network, "tap", tap);
         }
@@ -153,7 +153,7 @@ public sealed partial class LinuxHostNetworks : IHostNetworks
 
             foreach (var (kind, name) in removals)
             {
-                await _commands.RunBatchAsync("ip", [$"link del dev {name}"], cancellationToken).ConfigureAwait(false);
+                await _commands.RunAsync("ip", ["link", "del", "dev", name], cancellationToken).ConfigureAwait(false);
                 LogDeviceRemoved(network, kind, name);
             }
         }

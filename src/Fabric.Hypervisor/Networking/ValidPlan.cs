@@ -85,6 +85,18 @@ internal sealed partial record ValidPlan(
             throw Invalid($"{what}: localAddress '{plan.LocalAddress}' is not a unicast IPv4 address");
         }
 
+        // The bridge's gateway address would put a second route to the underlay in the host's namespace.
+        if (cidr.Contains(local))
+        {
+            throw Invalid($"{what}: cidr {cidr} contains localAddress {local}: a network may not overlap the underlay");
+        }
+
+        var peers = CheckPeers(what, OrEmpty(plan.Peers), local);
+        if (peers.FirstOrDefault(cidr.Contains) is { Value: not 0 } inside)
+        {
+            throw Invalid($"{what}: cidr {cidr} contains peer {inside}: a network may not overlap the underlay");
+        }
+
         return new ValidPlan(
             plan.Name,
             plan.Vni,
@@ -93,7 +105,7 @@ internal sealed partial record ValidPlan(
             plan.Dhcp,
             plan.Mtu,
             local,
-            CheckPeers(what, OrEmpty(plan.Peers), local),
+            peers,
             CheckPorts(what, OrEmpty(plan.Ports)),
             CheckReservations(what, OrEmpty(plan.Reservations), cidr, gateway),
             CheckRules(what, OrEmpty(plan.Rules)));

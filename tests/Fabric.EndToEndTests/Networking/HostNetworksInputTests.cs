@@ -53,6 +53,8 @@ public sealed class HostNetworksInputTests
         ["mtu too small"] = Good with { Mtu = 100 },
         ["local address not ipv4"] = Good with { LocalAddress = "host-a" },
         ["peer not ipv4"] = Good with { Peers = ["10.214.0.11 dev lo"] },
+        ["cidr over the underlay"] = Good with { Cidr = "10.214.0.0/16", Gateway = "10.214.1.1", Reservations = [] },
+        ["cidr over a peer"] = Good with { Cidr = "10.214.0.0/28", Gateway = "10.214.0.1", LocalAddress = "10.213.0.10", Reservations = [] },
     };
 
     private readonly LinuxHostNetworks _networks = new(
@@ -94,6 +96,8 @@ public sealed class HostNetworksInputTests
         { "mtu too small", "mtu 100" },
         { "local address not ipv4", "localAddress 'host-a'" },
         { "peer not ipv4", "peers[0]" },
+        { "cidr over the underlay", "cidr 10.214.0.0/16 contains localAddress 10.214.0.10" },
+        { "cidr over a peer", "cidr 10.214.0.0/28 contains peer 10.214.0.11" },
     };
 
     [Theory]

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Fabric.EndToEndTests.Driver;
 using Fabric.Hypervisor;
+using Fabric.Hypervisor.Linux;
 using Fabric.Hypervisor.Networking;
 using Fabric.TestSupport;
 using Xunit.Abstractions;
@@ -53,6 +54,9 @@ internal sealed class NetworkLab : IAsyncDisposable
 
     public static async Task<NetworkLab> StartAsync(ITestOutputHelper output)
     {
+        // As a host silo is (QemuDriver makes it one): dnsmasq's daemonizing leftovers and the daemons, once ended,
+        // come to this process, and the tests see that the realizer collects them.
+        Processes.BecomeSubreaper();
         var directory = TestDirectories.Create();
 
         // dnsmasq reads its reservations as nobody: the folders above them must let others through.
@@ -98,6 +102,27 @@ internal sealed class NetworkLab : IAsyncDisposable
         new(name, vni, Cidr, Gateway, dhcp, Mtu, host.Address) { Peers = [Other(host).Address] };
 
     public LabHost Other(LabHost host) => host == A ? B : A;
+
+    /// <summary>The pids of zombie dnsmasq processes whose parent is this (subreaper) process: what nobody collected.</summary>
+    public static IReadOnlyList<int> UncollectedDnsmasqs() =>
+    [
+        .. System.IO.Directory.EnumerateDirectories("/proc")
+            .Select(path => int.TryParse(Path.GetFileName(path), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : 0)
+            .Where(pid => pid > 0 && Stat(pid) is { } stat && stat.Contains("(dnsmasq) Z ", StringComparison.Ordinal)
+                && stat.Split(") Z ")[1].Split(' ')[0] == Environment.ProcessId.ToString(CultureInfo.InvariantCulture)),
+    ];
+
+    private static string? Stat(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>
     /// A guest namespace whose eth0 (MAC <paramref name="mac"/>, the network's MTU) is joined by a veth to
@@ -185,6 +210,9 @@ internal sealed class NetworkLab : IAsyncDisposable
             try
             {
                 await Underlay.DisposeAsync();
+
+                // The dnsmasqs the underlay's removal killed.
+                Processes.ReapZombieChildren(["dnsmasq"], keep: []);
             }
             finally
             {

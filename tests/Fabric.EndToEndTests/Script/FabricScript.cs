@@ -44,8 +44,13 @@ internal sealed class FabricScript : IAsyncDisposable
 
     public string Subnet { get; } = Underlay.NextSubnet();
 
-    public static FabricScript Create(int? redisPort = null) =>
-        new(TestDirectories.Create(), redisPort ?? Ports.Free());
+    public static FabricScript Create(int? redisPort = null)
+    {
+        // As a FABRIC_HOME in a checkout would be: others may pass through (dnsmasq, as nobody, reads its files there).
+        var home = TestDirectories.Create();
+        File.SetUnixFileMode(home, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        return new(home, redisPort ?? Ports.Free());
+    }
 
     public string PidFile(string name) => Path.Combine(Home, "run", $"{name}.pid");
 

@@ -41,6 +41,17 @@ public sealed class FabricUpNamespacesTests
         var qemu = vm.GetProperty("pid").GetInt32();
         Assert.Equal(hosts.Single(h => h.HostId == vmHost).Namespace, NetworkNamespaces.Of(qemu));
 
+        // A VM with a NIC: its host realizes the network in its namespace, with a dnsmasq there that down ends too.
+        foreach (var command in new[] { new[] { "ctl", "net", "create", "n1", "--cidr", "10.99.0.0/24" }, ["ctl", "vm", "create", "t2", "--image", "tiny", "--memory", "16Mi", "--network", "n1", "--host", "host-a"], ["ctl", "vm", "start", "t2"] })
+        {
+            var result = await fabric.RunAsync(command);
+            Assert.True(result.ExitCode == 0, result.ToString());
+        }
+
+        var dnsmasq = await WaitForDnsmasqAsync(fabric);
+        Assert.Equal($"{fabric.Prefix}-host-a", NetworkNamespaces.Of(dnsmasq));
+        Assert.Contains((await NamespaceLinks.ReadAsync($"{fabric.Prefix}-host-a")).Select(l => l.Kind), kind => kind == "vxlan");
+
         // A killed silo comes back, into its namespace, at the next up.
         var victim = hosts.Single(h => h.HostId == "host-b");
         Processes.Kill(victim.Pid!.Value);
@@ -56,7 +67,28 @@ public sealed class FabricUpNamespacesTests
         Assert.True(down.ExitCode == 0, down.ToString());
         Assert.Empty(fabric.LiveProcesses());
         Assert.False(Processes.IsAlive(qemu));
+        Assert.False(Processes.IsAlive(dnsmasq), $"dnsmasq pid {dnsmasq} outlived down");
         Assert.Empty(fabric.NetworkLeftovers());
+    }
+
+    /// <summary>The pid of the dnsmasq a host of this fabric runs (its files are under the fabric's data directory).</summary>
+    private static async Task<int> WaitForDnsmasqAsync(FabricScript fabric)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            foreach (var directory in Directory.EnumerateDirectories("/proc"))
+            {
+                if (int.TryParse(Path.GetFileName(directory), out var pid) && Processes.Arguments(pid) is [var program, ..] arguments
+                    && program.EndsWith("dnsmasq", StringComparison.Ordinal) && arguments.Any(a => a.Contains(fabric.Home, StringComparison.Ordinal)))
+                {
+                    return pid;
+                }
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "no dnsmasq runs for the network of the fabric's VM");
+            await Task.Delay(200);
+        }
     }
 
     private static async Task WaitUntilDeadAsync(int pid)
