@@ -4,11 +4,12 @@ using Fabric.Bench;
 using Fabric.TestSupport;
 using Spectre.Console;
 
-// ./fabric bench [start|detect|fleet|migrate|storage] [-o json] [--runs N] [--rounds N] [--vms 10000,100000] [--silos 1,3] [--concurrency N] [--loopback]
+// ./fabric bench [start|detect|fleet|migrate|storage|network] [-o json] [--runs N] [--rounds N] [--vms 10000,100000] [--silos 1,3] [--concurrency N] [--loopback]
 var benchmarks = new List<string>();
 var json = false;
-var runs = 10;
-var rounds = 5;
+// Unset: each benchmark's own default (10 and 5; network: 50 pings and 3 rounds).
+int? runsOption = null;
+int? roundsOption = null;
 var sizes = new List<int> { 10_000, 100_000 };
 var siloCounts = new List<int> { 1, 3 };
 var concurrency = 32;
@@ -26,7 +27,7 @@ catch (Exception ex) when (ex is ArgumentException or FormatException or Overflo
 
 if (benchmarks.Count == 0)
 {
-    benchmarks.AddRange(["start", "detect", "fleet", "migrate", "storage"]);
+    benchmarks.AddRange(["start", "detect", "fleet", "migrate", "storage", "network"]);
 }
 
 // Tables are read in logs and CI output too: do not wrap them at 80 columns there.
@@ -35,6 +36,8 @@ if (Console.IsOutputRedirected)
     AnsiConsole.Profile.Width = 200;
 }
 
+var runs = runsOption ?? 10;
+var rounds = roundsOption ?? 5;
 var results = new Dictionary<string, object>();
 var progress = Console.Error;
 if (benchmarks.Contains("start"))
@@ -97,6 +100,25 @@ if (benchmarks.Contains("storage"))
     }
 }
 
+if (benchmarks.Contains("network"))
+{
+    if (NetworkBenchmark.UnavailableReason(loopback) is { } why)
+    {
+        progress.WriteLine($"network: skipped: {why}");
+        results["network"] = new Dictionary<string, string> { ["skipped"] = why };
+    }
+    else
+    {
+        progress.WriteLine("network: guest-to-guest latency and throughput over a virtual network (VXLAN across hosts, a bridge on one host) vs the raw underlay, and packets lost through live migrations (namespaces topology)");
+        var report = await NetworkBenchmark.RunAsync(runsOption ?? NetworkBenchmark.DefaultPings, roundsOption ?? NetworkBenchmark.DefaultRounds, progress);
+        results["network"] = report;
+        if (!json)
+        {
+            Tables.Print(report);
+        }
+    }
+}
+
 if (json)
 {
     Console.WriteLine(JsonSerializer.Serialize(results, new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true }));
@@ -122,10 +144,10 @@ void ParseArguments()
                 json = Next() == "json" ? true : throw new ArgumentException("-o: only json is supported");
                 break;
             case "--runs":
-                runs = Number();
+                runsOption = Number();
                 break;
             case "--rounds":
-                rounds = Number();
+                roundsOption = Number();
                 break;
             case "--vms":
                 sizes = Numbers();
@@ -142,11 +164,11 @@ void ParseArguments()
             case "--loopback":
                 loopback = true;
                 break;
-            case "start" or "fleet" or "detect" or "migrate" or "storage":
+            case "start" or "fleet" or "detect" or "migrate" or "storage" or "network":
                 benchmarks.Add(option);
                 break;
             default:
-                throw new ArgumentException($"unknown benchmark or option '{option}' (benchmarks: start, detect, fleet, migrate, storage; options: -o json, --runs N, --rounds N, --vms N[,N], --silos N[,N], --concurrency N, --hold SECONDS, --loopback)");
+                throw new ArgumentException($"unknown benchmark or option '{option}' (benchmarks: start, detect, fleet, migrate, storage, network; options: -o json, --runs N, --rounds N, --vms N[,N], --silos N[,N], --concurrency N, --hold SECONDS, --loopback)");
         }
     }
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
-using System.Text.RegularExpressions;
 using Fabric.Client;
 using Fabric.Contracts;
 using Fabric.Hypervisor.Volumes;
@@ -488,8 +487,8 @@ internal static partial class StorageBenchmark
         var data = GuestDataBytes.ToString(CultureInfo.InvariantCulture);
         foreach (var subject in subjects)
         {
-            await WaitForConsoleAsync(client, subject.Vm, Ready(), BootTimeout);
-            var shell = new Shell(client, subject.Vm);
+            await GuestConsole.WaitForAsync(client, subject.Vm, GuestConsole.Ready(), BootTimeout);
+            var shell = new GuestShell(client, subject.Vm, GuestCommandTimeout);
             if (subject.Pool is null)
             {
                 progress.WriteLine($"    {subject.Vm}: {GuestDataBytes / MiB} MiB from /dev/urandom into /tmp/data (in RAM)");
@@ -541,7 +540,7 @@ internal static partial class StorageBenchmark
         foreach (var subject in subjects)
         {
             var outcome = outcomes[subject.Vm];
-            var now = await new Shell(client, subject.Vm).ValueAsync($"$(sha256sum {DataFile(subject)} | cut -d' ' -f1)");
+            var now = await new GuestShell(client, subject.Vm, GuestCommandTimeout).ValueAsync($"$(sha256sum {DataFile(subject)} | cut -d' ' -f1)");
             outcome.DataCheck = $"{DataFile(subject)} {(now == sums[subject.Vm] ? "intact" : "CHANGED")} after {outcome.Moves} moves";
         }
 
@@ -643,58 +642,6 @@ internal static partial class StorageBenchmark
 
         await Task.Delay(Settle);
     }
-
-    /// <summary>
-    /// Commands typed into the linux guest's root shell through the fabric's console, each answered by a marker line
-    /// (as tests/Fabric.EndToEndTests/Driver/GuestShell.cs: the shell's echo of the typed line cannot match the marker).
-    /// </summary>
-    private sealed class Shell(FabricClient client, string vm)
-    {
-        public async Task MustAsync(string command)
-        {
-            var tag = Tag();
-            await client.SendConsoleAsync(vm, $"{command}; echo \"__{tag}\"\"_$?__\"");
-            var status = await WaitForConsoleAsync(client, vm, new Regex($"__{tag}_(?<v>\\d+)__"), GuestCommandTimeout);
-            if (status != "0")
-            {
-                throw new InvalidOperationException($"'{command}' exited {status} in vm {vm}");
-            }
-        }
-
-        public async Task<string> ValueAsync(string expression)
-        {
-            var tag = Tag();
-            await client.SendConsoleAsync(vm, $"echo \"__{tag}\"\"_{expression}__\"");
-            return await WaitForConsoleAsync(client, vm, new Regex($"__{tag}_(?<v>[^_]*)__"), GuestCommandTimeout);
-        }
-
-        private static string Tag() => $"b{Random.Shared.Next():x}";
-    }
-
-    /// <summary>Follows the VM's console (from its start) until a line matches; returns the match's group <c>v</c>, if any.</summary>
-    private static async Task<string> WaitForConsoleAsync(FabricClient client, string vm, Regex pattern, TimeSpan timeout)
-    {
-        using var cancel = new CancellationTokenSource(timeout);
-        try
-        {
-            await foreach (var line in client.ConsoleAsync(vm, follow: true, cancel.Token))
-            {
-                if (pattern.Match(line) is { Success: true } match)
-                {
-                    return match.Groups["v"].Value;
-                }
-            }
-        }
-        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
-        {
-            // Timed out: said below.
-        }
-
-        throw new TimeoutException($"vm {vm} printed no line matching '{pattern}' within {timeout.TotalSeconds:0} s");
-    }
-
-    [GeneratedRegex(@"fabric-guest ready boot=[0-9a-f]+")]
-    private static partial Regex Ready();
 
     // ------------------------------------------------------------------ processes and files
 

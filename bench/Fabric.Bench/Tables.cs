@@ -202,6 +202,83 @@ internal static class Tables
         }
     }
 
+    public static void Print(NetworkReport report)
+    {
+        var latency = new Table().Title($"network: ping round trips, {report.Pings} pings {report.PingIntervalMs:0} ms apart per path (linux guests of {report.GuestMemoryMiB} MiB under {report.Accelerator}, guest MTU {report.GuestMtu}; {report.Topology} topology)");
+        foreach (var column in new[] { "path", "between", "answered", "min", "avg", "p50", "max", "avg ÷ underlay", "p50 ÷ underlay" })
+        {
+            latency.AddColumn(column);
+        }
+
+        foreach (var row in report.Latency)
+        {
+            var baseline = row.Path.StartsWith("raw", StringComparison.Ordinal);
+            latency.AddRow(Markup.Escape(row.Path), Markup.Escape(row.Between), $"{N(row.Received)}/{N(row.Sent)}", Rtt(row.MinMs), Rtt(row.AvgMs), Rtt(row.P50Ms), Rtt(row.MaxMs), baseline ? "" : $"[bold]{Ratio(row.AvgVsUnderlay)}[/]", baseline ? "" : $"[bold]{Ratio(row.P50VsUnderlay)}[/]");
+        }
+
+        AnsiConsole.Write(latency);
+
+        var throughput = new Table().Title("network: TCP bulk transfer, one connection, zeroes from dd through nc (busybox on every path), timed by the sender");
+        foreach (var column in new[] { "path", "between", "tool", "transfers", "per transfer", "MiB/s p50", "min", "max", "p50 ÷ underlay (same tool)" })
+        {
+            throughput.AddColumn(column);
+        }
+
+        foreach (var row in report.Throughput)
+        {
+            throughput.AddRow(Markup.Escape(row.Path), Markup.Escape(row.Between), Markup.Escape(row.Tool), N(row.Transfers), row.MiBPerTransfer is { } size ? MiB(size) : "3 s", Rate(row.P50MiBps), Rate(row.MinMiBps), Rate(row.MaxMiBps), row.VsUnderlay is { } r ? (row.Path.StartsWith("raw", StringComparison.Ordinal) ? Ratio(r) : $"[bold]{Ratio(r)}[/]") : "");
+        }
+
+        AnsiConsole.Write(throughput);
+
+        var m = report.Migration;
+        var loss = new Table().Title($"network: a ping every {m.IntervalMs:0} ms through live migrations of its target, {m.Rounds} × (host-b → host-a → host-b), {m.PingsPerMigration} pings per migration");
+        foreach (var column in new[] { "round", "migration", "sent", "lost", "longest run lost", "guest pause", "pause ÷ interval (expected loss)", "migration total" })
+        {
+            loss.AddColumn(column);
+        }
+
+        foreach (var row in m.Migrations)
+        {
+            loss.AddRow(N(row.Round), $"{row.From} → {row.To}", N(row.Sent), $"[bold]{N(row.Lost)}[/]", N(row.LongestGap), WholeMs(row.GuestPauseMs), row.PauseOverInterval is { } e ? e.ToString("0.0", CultureInfo.InvariantCulture) : "n/a", WholeMs(row.TotalMs));
+        }
+
+        loss.AddRow("[bold]p50[/]", "", "", $"[bold]{Count(m.LostP50)}[/]", "", Ms(m.PauseP50Ms), m.PauseOverIntervalP50 is { } p ? p.ToString("0.0", CultureInfo.InvariantCulture) : "n/a", "");
+        loss.AddRow("[bold]max[/]", "", "", $"[bold]{Count(m.LostMax)}[/]", "", Ms(m.PauseMaxMs), "", "");
+        AnsiConsole.Write(loss);
+
+        AnsiConsole.WriteLine($"machine load (1-minute average): {report.LoadAverageAtStart.ToString("0.0", CultureInfo.InvariantCulture)} at the start, {report.LoadAverageAtEnd.ToString("0.0", CultureInfo.InvariantCulture)} at the end");
+        AnsiConsole.WriteLine("what the figures mean:");
+        foreach (var line in NetworkLegend)
+        {
+            AnsiConsole.WriteLine($"  - {line}");
+        }
+
+        foreach (var failure in m.Failures)
+        {
+            AnsiConsole.WriteLine($"  - a migration FAILED (left out of the figures): {failure}");
+        }
+
+        foreach (var note in report.Notes)
+        {
+            AnsiConsole.WriteLine($"  - {note}");
+        }
+    }
+
+    private static readonly string[] NetworkLegend =
+    [
+        "guests run under TCG (software emulation) on this machine: every guest figure is bound by the emulated CPU (each packet crosses the guest's kernel and virtio-net in emulation), not by the bridge or VXLAN; the underlay rows are host kernels only",
+        "ping: busybox ping in the sender (the guest's own, and busybox's in host-a's namespace for the underlay); p50 from the per-packet time= lines, min/avg/max likewise",
+        "throughput: dd if=/dev/zero bs=64k | nc IP 5001 in the sender, nc -l -p 5001 | wc -c in the receiver (bytes checked); seconds from the sender's /proc/uptime before dd to after nc ends (nc ends once the receiver has read everything and closed); each path's transfers sized to last about 4 s at the rate of an untimed 8 MiB transfer (which runs cold, so the timed ones are often shorter); busybox nc moves small buffers, so on the underlay the tool, not the link, is the limit: iperf3 shows what the underlay itself carries",
+        "migration: ping -c N -i 0.1 -W 1 in the pinger (on host-a), started 1.5 s before MigrateVmAsync; lost = transmitted − received by the ping's own summary; longest run lost: the most consecutive sequence numbers without an answer; guest pause: MigrationInfo.GuestPauseMs (source STOP to target RESUME); a guest paused for P ms misses about P ÷ interval pings, so pause ÷ interval is the loss to expect if the network added none",
+    ];
+
+    private static string Rtt(double value) => $"{value.ToString("0.000", CultureInfo.InvariantCulture)} ms";
+
+    private static string Count(double? value) => value is { } v ? v.ToString("0.#", CultureInfo.InvariantCulture) : "n/a";
+
+    private static string WholeMs(long? value) => value is { } v ? $"{v.ToString(CultureInfo.InvariantCulture)} ms" : "n/a";
+
     private static readonly string[] StorageLegend =
     [
         "provisioning, fabric: CreateVmAsync with DiskRequest { Pool, SizeBytes, Image, Full }, from the call to its answer (the VM created and placed, its volume made); the VM is not started, and is deleted with its volume after each run",
