@@ -10,7 +10,7 @@ namespace Fabric.Hypervisor.Qemu;
 public sealed partial class QemuDriver
 {
     private readonly VolumeStore _volumes = new();
-    private IHostNetworks? _networks;
+    private readonly IHostNetworks? _networks;
 
     TCapability? IHypervisorDriver.Capability<TCapability>()
         where TCapability : class => this as TCapability ?? _volumes as TCapability ?? _networks as TCapability;

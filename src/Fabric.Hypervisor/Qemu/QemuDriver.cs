@@ -29,8 +29,9 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     private readonly FileStream _dataDirectoryLock;
     private int _disposed;
 
-    private QemuDriver(QemuDriverOptions options, AcceleratorChoice accelerator, IReadOnlyDictionary<string, GuestImage> images, HostFacts facts, FileStream dataDirectoryLock, ILogger<QemuDriver> logger)
+    private QemuDriver(QemuDriverOptions options, AcceleratorChoice accelerator, IReadOnlyDictionary<string, GuestImage> images, HostFacts facts, FileStream dataDirectoryLock, ILogger<QemuDriver> logger, IHostNetworks? networks)
     {
+        _networks = networks;
         _options = options;
         _dataDirectoryLock = dataDirectoryLock;
         _accelerator = accelerator;
@@ -49,7 +50,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
 
     /// <summary>
     /// Prepares the driver for this machine: checks the data directory, decides the accelerator once (logging why),
-    /// loads the guest images and reads QEMU's version.
+    /// loads the guest images and reads QEMU's version. <paramref name="networks"/>: the host's virtual networks, offered as a capability where the host may realize them (its own network namespace).
     /// </summary>
     public static async Task<QemuDriver> CreateAsync(QemuDriverOptions options, ILogger<QemuDriver> logger, CancellationToken cancellationToken, IHostNetworks? networks = null)
     {
@@ -92,7 +93,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             Processes.BecomeSubreaper();
 
             var facts = new HostFacts(Environment.ProcessorCount, ReadMemoryMiB(), accelerator.Name, accelerator.Reason, version);
-            return new QemuDriver(options, accelerator, images, facts, dataDirectoryLock, logger) { _networks = networks };
+            return new QemuDriver(options, accelerator, images, facts, dataDirectoryLock, logger, networks);
         }
         catch
         {
