@@ -105,10 +105,9 @@ internal sealed partial class HostGrain : IHostNetworking
         }
     }
 
-    Task IHostNetworking.NetworkChanged(string network)
-    {
-        return NeededNetworks().Contains(network) ? RealizeQuietlyAsync(network) : Task.CompletedTask;
-    }
+    /// <summary>A network this host needs is realized again; one it no longer needs (deleted, or its last NIC here gone) is removed now rather than at the next pass.</summary>
+    Task IHostNetworking.NetworkChanged(string network) =>
+        NeededNetworks().Contains(network) ? RealizeQuietlyAsync(network) : ReconcileNetworksAsync(CancellationToken.None);
 
     /// <summary>The launch spec of an entry with its NICs, their networks realized here first (taps exist before QEMU opens them).</summary>
     private async Task<LaunchSpec> LaunchSpecAsync(LedgerEntry entry, Guid instance)
