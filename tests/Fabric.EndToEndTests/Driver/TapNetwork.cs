@@ -1,5 +1,5 @@
-using System.Diagnostics;
 using System.Globalization;
+using Fabric.EndToEndTests.Storage;
 using Fabric.Hypervisor.Linux;
 using Fabric.TestSupport;
 
@@ -47,7 +47,7 @@ internal sealed class TapNetwork : IAsyncDisposable
         var network = new TapNetwork(Underlay.NewPrefix() + "-nic", directory);
         await File.WriteAllTextAsync(network.QemuWrapper, $"#!/bin/sh\nexec nsenter --net=/run/netns/{network.Name} qemu-system-x86_64 \"$@\"\n");
         File.SetUnixFileMode(network.QemuWrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        await MustAsync("ip", "netns", "add", network.Name);
+        await StorageTools.RunAsync("ip", "netns", "add", network.Name);
         try
         {
             await network.IpAsync("link", "set", "lo", "up");
@@ -71,7 +71,7 @@ internal sealed class TapNetwork : IAsyncDisposable
     }
 
     /// <summary>The tap's flags as <c>ip link</c> shows them (e.g. <c>NO-CARRIER</c> once no QEMU holds it).</summary>
-    public async Task<string> LinkAsync(string tap) => (await RunAsync("ip", "-n", Name, "-o", "link", "show", "dev", tap)).Output;
+    public async Task<string> LinkAsync(string tap) => (await StorageTools.TryRunAsync("ip", "-n", Name, "-o", "link", "show", "dev", tap)).Output;
 
     /// <summary>
     /// Gives the bridge <see cref="Gateway"/>/24 and starts dnsmasq on it: DHCP only (<c>--port=0</c>: no DNS), static
@@ -94,7 +94,7 @@ internal sealed class TapNetwork : IAsyncDisposable
 
         // dnsmasq daemonizes once it listens (the parent exits after the daemon reported a clean start); the daemon
         // writes its pid file.
-        await MustAsync("nsenter", [.. arguments]);
+        await StorageTools.RunAsync("nsenter", [.. arguments]);
         for (var attempt = 0; _dnsmasq is null; attempt++)
         {
             if (File.Exists(pidFile) && int.TryParse((await File.ReadAllTextAsync(pidFile)).Trim(), CultureInfo.InvariantCulture, out var pid))
@@ -116,7 +116,7 @@ internal sealed class TapNetwork : IAsyncDisposable
     public async Task<IReadOnlyDictionary<string, string>> LearnedAsync()
     {
         var learned = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var line in (await RunAsync("bridge", "-n", Name, "fdb", "show", "br", Bridge)).Output.Split('\n'))
+        foreach (var line in (await StorageTools.TryRunAsync("bridge", "-n", Name, "fdb", "show", "br", Bridge)).Output.Split('\n'))
         {
             // "52:54:00:0a:00:02 dev tap1 master br0" (learned); "… dev tap1 vlan 1 master br0 permanent" (the port's own).
             var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -130,7 +130,7 @@ internal sealed class TapNetwork : IAsyncDisposable
     }
 
     /// <summary>Makes the bridge forget where <paramref name="mac"/> is.</summary>
-    public Task ForgetAsync(string mac, string tap) => MustAsync("bridge", "-n", Name, "fdb", "del", mac, "dev", tap, "master");
+    public Task<string> ForgetAsync(string mac, string tap) => StorageTools.RunAsync("bridge", "-n", Name, "fdb", "del", mac, "dev", tap, "master");
 
     public async ValueTask DisposeAsync()
     {
@@ -139,32 +139,8 @@ internal sealed class TapNetwork : IAsyncDisposable
             await Processes.KillAndReapAsync(pid, TimeSpan.FromSeconds(5));
         }
 
-        await RunAsync("ip", "netns", "del", Name);
+        await StorageTools.TryRunAsync("ip", "netns", "del", Name);
     }
 
-    private Task IpAsync(params string[] arguments) => MustAsync("ip", ["-n", Name, .. arguments]);
-
-    private static async Task MustAsync(string program, params string[] arguments)
-    {
-        var result = await RunAsync(program, arguments);
-        if (result.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{program} {string.Join(' ', arguments)} exited {result.ExitCode}: {result.Error.Trim()}");
-        }
-    }
-
-    private static async Task<(int ExitCode, string Output, string Error)> RunAsync(string program, params string[] arguments)
-    {
-        var startInfo = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in arguments)
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(startInfo) ?? throw new InvalidOperationException($"{program} did not start");
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await output, await error);
-    }
+    private Task<string> IpAsync(params string[] arguments) => StorageTools.RunAsync("ip", ["-n", Name, .. arguments]);
 }
