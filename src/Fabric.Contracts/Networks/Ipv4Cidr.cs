@@ -21,8 +21,6 @@ public readonly record struct Ipv4Cidr(uint Network, int PrefixLength)
     /// <summary>Addresses in the prefix, network and broadcast included.</summary>
     public long Size => 1L << (32 - PrefixLength);
 
-    public string NetmaskText => Format(Mask);
-
     public bool Contains(uint address) => (address & Mask) == Network;
 
     public bool Overlaps(Ipv4Cidr other)

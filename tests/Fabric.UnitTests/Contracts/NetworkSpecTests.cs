@@ -61,7 +61,6 @@ public sealed class NetworkSpecTests
         Assert.True(Ipv4Cidr.Parse("cidr", "10.10.7.0/24").Overlaps(wide));
         Assert.False(wide.Overlaps(Ipv4Cidr.Parse("cidr", "10.11.0.0/24")));
         Assert.Equal(256, Ipv4Cidr.Parse("cidr", "10.10.7.0/24").Size);
-        Assert.Equal("255.255.255.248", Ipv4Cidr.Parse("cidr", "10.10.7.8/29").NetmaskText);
     }
 
     [Theory]
