@@ -21,6 +21,12 @@ public static class ErrorCodes
     /// <summary>The caller may not do this.</summary>
     public const string Forbidden = "forbidden";
 
+    /// <summary>The request carries no valid credentials (none, unknown, revoked or expired).</summary>
+    public const string Unauthenticated = "unauthenticated";
+
+    /// <summary>A project's quota would be exceeded; the message names the quota.</summary>
+    public const string InsufficientQuota = "insufficient-quota";
+
     /// <summary>The hypervisor refused or failed the operation (QEMU could not start, QMP error).</summary>
     public const string HypervisorError = "hypervisor-error";
 }

@@ -30,6 +30,10 @@ public sealed class FabricException : Exception
 
     public static FabricException InsufficientCapacity(string message) => new(ErrorCodes.InsufficientCapacity, message);
 
+    public static FabricException Forbidden(string message) => new(ErrorCodes.Forbidden, message);
+
+    public static FabricException InsufficientQuota(string message) => new(ErrorCodes.InsufficientQuota, message);
+
     public static FabricException Unavailable(string message) => new(ErrorCodes.Unavailable, message);
 
     public static FabricException Hypervisor(string message) => new(ErrorCodes.HypervisorError, message);

@@ -47,6 +47,10 @@ public sealed record FleetEvent
 
     [Id(6)]
     public string? Reason { get; init; }
+
+    /// <summary>The project of the VM concerned, or null for host events.</summary>
+    [Id(7)]
+    public string? Project { get; init; }
 }
 
 /// <summary>Where fleet events are published: one Orleans stream that clients subscribe to.</summary>

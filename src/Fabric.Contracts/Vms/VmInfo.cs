@@ -76,6 +76,10 @@ public sealed record VmInfo
     /// <summary>The VM's NICs, by slot.</summary>
     [Id(19)]
     public ImmutableArray<VmNic> Nics { get; init; } = [];
+
+    /// <summary>The project the VM belongs to.</summary>
+    [Id(20)]
+    public string Project { get; init; } = ProjectInfo.Default;
 }
 
 /// <summary>One lifecycle transition of a VM.</summary>

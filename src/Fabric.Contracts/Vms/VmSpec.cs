@@ -79,6 +79,10 @@ public sealed record VmSpec
     [Id(7)]
     public ImmutableArray<NicRequest> Nics { get; init; } = [];
 
+    /// <summary>The project the VM belongs to and is charged to.</summary>
+    [Id(8)]
+    public string Project { get; init; } = ProjectInfo.Default;
+
     /// <summary>
     /// Checks every field on its own (host-independent limits); host limits and image availability are checked at placement.
     /// Returns the spec with normalized collections, or throws <c>invalid-spec</c> naming the first bad field.
@@ -87,6 +91,7 @@ public sealed record VmSpec
     {
         Names.Require("name", Name);
         Names.Require("image", Image);
+        Names.Require("project", Project);
         if (VCpus < 1 || VCpus > MaxVCpus)
         {
             throw FabricException.InvalidSpec("vcpus", $"{VCpus} is out of range 1–{MaxVCpus}");
