@@ -1,3 +1,4 @@
+using Fabric.Api;
 using Fabric.Contracts;
 using Fabric.Grains.Host;
 using Fabric.Grains.Hosting;
@@ -7,9 +8,6 @@ using Fabric.Hypervisor.Networking;
 using Fabric.Hypervisor.Qemu;
 using Fabric.Hypervisor.Simulation;
 using Fabric.Silo;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Persistence;
@@ -18,7 +16,7 @@ using Orleans.Storage;
 using StackExchange.Redis;
 
 // appsettings.json ships beside the program; the working directory is the operator's.
-var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
 builder.Logging.AddSimpleConsole(o =>
 {
     o.SingleLine = true;
@@ -82,14 +80,24 @@ builder.UseOrleans(silo =>
     silo.AddFabric(settings.Host, CreateDriverFactory(settings), builder.Configuration);
 });
 
-using var host = builder.Build();
+// The REST API, at the silo's own address: the one public way in (docs/api.md).
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    kestrel.Listen(settings.Address, settings.ApiPort);
+    kestrel.Limits.MaxRequestBodySize = ApiOptions.MaxBodyBytes;
+    kestrel.AddServerHeader = false;
+});
+builder.Services.AddFabricApi(builder.Configuration);
+
+await using var host = builder.Build();
+host.MapFabricApi();
 var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Fabric.Silo");
 if (redis is null)
 {
     SiloLog.DevelopmentMode(logger);
 }
 
-SiloLog.Starting(logger, settings.Host.HostIds, settings.Driver, settings.Address, settings.SiloPort, settings.GatewayPort, settings.DataDirectory, settings.Redis ?? "none");
+SiloLog.Starting(logger, settings.Host.HostIds, settings.Driver, settings.Address, settings.SiloPort, settings.GatewayPort, settings.ApiPort, settings.DataDirectory, settings.Redis ?? "none");
 try
 {
     // SIGTERM stops the silo; the drivers detach and every VM keeps running, re-attached at the next start.

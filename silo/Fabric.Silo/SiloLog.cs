@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 
 namespace Fabric.Silo;
 
@@ -7,6 +6,6 @@ internal static partial class SiloLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "DEVELOPMENT MODE: no Fabric:Redis configured; localhost clustering and in-memory storage, nothing survives this process")]
     public static partial void DevelopmentMode(ILogger logger);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Fabric silo starting: hosts [{Hosts}], driver {Driver}, address {Address} (silo port {SiloPort}, gateway port {GatewayPort}), data {DataDirectory}, redis {Redis}")]
-    public static partial void Starting(ILogger logger, IEnumerable<string> hosts, DriverKind driver, System.Net.IPAddress address, int siloPort, int gatewayPort, string dataDirectory, string redis);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Fabric silo starting: hosts [{Hosts}], driver {Driver}, address {Address} (silo port {SiloPort}, gateway port {GatewayPort}, API port {ApiPort}), data {DataDirectory}, redis {Redis}")]
+    public static partial void Starting(ILogger logger, IEnumerable<string> hosts, DriverKind driver, System.Net.IPAddress address, int siloPort, int gatewayPort, int apiPort, string dataDirectory, string redis);
 }

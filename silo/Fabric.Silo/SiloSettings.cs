@@ -4,7 +4,6 @@ using Fabric.Contracts;
 using Fabric.Grains.Hosting;
 using Fabric.Hypervisor.Accel;
 using Fabric.Hypervisor.Qemu;
-using Microsoft.Extensions.Configuration;
 
 namespace Fabric.Silo;
 
@@ -63,6 +62,9 @@ public sealed class SiloSettings
 
     public required int GatewayPort { get; init; }
 
+    /// <summary>The port the REST API listens on at <see cref="Address"/> (<c>Fabric:Api:Port</c>, 8080 by default).</summary>
+    public required int ApiPort { get; init; }
+
     public required FailureDetectionMode FailureDetection { get; init; }
 
     public static SiloSettings Load(IConfiguration configuration)
@@ -113,6 +115,7 @@ public sealed class SiloSettings
             Address = ParseAddress(section, "Address"),
             SiloPort = ParsePort(section, "SiloPort", 11111),
             GatewayPort = ParsePort(section, "GatewayPort", 30000),
+            ApiPort = ParsePort(section, "Api:Port", 8080),
             FailureDetection = ParseEnum<FailureDetectionMode>(section, "FailureDetection", FailureDetectionMode.Tuned),
         };
     }

@@ -257,6 +257,13 @@ public sealed partial class FabricClient : IAsyncDisposable
     }
 
     /// <summary>
+    /// The VM's console log from <paramref name="offset"/> (at most <paramref name="maxBytes"/>), waiting up to
+    /// <paramref name="wait"/> for output past it: one long-poll of <see cref="ConsoleAsync"/>.
+    /// </summary>
+    public Task<ConsoleChunk> ReadConsoleAsync(string name, long offset, int maxBytes, TimeSpan wait) =>
+        Call(() => Vm(name).ReadConsole(offset, Math.Clamp(maxBytes, 1, ConsoleChunkBytes), wait));
+
+    /// <summary>
     /// The VM's serial console, line by line: what it printed so far, then (with <paramref name="follow"/>) new lines as
     /// they come, until cancelled.
     /// </summary>
@@ -338,8 +345,11 @@ public sealed partial class FabricClient : IAsyncDisposable
     public Task<MigrationInfo> GetMigrationAsync(string name) => Call(() => Migration(name).Get());
 
     /// <summary>The VM's migration once it has moved past <paramref name="version"/> (or after a second).</summary>
-    public Task<MigrationInfo> WaitForMigrationChangeAsync(string name, long version) =>
-        Call(() => Migration(name).WaitForChange(version, MigrationPollInterval));
+    public Task<MigrationInfo> WaitForMigrationChangeAsync(string name, long version) => WaitForMigrationChangeAsync(name, version, MigrationPollInterval);
+
+    /// <summary>The VM's migration once its version passes <paramref name="version"/>, or as it is after <paramref name="timeout"/>.</summary>
+    public Task<MigrationInfo> WaitForMigrationChangeAsync(string name, long version, TimeSpan timeout) =>
+        Call(() => Migration(name).WaitForChange(version, timeout));
 
     /// <summary>Follows the VM's migration to its end, reporting every change to <paramref name="progress"/>.</summary>
     public async Task<MigrationInfo> WaitForMigrationAsync(string name, IProgress<MigrationInfo>? progress = null, CancellationToken cancellationToken = default)

@@ -12,6 +12,12 @@ public sealed record SiloHandle(string HostId, ChildProcess Process, int SiloPor
 
     /// <summary>The network namespace the silo (and its QEMUs) run in; null in the loopback topology.</summary>
     public string? Namespace { get; init; }
+
+    /// <summary>The port of the silo's REST API, at <see cref="Address"/>.</summary>
+    public int ApiPort { get; init; }
+
+    /// <summary>The base URL of the silo's REST API.</summary>
+    public Uri ApiUrl => new($"http://{Address}:{ApiPort}");
 }
 
 /// <summary>
@@ -37,6 +43,17 @@ public sealed class FabricEnvironment : IAsyncDisposable
 
     /// <summary>The environment's private directory (short: VM sockets live under it).</summary>
     public string Directory { get; }
+
+    /// <summary>
+    /// The first admin token, which every silo registers from <see cref="AdminTokenFile"/> at start-up (as with
+    /// <c>./fabric up</c>'s <c>.fabric/admin.token</c>).
+    /// </summary>
+    public string AdminToken { get; } = ApiTokens.Format(Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6)), Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_'));
+
+    public string AdminTokenFile => Path.Combine(Directory, "admin.token");
+
+    /// <summary>The REST API of the first silo started (any silo serves the whole fabric).</summary>
+    public Uri ApiUrl => _silos.Values.FirstOrDefault()?.ApiUrl ?? throw new InvalidOperationException("no silo has started");
 
     public RedisServer Redis { get; }
 
@@ -133,15 +150,16 @@ public sealed class FabricEnvironment : IAsyncDisposable
 
         var siloPort = previous?.SiloPort ?? Ports.Free();
         var gatewayPort = previous?.GatewayPort ?? Ports.Free();
+        var apiPort = previous?.ApiPort ?? Ports.Free();
         var data = Path.Combine(Directory, "data", hostId);
         var (network, address) = Underlay is null ? (null, "127.0.0.1") : await Underlay.AddHostAsync(hostId);
         var redis = Underlay is null ? Redis.ConnectionString : Redis.ConnectionStringAt(Underlay.BridgeAddress);
-        var environment = SiloEnvironment(hostId, data, address, redis, siloPort, gatewayPort, settings);
+        var environment = SiloEnvironment(hostId, data, address, redis, siloPort, gatewayPort, apiPort, settings);
 
         // In a namespace, underlay.sh exec runs the silo there under the same pid (so killing it kills the silo).
         var (program, arguments) = Underlay is null ? ("dotnet", [RepoPaths.SiloDll]) : Underlay.Exec(hostId, "dotnet", [RepoPaths.SiloDll]);
         var process = ChildProcess.Start(program, arguments, environment, Path.Combine(Directory, "logs", $"{hostId}.log"));
-        var handle = new SiloHandle(hostId, process, siloPort, gatewayPort, data) { Address = address, Namespace = network };
+        var handle = new SiloHandle(hostId, process, siloPort, gatewayPort, data) { Address = address, Namespace = network, ApiPort = apiPort };
         _silos[hostId] = handle;
         var hostCount = int.Parse(settings?.GetValueOrDefault("Fabric__Simulation__HostCount") ?? "1", CultureInfo.InvariantCulture);
         await process.WaitForOutputAsync(" is serving", SiloStartTimeout, hostCount);
@@ -160,7 +178,7 @@ public sealed class FabricEnvironment : IAsyncDisposable
             throw new InvalidOperationException("extra silos run in the loopback topology only");
         }
 
-        var environment = SiloEnvironment(hostId, Path.Combine(Directory, name), "127.0.0.1", Redis.ConnectionString, Ports.Free(), Ports.Free(), settings);
+        var environment = SiloEnvironment(hostId, Path.Combine(Directory, name), "127.0.0.1", Redis.ConnectionString, Ports.Free(), Ports.Free(), Ports.Free(), settings);
         var process = ChildProcess.Start("dotnet", [RepoPaths.SiloDll], environment, Path.Combine(Directory, "logs", $"{name}.log"));
         _extraSilos.Add(process);
         return process;
@@ -235,8 +253,17 @@ public sealed class FabricEnvironment : IAsyncDisposable
         }
     }
 
-    private Dictionary<string, string> SiloEnvironment(string hostId, string data, string address, string redis, int siloPort, int gatewayPort, IReadOnlyDictionary<string, string>? settings)
+    private Dictionary<string, string> SiloEnvironment(string hostId, string data, string address, string redis, int siloPort, int gatewayPort, int apiPort, IReadOnlyDictionary<string, string>? settings)
     {
+        if (!File.Exists(AdminTokenFile))
+        {
+            File.WriteAllText(AdminTokenFile, AdminToken);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(AdminTokenFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+        }
+
         var environment = new Dictionary<string, string>(SiloDefaults)
         {
             ["Fabric__DataDirectory"] = data,
@@ -247,6 +274,8 @@ public sealed class FabricEnvironment : IAsyncDisposable
             ["Fabric__Address"] = address,
             ["Fabric__SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
             ["Fabric__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture),
+            ["Fabric__Api__Port"] = apiPort.ToString(CultureInfo.InvariantCulture),
+            ["Fabric__Api__BootstrapTokenFile"] = AdminTokenFile,
             ["DOTNET_gcServer"] = "0",
         };
         if (Underlay is not null)
