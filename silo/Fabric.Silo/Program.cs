@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Fabric.Api;
 using Fabric.Contracts;
 using Fabric.Grains.Host;
@@ -8,6 +9,7 @@ using Fabric.Hypervisor.Networking;
 using Fabric.Hypervisor.Qemu;
 using Fabric.Hypervisor.Simulation;
 using Fabric.Silo;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Persistence;
@@ -84,6 +86,19 @@ builder.UseOrleans(silo =>
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
     kestrel.Listen(settings.Address, settings.ApiPort);
+    if (settings.ApiTlsPort is { } tlsPort)
+    {
+        // Any client certificate may be offered; the API's certificate scheme judges it against the fabric's client CA.
+        var certificate = X509Certificate2.CreateFromPemFile(settings.ApiCertificateFile!, settings.ApiKeyFile);
+        kestrel.Listen(settings.Address, tlsPort, listen => listen.UseHttps(new HttpsConnectionAdapterOptions
+        {
+            ServerCertificate = certificate,
+            ClientCertificateMode = ClientCertificateMode.AllowCertificate,
+            ClientCertificateValidation = (_, _, _) => true,
+            CheckCertificateRevocation = false,
+        }));
+    }
+
     kestrel.Limits.MaxRequestBodySize = ApiOptions.MaxBodyBytes;
     kestrel.AddServerHeader = false;
 });

@@ -65,6 +65,18 @@ public sealed class SiloSettings
     /// <summary>The port the REST API listens on at <see cref="Address"/> (<c>Fabric:Api:Port</c>, 8080 by default).</summary>
     public required int ApiPort { get; init; }
 
+    /// <summary>
+    /// The port of the API's HTTPS listener, which also accepts client certificates (<c>Fabric:Api:TlsPort</c>; none
+    /// by default); it needs <see cref="ApiCertificateFile"/> and <see cref="ApiKeyFile"/>.
+    /// </summary>
+    public int? ApiTlsPort { get; init; }
+
+    /// <summary>The HTTPS listener's certificate (PEM, <c>Fabric:Api:CertificateFile</c>).</summary>
+    public string? ApiCertificateFile { get; init; }
+
+    /// <summary>Its private key (PEM, <c>Fabric:Api:KeyFile</c>; a file only the silo's user reads).</summary>
+    public string? ApiKeyFile { get; init; }
+
     public required FailureDetectionMode FailureDetection { get; init; }
 
     public static SiloSettings Load(IConfiguration configuration)
@@ -116,8 +128,25 @@ public sealed class SiloSettings
             SiloPort = ParsePort(section, "SiloPort", 11111),
             GatewayPort = ParsePort(section, "GatewayPort", 30000),
             ApiPort = ParsePort(section, "Api:Port", 8080),
+            ApiTlsPort = section["Api:TlsPort"] is { Length: > 0 } ? ParsePort(section, "Api:TlsPort", 0) : null,
+            ApiCertificateFile = RequireFileWithTls(section, "Api:CertificateFile"),
+            ApiKeyFile = RequireFileWithTls(section, "Api:KeyFile"),
             FailureDetection = ParseEnum<FailureDetectionMode>(section, "FailureDetection", FailureDetectionMode.Tuned),
         };
+    }
+
+    /// <summary>A file the HTTPS listener needs: required (and must exist) when <c>Fabric:Api:TlsPort</c> is set.</summary>
+    private static string? RequireFileWithTls(IConfigurationSection section, string key)
+    {
+        if (section["Api:TlsPort"] is not { Length: > 0 })
+        {
+            return null;
+        }
+
+        var path = section[key];
+        return path is { Length: > 0 } && File.Exists(path)
+            ? Path.GetFullPath(path)
+            : throw FabricException.InvalidSpec($"Fabric:{key}", path is { Length: > 0 } ? $"'{Names.Printable(path)}' does not exist" : "is required with Fabric:Api:TlsPort");
     }
 
     private static bool ParseSwitch(IConfigurationSection section, string key) => section[key] switch

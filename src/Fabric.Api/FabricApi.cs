@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Fabric.Api.Endpoints;
 using Fabric.Api.Security;
 using Fabric.Client;
@@ -17,12 +18,33 @@ public static class FabricApi
     /// <summary>The OpenAPI document's name: it is served at <c>/openapi/v1.json</c>.</summary>
     public const string DocumentName = "v1";
 
+    private const string CallerScheme = "FabricCaller";
+
     public static IServiceCollection AddFabricApi(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
+        var options = configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
         services.AddOptions<ApiOptions>().Bind(configuration.GetSection(ApiOptions.Section));
-        services.AddAuthentication(TokenAuthenticationHandler.SchemeName)
+
+        // A request is judged by its bearer token when it has one, else by its client certificate; a challenge is
+        // always the token scheme's 401 problem.
+        var authentication = services.AddAuthentication(CallerScheme)
+            .AddPolicyScheme(CallerScheme, "token or client certificate", policy =>
+            {
+                policy.ForwardDefaultSelector = context =>
+                    context.Request.Headers.Authorization.Count == 0 && context.Connection.ClientCertificate is not null && options.ClientCaFile is not null
+                        ? ClientCertificates.SchemeName
+                        : TokenAuthenticationHandler.SchemeName;
+                policy.ForwardChallenge = TokenAuthenticationHandler.SchemeName;
+                policy.ForwardForbid = TokenAuthenticationHandler.SchemeName;
+            })
             .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, configureOptions: null);
+        if (options.ClientCaFile is { Length: > 0 } caFile)
+        {
+            var ca = X509Certificate2.CreateFromPemFile(caFile);
+            authentication.AddCertificate(ClientCertificates.SchemeName, o => ClientCertificates.Configure(o, ca));
+        }
+
         services.AddAuthorization();
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
         services.AddOpenApi(DocumentName, o => o.AddDocumentTransformer<BearerSecurity>());

@@ -29,6 +29,9 @@ public sealed class TokenAuthenticationHandler(
 
     public static Caller? TryCallerOf(HttpContext context) => context?.Items[CallerKey] as Caller;
 
+    /// <summary>Leaves the authenticated caller on the request (tokens here, client certificates in <see cref="ClientCertificates"/>).</summary>
+    internal static void SetCaller(HttpContext context, Caller caller) => context.Items[CallerKey] = caller;
+
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
         string header = Request.Headers.Authorization.ToString();
@@ -48,7 +51,7 @@ public sealed class TokenAuthenticationHandler(
             return AuthenticateResult.Fail($"token {id} is unknown, revoked or expired");
         }
 
-        Context.Items[CallerKey] = new Caller(token);
+        SetCaller(Context, new Caller(token));
         var identity = new ClaimsIdentity(
             [new Claim(ClaimTypes.Name, token.User), new Claim(ClaimTypes.Role, Roles.Format(token.Role)), new Claim("fabric:token", token.Id)],
             SchemeName);

@@ -23,9 +23,26 @@ public sealed class ApiFabric : IAsyncLifetime
 
     public ApiCaller Anonymous { get; private set; } = null!;
 
+    /// <summary>The fabric's CA: it signed the API's HTTPS certificate and the client certificates callers present.</summary>
+    public TestPki Pki { get; private set; } = null!;
+
+    /// <summary>The API's HTTPS listener, which also accepts client certificates.</summary>
+    public Uri TlsUrl { get; private set; } = null!;
+
     public async Task InitializeAsync()
     {
-        Environment = await FabricEnvironment.StartAsync("host-a");
+        Environment = await FabricEnvironment.StartAsync(NetworkTopology.Loopback, FabricEnvironment.FastReconcile);
+        Pki = TestPki.Create(Path.Combine(Environment.Directory, "pki"));
+        var (certificate, key) = Pki.IssueServer("host-a-api", IPAddress.Loopback);
+        var tlsPort = Ports.Free();
+        await Environment.StartSiloAsync("host-a", new Dictionary<string, string>
+        {
+            ["Fabric__Api__TlsPort"] = tlsPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Fabric__Api__CertificateFile"] = certificate,
+            ["Fabric__Api__KeyFile"] = key,
+            ["Fabric__Api__ClientCaFile"] = Pki.CaFile,
+        });
+        TlsUrl = new Uri($"https://127.0.0.1:{tlsPort}");
         Cluster = await Environment.ConnectAsync();
         Anonymous = new ApiCaller(Environment.ApiUrl, token: null);
         Admin = new ApiCaller(Environment.ApiUrl, Environment.AdminToken);
