@@ -39,6 +39,7 @@ public sealed class FabricTestCluster : IAsyncDisposable
         var catalog = new InMemoryVmCatalog();
         var registry = new InMemoryHostRegistry();
         var epochs = new InMemoryEpochSource();
+        var charges = new InMemoryProjectCharges();
         var assigned = new Dictionary<string, string[]>(StringComparer.Ordinal);
         var builder = new InProcessTestClusterBuilder((short)hosts.Length);
         builder.ConfigureSilo((silo, siloBuilder) =>
@@ -71,6 +72,7 @@ public sealed class FabricTestCluster : IAsyncDisposable
             siloBuilder.Services.AddSingleton<IVmCatalog>(catalog);
             siloBuilder.Services.AddSingleton<IHostRegistry>(registry);
             siloBuilder.Services.AddSingleton<IEpochSource>(epochs);
+            siloBuilder.Services.AddSingleton<IProjectCharges>(charges);
             siloBuilder.AddFabric(options, (_, _, _) => Task.FromResult<IHypervisorDriver>(new SimulatedDriver(new SimulatedDriverOptions { Cpus = vcpus, MemoryMiB = memoryMiB })));
             siloBuilder.Services.Configure<SchedulerOptions>(o => o.DefaultPolicy = defaultPolicy);
         });

@@ -77,7 +77,7 @@ public static class FabricSiloBuilderExtensions
         return silo;
     }
 
-    /// <summary>Keeps ledgers, the VM catalog, host rows and epochs in Redis, under keys prefixed with <paramref name="keyPrefix"/>.</summary>
+    /// <summary>Keeps ledgers, the VM catalog, host rows, epochs and project charges in Redis, under keys prefixed with <paramref name="keyPrefix"/>.</summary>
     public static ISiloBuilder AddFabricRedisStores(this ISiloBuilder silo, IConnectionMultiplexer redis, string keyPrefix)
     {
         ArgumentNullException.ThrowIfNull(silo);
@@ -85,10 +85,11 @@ public static class FabricSiloBuilderExtensions
         silo.Services.AddSingleton<IVmCatalog>(new RedisVmCatalog(redis, keyPrefix));
         silo.Services.AddSingleton<IHostRegistry>(new RedisHostRegistry(redis, keyPrefix));
         silo.Services.AddSingleton<IEpochSource>(new RedisEpochSource(redis, keyPrefix));
+        silo.Services.AddSingleton<IProjectCharges>(new RedisProjectCharges(redis, keyPrefix));
         return silo;
     }
 
-    /// <summary>Keeps ledgers, the VM catalog, host rows and epochs in process memory (development mode and tests).</summary>
+    /// <summary>Keeps ledgers, the VM catalog, host rows, epochs and project charges in process memory (development mode and tests).</summary>
     public static ISiloBuilder AddFabricMemoryStores(this ISiloBuilder silo)
     {
         ArgumentNullException.ThrowIfNull(silo);
@@ -96,6 +97,7 @@ public static class FabricSiloBuilderExtensions
         silo.Services.AddSingleton<IVmCatalog, InMemoryVmCatalog>();
         silo.Services.AddSingleton<IHostRegistry, InMemoryHostRegistry>();
         silo.Services.AddSingleton<IEpochSource, InMemoryEpochSource>();
+        silo.Services.AddSingleton<IProjectCharges, InMemoryProjectCharges>();
         return silo;
     }
 }
