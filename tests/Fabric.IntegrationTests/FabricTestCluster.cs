@@ -30,6 +30,12 @@ public sealed class FabricTestCluster : IAsyncDisposable
 
     public IClusterClient OrleansClient => _cluster.Client;
 
+    /// <summary>
+    /// Calls from inside a silo, as the fabric's own services make them (the host agent, the API): for tests that drive
+    /// a grain's internal methods directly, such as a host grain's commands or a network's allocations.
+    /// </summary>
+    public IGrainFactory InternalGrains => _cluster.GetSiloServiceProvider(_cluster.Silos[0].SiloAddress).GetRequiredService<IGrainFactory>();
+
     /// <summary>Starts one silo per entry of <paramref name="hosts"/>, each host offering <paramref name="vcpus"/> and <paramref name="memoryMiB"/> (no overcommit).</summary>
     public static async Task<FabricTestCluster> StartAsync(string[][] hosts, int vcpus = 8, long memoryMiB = 8192, PlacementPolicy defaultPolicy = PlacementPolicy.Spread, Dictionary<string, Dictionary<string, string>>? labels = null)
     {
