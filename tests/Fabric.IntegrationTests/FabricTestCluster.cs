@@ -36,6 +36,9 @@ public sealed class FabricTestCluster : IAsyncDisposable
     /// </summary>
     public IGrainFactory InternalGrains => _cluster.GetSiloServiceProvider(_cluster.Silos[0].SiloAddress).GetRequiredService<IGrainFactory>();
 
+    /// <summary>The audit trail the silos share, as the API layer reaches it.</summary>
+    public IAuditLog AuditLog => _cluster.GetSiloServiceProvider(_cluster.Silos[0].SiloAddress).GetRequiredService<IAuditLog>();
+
     /// <summary>Starts one silo per entry of <paramref name="hosts"/>, each host offering <paramref name="vcpus"/> and <paramref name="memoryMiB"/> (no overcommit).</summary>
     public static async Task<FabricTestCluster> StartAsync(string[][] hosts, int vcpus = 8, long memoryMiB = 8192, PlacementPolicy defaultPolicy = PlacementPolicy.Spread, Dictionary<string, Dictionary<string, string>>? labels = null)
     {
@@ -46,6 +49,7 @@ public sealed class FabricTestCluster : IAsyncDisposable
         var registry = new InMemoryHostRegistry();
         var epochs = new InMemoryEpochSource();
         var charges = new InMemoryProjectCharges();
+        var audit = new InMemoryAuditLog(TimeProvider.System);
         var assigned = new Dictionary<string, string[]>(StringComparer.Ordinal);
         var builder = new InProcessTestClusterBuilder((short)hosts.Length);
         builder.ConfigureSilo((silo, siloBuilder) =>
@@ -79,6 +83,7 @@ public sealed class FabricTestCluster : IAsyncDisposable
             siloBuilder.Services.AddSingleton<IHostRegistry>(registry);
             siloBuilder.Services.AddSingleton<IEpochSource>(epochs);
             siloBuilder.Services.AddSingleton<IProjectCharges>(charges);
+            siloBuilder.Services.AddSingleton<IAuditLog>(audit);
             siloBuilder.AddFabric(options, (_, _, _) => Task.FromResult<IHypervisorDriver>(new SimulatedDriver(new SimulatedDriverOptions { Cpus = vcpus, MemoryMiB = memoryMiB })));
             siloBuilder.Services.Configure<SchedulerOptions>(o => o.DefaultPolicy = defaultPolicy);
         });

@@ -77,7 +77,10 @@ public static class FabricSiloBuilderExtensions
         return silo;
     }
 
-    /// <summary>Keeps ledgers, the VM catalog, host rows, epochs and project charges in Redis, under keys prefixed with <paramref name="keyPrefix"/>.</summary>
+    /// <summary>
+    /// Keeps ledgers, the VM catalog, host rows, epochs, project charges and the audit trail in Redis, under keys
+    /// prefixed with <paramref name="keyPrefix"/>.
+    /// </summary>
     public static ISiloBuilder AddFabricRedisStores(this ISiloBuilder silo, IConnectionMultiplexer redis, string keyPrefix)
     {
         ArgumentNullException.ThrowIfNull(silo);
@@ -86,10 +89,14 @@ public static class FabricSiloBuilderExtensions
         silo.Services.AddSingleton<IHostRegistry>(new RedisHostRegistry(redis, keyPrefix));
         silo.Services.AddSingleton<IEpochSource>(new RedisEpochSource(redis, keyPrefix));
         silo.Services.AddSingleton<IProjectCharges>(new RedisProjectCharges(redis, keyPrefix));
+        silo.Services.AddSingleton<IAuditLog>(new RedisAuditLog(redis, keyPrefix));
         return silo;
     }
 
-    /// <summary>Keeps ledgers, the VM catalog, host rows, epochs and project charges in process memory (development mode and tests).</summary>
+    /// <summary>
+    /// Keeps ledgers, the VM catalog, host rows, epochs, project charges and the audit trail in process memory
+    /// (development mode and tests).
+    /// </summary>
     public static ISiloBuilder AddFabricMemoryStores(this ISiloBuilder silo)
     {
         ArgumentNullException.ThrowIfNull(silo);
@@ -98,6 +105,7 @@ public static class FabricSiloBuilderExtensions
         silo.Services.AddSingleton<IHostRegistry, InMemoryHostRegistry>();
         silo.Services.AddSingleton<IEpochSource, InMemoryEpochSource>();
         silo.Services.AddSingleton<IProjectCharges, InMemoryProjectCharges>();
+        silo.Services.AddSingleton<IAuditLog, InMemoryAuditLog>();
         return silo;
     }
 }
