@@ -28,6 +28,7 @@ public sealed class FabricTestCluster : IAsyncDisposable
 
     public FabricClient Client { get; private set; } = null!;
 
+    /// <summary>An Orleans client connected as clients are, through a gateway: methods marked <c>[HostInternal]</c> refuse it.</summary>
     public IClusterClient OrleansClient => _cluster.Client;
 
     /// <summary>

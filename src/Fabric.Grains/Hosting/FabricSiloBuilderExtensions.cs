@@ -1,3 +1,4 @@
+using Fabric.Grains.Access;
 using Fabric.Grains.Events;
 using Fabric.Grains.Host;
 using Fabric.Grains.HostPinning;
@@ -28,6 +29,9 @@ public static class FabricSiloBuilderExtensions
         silo.UseSiloMetadata(new Dictionary<string, string> { [HostDirectory.MetadataKey] = HostDirectory.FormatMetadata(hostOptions.HostIds) });
         silo.AddPlacementDirector<HostPinnedPlacement, HostPinnedPlacementDirector>();
         silo.AddMemoryStreams(Contracts.FleetStreams.Provider);
+
+        // Clients never reach the methods hosts and VMs coordinate through ([HostInternal]).
+        silo.AddIncomingGrainCallFilter<HostInternalCallFilter>();
 
         var services = silo.Services;
         services.AddOptions<FabricHostOptions>().Configure(o =>
