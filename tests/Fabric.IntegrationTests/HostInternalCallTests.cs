@@ -1,4 +1,5 @@
 using Fabric.Contracts;
+using Fabric.Grains.Access;
 
 namespace Fabric.IntegrationTests;
 
@@ -28,8 +29,8 @@ public sealed class HostInternalCallTests : IAsyncLifetime
 
         await ExpectForbiddenAsync("IHostGrain.Reserve", () => client.GetGrain<IHostGrain>("host-a").Reserve(reservation));
         await ExpectForbiddenAsync("IProjectGrain.Charge", () => client.GetGrain<IProjectGrain>(ProjectInfo.Default).Charge("sneaky", 64, 1 << 20));
-        await ExpectForbiddenAsync("ITokenDirectoryGrain.EnsureBootstrap", () => client.GetGrain<ITokenDirectoryGrain>(ITokenDirectoryGrain.Key).EnsureBootstrap(ApiTokens.NewId(), ApiTokens.Sha256Hex("x")));
-        await ExpectForbiddenAsync("ITokenDirectoryGrain.Verify", () => client.GetGrain<ITokenDirectoryGrain>(ITokenDirectoryGrain.Key).Verify(ApiTokens.NewId(), ApiTokens.Sha256Hex("x")));
+        await ExpectForbiddenAsync("ITokenDirectoryGrain.EnsureBootstrap", () => client.GetGrain<ITokenDirectoryGrain>(ITokenDirectoryGrain.Key).EnsureBootstrap(TokenSecrets.NewId(), ApiTokens.Sha256Hex("x")));
+        await ExpectForbiddenAsync("ITokenDirectoryGrain.Verify", () => client.GetGrain<ITokenDirectoryGrain>(ITokenDirectoryGrain.Key).Verify(TokenSecrets.NewId(), ApiTokens.Sha256Hex("x")));
         await ExpectForbiddenAsync("IVmGrain.BeginMigration", () => client.GetGrain<IVmGrain>("web-1").BeginMigration("m-1"));
         await ExpectForbiddenAsync("ISchedulerGrain.Place", () => client.GetGrain<ISchedulerGrain>(ISchedulerGrain.Key).Place(new PlacementRequest { Reservation = reservation, Placement = VmPlacement.None }));
 

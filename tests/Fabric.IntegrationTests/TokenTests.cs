@@ -1,4 +1,5 @@
 using Fabric.Contracts;
+using Fabric.Grains.Access;
 
 namespace Fabric.IntegrationTests;
 
@@ -39,8 +40,8 @@ public sealed class TokenTests : IAsyncLifetime
         Assert.Equal<TokenInfo>([issued.Info], await Tokens.List());
 
         // Another secret, another id, a hash in capitals, garbage: refused alike.
-        Assert.Null(await VerifyAsync(ApiTokens.Format(id, ApiTokens.NewSecret())));
-        Assert.Null(await VerifyAsync(ApiTokens.Format(ApiTokens.NewId(), secret)));
+        Assert.Null(await VerifyAsync(ApiTokens.Format(id, TokenSecrets.NewSecret())));
+        Assert.Null(await VerifyAsync(ApiTokens.Format(TokenSecrets.NewId(), secret)));
         Assert.Null(await Verifier.Verify(id, ApiTokens.Sha256Hex(secret).ToUpperInvariant()));
         Assert.Null(await Verifier.Verify(id, ""));
         Assert.Null(await Verifier.Verify("../../etc", ApiTokens.Sha256Hex(secret)));
@@ -107,7 +108,7 @@ public sealed class TokenTests : IAsyncLifetime
     [Fact]
     public async Task The_bootstrap_token_is_registered_once_and_a_revoked_one_stays_revoked()
     {
-        var (id, secret) = (ApiTokens.NewId(), ApiTokens.NewSecret());
+        var (id, secret) = (TokenSecrets.NewId(), TokenSecrets.NewSecret());
         var token = ApiTokens.Format(id, secret);
 
         await Verifier.EnsureBootstrap(id, ApiTokens.Sha256Hex(secret));
@@ -115,7 +116,7 @@ public sealed class TokenTests : IAsyncLifetime
         Assert.Equal((id, "admin", Role.Admin), (admin!.Id, admin.User, admin.Role));
 
         // The next start brings the same id: nothing changes, whatever hash it carries.
-        await Verifier.EnsureBootstrap(id, ApiTokens.Sha256Hex(ApiTokens.NewSecret()));
+        await Verifier.EnsureBootstrap(id, ApiTokens.Sha256Hex(TokenSecrets.NewSecret()));
         Assert.Equal(admin, await VerifyAsync(token));
 
         await Tokens.Revoke(id);

@@ -1,7 +1,4 @@
-using System.Buffers.Text;
 using System.Collections.Immutable;
-using System.Security.Cryptography;
-using System.Text;
 using Orleans.Concurrency;
 
 namespace Fabric.Contracts;
@@ -103,74 +100,3 @@ public interface ITokenDirectoryGrain : IGrainWithIntegerKey
     Task EnsureBootstrap(string id, string secretSha256);
 }
 
-/// <summary>
-/// The API token format, shared by the fabric, its API and the <c>./fabric</c> script: <c>fabric_&lt;id&gt;_&lt;secret&gt;</c>.
-/// The id is <see cref="IdLength"/> lowercase hex digits (it names the token in listings and the audit trail); the
-/// secret is 32 random bytes in base64url without padding (<see cref="SecretLength"/> characters, which may include
-/// <c>_</c> and <c>-</c>). The fabric stores <see cref="Sha256Hex"/> of the secret's text and nothing else, so a shell
-/// reproduces it with <c>printf %s "$secret" | sha256sum</c>.
-/// </summary>
-public static class ApiTokens
-{
-    public const string Prefix = "fabric_";
-    public const int IdLength = 12;
-    public const int SecretLength = 43;
-    public const int Sha256HexLength = 64;
-    private const int SecretBytes = 32;
-
-    public static string Format(string id, string secret)
-    {
-        if (!IsId(id))
-        {
-            throw new ArgumentException($"a token id is {IdLength} lowercase hex digits", nameof(id));
-        }
-
-        return IsSecret(secret)
-            ? $"{Prefix}{id}_{secret}"
-            : throw new ArgumentException($"a token secret is {SecretLength} base64url characters", nameof(secret));
-    }
-
-    /// <summary>Splits a token into its id and secret; false (both empty) for anything not in the format.</summary>
-    public static bool TryParse(string? token, out string id, out string secret)
-    {
-        id = "";
-        secret = "";
-        if (token is null
-            || token.Length != Prefix.Length + IdLength + 1 + SecretLength
-            || !token.StartsWith(Prefix, StringComparison.Ordinal)
-            || token[Prefix.Length + IdLength] != '_')
-        {
-            return false;
-        }
-
-        var idPart = token.Substring(Prefix.Length, IdLength);
-        var secretPart = token[(Prefix.Length + IdLength + 1)..];
-        if (!IsId(idPart) || !IsSecret(secretPart))
-        {
-            return false;
-        }
-
-        (id, secret) = (idPart, secretPart);
-        return true;
-    }
-
-    /// <summary>The SHA-256 of the secret's UTF-8 text, as lowercase hex: what the fabric keeps and checks.</summary>
-    public static string Sha256Hex(string secret)
-    {
-        ArgumentNullException.ThrowIfNull(secret);
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
-    }
-
-    public static string NewId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(IdLength / 2));
-
-    public static string NewSecret() => Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(SecretBytes));
-
-    public static bool IsId(string? value) => value is { Length: IdLength } && value.All(IsLowerHex);
-
-    public static bool IsSha256Hex(string? value) => value is { Length: Sha256HexLength } && value.All(IsLowerHex);
-
-    private static bool IsSecret(string? value) =>
-        value is { Length: SecretLength } && value.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
-
-    private static bool IsLowerHex(char c) => char.IsAsciiDigit(c) || c is >= 'a' and <= 'f';
-}

@@ -47,13 +47,13 @@ internal sealed partial class TokenDirectoryGrain(
         }
 
         RequireRoom();
-        var id = ApiTokens.NewId();
+        var id = TokenSecrets.NewId();
         while (Tokens.ContainsKey(id))
         {
-            id = ApiTokens.NewId();
+            id = TokenSecrets.NewId();
         }
 
-        var secret = ApiTokens.NewSecret();
+        var secret = TokenSecrets.NewSecret();
         var row = new TokenRow
         {
             Id = id,
@@ -104,14 +104,14 @@ internal sealed partial class TokenDirectoryGrain(
 
     async Task ITokenDirectoryGrain.EnsureBootstrap(string id, string secretSha256)
     {
-        if (!ApiTokens.IsId(id))
+        if (!TokenSecrets.IsId(id))
         {
-            throw FabricException.InvalidSpec("id", $"'{Names.Printable(id ?? "")}' is not {ApiTokens.IdLength} lowercase hex digits");
+            throw FabricException.InvalidSpec("id", $"'{Names.Printable(id ?? "")}' is not {TokenSecrets.IdLength} lowercase hex digits");
         }
 
-        if (!ApiTokens.IsSha256Hex(secretSha256))
+        if (!TokenSecrets.IsSha256Hex(secretSha256))
         {
-            throw FabricException.InvalidSpec("secretSha256", $"is not {ApiTokens.Sha256HexLength} lowercase hex digits");
+            throw FabricException.InvalidSpec("secretSha256", $"is not {TokenSecrets.Sha256HexLength} lowercase hex digits");
         }
 
         // A token with that id stays as it is: a revoked bootstrap token is not revived by the next start.

@@ -5,21 +5,6 @@ using StackExchange.Redis;
 
 namespace Fabric.Grains.Persistence;
 
-/// <summary>
-/// The audit trail: one row per mutating request or console session, appended by the API layer of the silo that served
-/// it and read back by time, project and user. Not a grain: appends from every silo go straight to the store, so the
-/// trail is never a single activation's queue. Row ids are <c>&lt;milliseconds&gt;-&lt;sequence&gt;</c>, ordered by
-/// the time of the append.
-/// </summary>
-public interface IAuditLog
-{
-    /// <summary>Appends the row and returns it with its <see cref="AuditEntry.Id"/>.</summary>
-    Task<AuditEntry> AppendAsync(AuditEntry entry);
-
-    /// <summary>Rows appended at or after <see cref="AuditQuery.Since"/> that match the query, oldest first, at most its limit; <c>invalid-spec</c> for a bad query.</summary>
-    Task<IReadOnlyList<AuditEntry>> QueryAsync(AuditQuery query);
-}
-
 /// <summary>One audit row as stored (version 1); its id is where it is stored, not in it.</summary>
 public sealed record AuditRow : IStoredRow
 {
@@ -83,8 +68,12 @@ public sealed record AuditRow : IStoredRow
 }
 
 /// <summary>
-/// A Redis stream, <c>&lt;prefix&gt;audit</c>: XADD with an approximate cap of <see cref="MaxEntries"/> rows (the oldest
-/// go first), the stream id as the row id; queries read it with XRANGE from the time asked for, page by page.
+/// The audit trail (<see cref="IAuditLog"/>): one row per mutating request or console session, appended by the API of the
+/// silo that served it. Not a grain: appends from every silo go straight to Redis, never through one activation's
+/// queue. A Redis stream, <c>&lt;prefix&gt;audit</c>: XADD with an approximate cap of <see cref="MaxEntries"/> rows (the oldest
+/// go first), the stream id (<c>&lt;milliseconds&gt;-&lt;sequence&gt;</c> of the append) as the row id; a query reads
+/// it with XRANGE from the time asked for, page by page, and returns the matching rows oldest first, up to its limit
+/// (<c>invalid-spec</c> for a bad query).
 /// </summary>
 public sealed class RedisAuditLog(IConnectionMultiplexer redis, string keyPrefix) : IAuditLog
 {

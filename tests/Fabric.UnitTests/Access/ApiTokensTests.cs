@@ -1,12 +1,16 @@
 using System.Buffers.Text;
 using Fabric.Contracts;
+using Fabric.Grains.Access;
 
 namespace Fabric.UnitTests.Access;
 
-/// <summary>The token format the fabric, its API and the <c>./fabric</c> script share: <c>fabric_&lt;id&gt;_&lt;secret&gt;</c>.</summary>
+/// <summary>
+/// The token format the fabric, its API and the <c>./fabric</c> script share, <c>fabric_&lt;id&gt;_&lt;secret&gt;</c>,
+/// and what the token directory makes in it.
+/// </summary>
 public sealed class ApiTokensTests
 {
-    // A secret with the characters base64url adds to letters and digits, an underscore among them.
+    // A secret with the characters base64url adds to letters and digits, underscores among them.
     private const string Secret = "Ab_9-zZ0_abcdefghijklmnopqrstuvwxyz01234567";
     private const string Id = "0123456789ab";
 
@@ -21,12 +25,14 @@ public sealed class ApiTokensTests
     }
 
     [Fact]
-    public void NewIdAndNewSecret_AreInTheFormat_AndDifferEveryTime()
+    public void The_directory_makes_ids_and_secrets_in_the_format_as_the_script_does_and_never_the_same_twice()
     {
-        var ids = Enumerable.Range(0, 100).Select(_ => ApiTokens.NewId()).ToList();
-        var secrets = Enumerable.Range(0, 100).Select(_ => ApiTokens.NewSecret()).ToList();
+        var ids = Enumerable.Range(0, 100).Select(_ => TokenSecrets.NewId()).ToList();
+        var secrets = Enumerable.Range(0, 100).Select(_ => TokenSecrets.NewSecret()).ToList();
 
+        // ./fabric: 6 random bytes as hex, 32 random bytes as base64url without padding.
         Assert.All(ids, id => Assert.Matches("^[0-9a-f]{12}$", id));
+        Assert.All(ids, id => Assert.True(TokenSecrets.IsId(id)));
         Assert.All(secrets, s => Assert.Matches("^[A-Za-z0-9_-]{43}$", s));
         Assert.All(secrets, s => Assert.Equal(32, Base64Url.DecodeFromChars(s).Length));
         Assert.Equal(100, ids.Distinct().Count());
@@ -42,18 +48,18 @@ public sealed class ApiTokensTests
     [InlineData(null)]
     [InlineData("")]
     [InlineData("fabric_")]
-    [InlineData("Fabric_0123456789ab_" + Secret)] // the prefix is lowercase
-    [InlineData("fabrik_0123456789ab_" + Secret)]
+    [InlineData("fabric__" + Secret)] // no id
+    [InlineData("fabric_" + Id + "_")] // no secret
+    [InlineData("fabric_" + Id)]
+    [InlineData("Fabric_" + Id + "_" + Secret)] // the prefix is lowercase
+    [InlineData("fabrik_" + Id + "_" + Secret)]
     [InlineData("fabric_0123456789AB_" + Secret)] // the id is lowercase hex
     [InlineData("fabric_0123456789ag_" + Secret)]
-    [InlineData("fabric_0123456789a_b" + Secret)] // an 11-digit id
-    [InlineData("fabric_0123456789ab-" + Secret)] // the separator is '_'
-    [InlineData("fabric_0123456789ab_" + Secret + "A")] // a secret one too long
-    [InlineData("fabric_0123456789ab_Ab_9-zZ0_abcdefghijklmnopqrstuvwxyz0123456")] // one too short
-    [InlineData("fabric_0123456789ab_Ab_9-zZ0_abcdefghijklmnopqrstuvwxyz0123456=")] // padding
-    [InlineData("fabric_0123456789ab_Ab_9+zZ0/abcdefghijklmnopqrstuvwxyz01234567")] // base64, not base64url
-    [InlineData(" fabric_0123456789ab_" + Secret)]
-    [InlineData("fabric_0123456789ab_" + Secret + "\n")]
+    [InlineData("fabric_" + Id + "-" + Secret)] // the separator is '_'
+    [InlineData("fabric_" + Id + "_" + Secret + "=")] // padding
+    [InlineData("fabric_" + Id + "_Ab_9+zZ0/abcdefghijklmnopqrstuvwxyz01234567")] // base64, not base64url
+    [InlineData(" fabric_" + Id + "_" + Secret)]
+    [InlineData("fabric_" + Id + "_" + Secret + "\n")]
     public void TryParse_RefusesAnythingNotInTheFormat(string? token)
     {
         Assert.False(ApiTokens.TryParse(token, out var id, out var secret));
@@ -61,21 +67,19 @@ public sealed class ApiTokensTests
     }
 
     [Fact]
+    public void TryParse_RefusesATokenLongerThan256Characters()
+    {
+        Assert.True(ApiTokens.TryParse("fabric_" + Id + "_" + new string('a', 256 - 20), out _, out _));
+        Assert.False(ApiTokens.TryParse("fabric_" + Id + "_" + new string('a', 256 - 19), out _, out _));
+    }
+
+    [Fact]
     public void Sha256Hex_IsLowercaseHexOfTheSecretsText_AsSha256sumPrintsIt()
     {
         // printf %s abc | sha256sum
         Assert.Equal("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", ApiTokens.Sha256Hex("abc"));
-        Assert.True(ApiTokens.IsSha256Hex(ApiTokens.Sha256Hex(Secret)));
-        Assert.False(ApiTokens.IsSha256Hex("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
-    }
-
-    [Theory]
-    [InlineData("0123456789AB", Secret)]
-    [InlineData("0123456789a", Secret)]
-    [InlineData(Id, "short")]
-    [InlineData(Id, "Ab_9+zZ0/abcdefghijklmnopqrstuvwxyz01234567")]
-    public void Format_RefusesPartsThatWouldNotParse(string id, string secret)
-    {
-        Assert.Throws<ArgumentException>(() => ApiTokens.Format(id, secret));
+        Assert.True(TokenSecrets.IsSha256Hex(ApiTokens.Sha256Hex(Secret)));
+        Assert.False(TokenSecrets.IsSha256Hex("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+        Assert.False(TokenSecrets.IsSha256Hex("ba7816bf"));
     }
 }
