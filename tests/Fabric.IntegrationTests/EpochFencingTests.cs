@@ -11,7 +11,7 @@ public sealed class EpochFencingTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _fabric.DisposeAsync();
 
-    private IHostGrain HostA => _fabric.OrleansClient.GetGrain<IHostGrain>("host-a");
+    private IHostGrain HostA => _fabric.InternalGrains.GetGrain<IHostGrain>("host-a");
 
     [Fact]
     public async Task A_command_of_another_epoch_is_refused_as_stale_and_changes_nothing()

@@ -28,7 +28,17 @@ public sealed class FabricTestCluster : IAsyncDisposable
 
     public FabricClient Client { get; private set; } = null!;
 
+    /// <summary>An Orleans client connected as clients are, through a gateway: methods marked <c>[HostInternal]</c> refuse it.</summary>
     public IClusterClient OrleansClient => _cluster.Client;
+
+    /// <summary>
+    /// Calls from inside a silo, as the fabric's own services make them (the host agent, the API): for tests that drive
+    /// a grain's internal methods directly, such as a host grain's commands or a network's allocations.
+    /// </summary>
+    public IGrainFactory InternalGrains => _cluster.GetSiloServiceProvider(_cluster.Silos[0].SiloAddress).GetRequiredService<IGrainFactory>();
+
+    /// <summary>The audit trail the silos share, as the API layer reaches it.</summary>
+    public IAuditLog AuditLog => _cluster.GetSiloServiceProvider(_cluster.Silos[0].SiloAddress).GetRequiredService<IAuditLog>();
 
     /// <summary>Starts one silo per entry of <paramref name="hosts"/>, each host offering <paramref name="vcpus"/> and <paramref name="memoryMiB"/> (no overcommit).</summary>
     public static async Task<FabricTestCluster> StartAsync(string[][] hosts, int vcpus = 8, long memoryMiB = 8192, PlacementPolicy defaultPolicy = PlacementPolicy.Spread, Dictionary<string, Dictionary<string, string>>? labels = null)
@@ -39,6 +49,8 @@ public sealed class FabricTestCluster : IAsyncDisposable
         var catalog = new InMemoryVmCatalog();
         var registry = new InMemoryHostRegistry();
         var epochs = new InMemoryEpochSource();
+        var charges = new InMemoryProjectCharges();
+        var audit = new InMemoryAuditLog(TimeProvider.System);
         var assigned = new Dictionary<string, string[]>(StringComparer.Ordinal);
         var builder = new InProcessTestClusterBuilder((short)hosts.Length);
         builder.ConfigureSilo((silo, siloBuilder) =>
@@ -71,6 +83,8 @@ public sealed class FabricTestCluster : IAsyncDisposable
             siloBuilder.Services.AddSingleton<IVmCatalog>(catalog);
             siloBuilder.Services.AddSingleton<IHostRegistry>(registry);
             siloBuilder.Services.AddSingleton<IEpochSource>(epochs);
+            siloBuilder.Services.AddSingleton<IProjectCharges>(charges);
+            siloBuilder.Services.AddSingleton<IAuditLog>(audit);
             siloBuilder.AddFabric(options, (_, _, _) => Task.FromResult<IHypervisorDriver>(new SimulatedDriver(new SimulatedDriverOptions { Cpus = vcpus, MemoryMiB = memoryMiB })));
             siloBuilder.Services.Configure<SchedulerOptions>(o => o.DefaultPolicy = defaultPolicy);
         });

@@ -15,7 +15,7 @@ public sealed class NetworkGrainTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _fabric.DisposeAsync();
 
-    private IVirtualNetworkGrain Grain(string network) => _fabric.OrleansClient.GetGrain<IVirtualNetworkGrain>(network);
+    private IVirtualNetworkGrain Grain(string network) => _fabric.InternalGrains.GetGrain<IVirtualNetworkGrain>(network);
 
     [Fact]
     public async Task Fifty_concurrent_allocations_get_unique_addresses_and_macs_inside_the_prefix()

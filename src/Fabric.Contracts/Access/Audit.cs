@@ -59,4 +59,32 @@ public sealed record AuditQuery
 
     [Id(3)]
     public int Limit { get; init; } = 1000;
+
+    /// <summary>Returns the query or throws <c>invalid-spec</c> naming a limit out of range or a malformed name.</summary>
+    public AuditQuery Validate()
+    {
+        if (Limit is < 1 or > MaxLimit)
+        {
+            throw FabricException.InvalidSpec("limit", $"{Limit} is out of range 1–{MaxLimit}");
+        }
+
+        if (Project is not null)
+        {
+            Names.Require("project", Project);
+        }
+
+        if (User is not null)
+        {
+            Names.Require("user", User);
+        }
+
+        return this;
+    }
+
+    /// <summary>Whether <paramref name="entry"/> is of the project and user asked for (time aside).</summary>
+    public bool Matches(AuditEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return (Project is null || entry.Project == Project) && (User is null || entry.User == User);
+    }
 }

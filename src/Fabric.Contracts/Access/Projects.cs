@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Orleans.Concurrency;
 
 namespace Fabric.Contracts;
 
@@ -39,6 +40,29 @@ public sealed record ProjectQuota
         }
 
         return this;
+    }
+
+    /// <summary>
+    /// Throws <c>insufficient-quota</c> naming the first limit (<c>vms</c>, <c>vcpus</c>, <c>memory</c>) that one more VM
+    /// of <paramref name="vcpus"/> and <paramref name="memoryMiB"/> would pass, with <paramref name="inUse"/> held already.
+    /// </summary>
+    public void RequireRoom(string project, ProjectUsage inUse, int vcpus, long memoryMiB)
+    {
+        ArgumentNullException.ThrowIfNull(inUse);
+        if (Vms is { } vms && inUse.Vms + 1L > vms)
+        {
+            throw FabricException.InsufficientQuota($"project '{project}' quota vms: {inUse.Vms} in use + 1 asked > {vms}");
+        }
+
+        if (VCpus is { } cpus && (long)inUse.VCpus + vcpus > cpus)
+        {
+            throw FabricException.InsufficientQuota($"project '{project}' quota vcpus: {inUse.VCpus} in use + {vcpus} asked > {cpus}");
+        }
+
+        if (MemoryMiB is { } memory && inUse.MemoryMiB + memoryMiB > memory)
+        {
+            throw FabricException.InsufficientQuota($"project '{project}' quota memory: {inUse.MemoryMiB} MiB in use + {memoryMiB} MiB asked > {memory} MiB");
+        }
     }
 }
 
@@ -85,7 +109,8 @@ public interface IProjectGrain : IGrainWithStringKey
     Task<ProjectInfo> Create(ProjectQuota quota);
 
     /// <summary>The project, or <c>not-found</c>.</summary>
-    [Alias("Get")]
+    /// <remarks>Interleaved: the directory's listing asks every project, including one waiting on the directory.</remarks>
+    [AlwaysInterleave, Alias("Get")]
     Task<ProjectInfo> Get();
 
     /// <summary>Replaces the project's quota. A quota below the current usage is allowed: it only refuses new VMs.</summary>
@@ -112,6 +137,11 @@ public interface IProjectGrain : IGrainWithStringKey
 [Alias("fabric.IProjectDirectoryGrain")]
 public interface IProjectDirectoryGrain : IGrainWithIntegerKey
 {
+    public const long Key = 0;
+
+    /// <summary>The most projects a fabric holds (besides the default one).</summary>
+    public const int MaxProjects = 1024;
+
     [Alias("List")]
     Task<ImmutableArray<ProjectInfo>> List();
 

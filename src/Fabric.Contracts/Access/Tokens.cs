@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Orleans.Concurrency;
 
 namespace Fabric.Contracts;
 
@@ -69,6 +70,11 @@ public sealed record IssuedToken
 [Alias("fabric.ITokenDirectoryGrain")]
 public interface ITokenDirectoryGrain : IGrainWithIntegerKey
 {
+    public const long Key = 0;
+
+    /// <summary>The most tokens the fabric keeps, revoked and expired ones included.</summary>
+    public const int MaxTokens = 10_000;
+
     /// <summary>Creates a token; the result carries its secret, which nothing keeps.</summary>
     [Alias("Create")]
     Task<IssuedToken> Create(TokenRequest request);
@@ -82,7 +88,8 @@ public interface ITokenDirectoryGrain : IGrainWithIntegerKey
     Task<TokenInfo> Revoke(string id);
 
     /// <summary>The token whose id and secret hash these are, while it is valid; null otherwise (unknown, wrong secret, revoked or expired).</summary>
-    [Alias("Verify"), HostInternal]
+    /// <remarks>Read-only: verifications interleave with one another.</remarks>
+    [ReadOnly, Alias("Verify"), HostInternal]
     Task<TokenInfo?> Verify(string id, string secretSha256);
 
     /// <summary>
@@ -92,3 +99,4 @@ public interface ITokenDirectoryGrain : IGrainWithIntegerKey
     [Alias("EnsureBootstrap"), HostInternal]
     Task EnsureBootstrap(string id, string secretSha256);
 }
+

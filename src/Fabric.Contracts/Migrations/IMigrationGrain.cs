@@ -32,14 +32,14 @@ public interface IMigrationGrain : IGrainWithStringKey
     /// The VM records <paramref name="migration"/> as under way and something was observed: look again (one-way). A
     /// coordinator with no such migration under way (its record lost, or ended before the VM heard) ends it on the VM.
     /// </summary>
-    [OneWay, Alias("Wake")]
+    [OneWay, Alias("Wake"), HostInternal]
     Task Wake(string migration);
 
     /// <summary>
     /// From a host's digest: its placement of the VM at <paramref name="epoch"/> still holds a slot of
     /// <paramref name="migration"/>. A coordinator not running that migration gives the slot back (one-way).
     /// </summary>
-    [OneWay, Alias("SlotHeld")]
+    [OneWay, Alias("SlotHeld"), HostInternal]
     Task SlotHeld(string host, long epoch, string migration);
 }
 

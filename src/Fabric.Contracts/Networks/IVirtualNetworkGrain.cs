@@ -30,11 +30,11 @@ public interface IVirtualNetworkGrain : IGrainWithStringKey
     /// another NIC holds it, <c>invalid-spec</c> when it is outside the prefix or reserved) or the lowest free one, and
     /// its MAC. Idempotent: the same VM and slot get the NIC they hold.
     /// </summary>
-    [Alias("AllocateNic")]
+    [Alias("AllocateNic"), HostInternal]
     Task<NicPlacement> AllocateNic(string vm, int slot, string? ip);
 
     /// <summary>Frees the NIC of <paramref name="vm"/> in <paramref name="slot"/>; nothing when it holds none.</summary>
-    [Alias("ReleaseNic")]
+    [Alias("ReleaseNic"), HostInternal]
     Task ReleaseNic(string vm, int slot);
 
     [Alias("AddRule")]
@@ -49,11 +49,11 @@ public interface IVirtualNetworkGrain : IGrainWithStringKey
     /// other hosts realizing it), every NIC's reservation, the rules. Records the host as realizing the network.
     /// <c>not-found</c> when the network no longer exists.
     /// </summary>
-    [Alias("Realize")]
+    [Alias("Realize"), HostInternal]
     Task<NetworkRealization> Realize(string host, string address);
 
     /// <summary><paramref name="host"/> no longer has a NIC on the network; harmless when it had none.</summary>
-    [Alias("Leave")]
+    [Alias("Leave"), HostInternal]
     Task Leave(string host);
 }
 
@@ -104,10 +104,10 @@ public interface INetworkDirectoryGrain : IGrainWithStringKey
     /// Registers a network and returns its overlay id (the one it has when already registered with the same prefix);
     /// <c>conflict</c> when an exclusive network's prefix overlaps it, or it is exclusive and overlaps any.
     /// </summary>
-    [Alias("Add")]
+    [Alias("Add"), HostInternal]
     Task<int> Add(string network, string cidr, bool exclusive);
 
-    [Alias("Remove")]
+    [Alias("Remove"), HostInternal]
     Task Remove(string network);
 
     [AlwaysInterleave, Alias("List")]
@@ -119,7 +119,7 @@ public interface INetworkDirectoryGrain : IGrainWithStringKey
 /// networks (bridge, VXLAN, taps, rules, DHCP) inside the host's network namespace. Realization is level-triggered:
 /// the host realizes what its VMs' NICs need at every launch and reconciliation, and removes what nothing needs.
 /// </summary>
-[Alias("fabric.IHostNetworking")]
+[Alias("fabric.IHostNetworking"), HostInternal]
 public interface IHostNetworking : IGrainWithStringKey
 {
     /// <summary>Adds a NIC to the VM's ledger entry and hot-plugs it when the VM runs (its network realized first).</summary>

@@ -14,11 +14,11 @@ public interface ISchedulerGrain : IGrainWithStringKey
     public const string Key = "fabric";
 
     /// <summary>Chooses a host for the request and reserves capacity there, or throws <c>insufficient-capacity</c> saying why each host was excluded.</summary>
-    [Alias("Place")]
+    [Alias("Place"), HostInternal]
     Task<PlacementDecision> Place(PlacementRequest request);
 
     /// <summary>A host's summary after a change (one-way; older sequences are ignored).</summary>
-    [OneWay, Alias("ReportHost")]
+    [OneWay, Alias("ReportHost"), HostInternal]
     Task ReportHost(HostInfo host);
 
     [AlwaysInterleave, Alias("ListHosts")]

@@ -8,7 +8,7 @@ namespace Fabric.Contracts;
 /// here. Pools call the file methods; VMs call the disk methods with their assignment (epoch-checked like every
 /// command). Throws <c>insufficient-capacity</c> when the pool's file system is full (nothing half-made is left).
 /// </summary>
-[Alias("fabric.IHostStorage")]
+[Alias("fabric.IHostStorage"), HostInternal]
 public interface IHostStorage : IGrainWithStringKey
 {
     [Alias("PreparePool")]

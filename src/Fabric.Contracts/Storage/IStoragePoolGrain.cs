@@ -22,7 +22,7 @@ public interface IStoragePoolGrain : IGrainWithStringKey
     Task<PoolInfo> Get();
 
     /// <summary>Where the pool's files are (<c>not-found</c> when the pool does not exist).</summary>
-    [AlwaysInterleave, Alias("Locate")]
+    [AlwaysInterleave, Alias("Locate"), HostInternal]
     Task<PoolLocation> Locate();
 
     /// <summary>Deletes the pool; <c>conflict</c> while it holds volumes or images.</summary>
@@ -67,14 +67,14 @@ public interface IStoragePoolGrain : IGrainWithStringKey
     Task DeleteImage(string image);
 
     /// <summary>Attaches the volume to <paramref name="vm"/>: <c>conflict</c> when another VM holds it; idempotent.</summary>
-    [Alias("Claim")]
+    [Alias("Claim"), HostInternal]
     Task<VolumeAttachment> Claim(string volume, string vm);
 
     /// <summary>
     /// Detaches the volume from <paramref name="vm"/> (nothing when that VM does not hold it); with
     /// <paramref name="delete"/> a volume made for the VM is deleted too.
     /// </summary>
-    [Alias("Release")]
+    [Alias("Release"), HostInternal]
     Task Release(string volume, string vm, bool delete);
 
     /// <summary>
@@ -82,19 +82,19 @@ public interface IStoragePoolGrain : IGrainWithStringKey
     /// file of its size is made on that host and counted until the copy is committed or given up. Idempotent for the
     /// same migration.
     /// </summary>
-    [Alias("PrepareCopy")]
+    [Alias("PrepareCopy"), HostInternal]
     Task PrepareCopy(string volume, string vm, string host, string migration);
 
     /// <summary>The migration committed: the volume lives on its copy's host now; the old file is deleted. Idempotent.</summary>
-    [Alias("CommitCopy")]
+    [Alias("CommitCopy"), HostInternal]
     Task CommitCopy(string volume, string vm, string host, string migration);
 
     /// <summary>The migration was undone: the copy's file is deleted and no longer counted. Idempotent.</summary>
-    [Alias("AbortCopy")]
+    [Alias("AbortCopy"), HostInternal]
     Task AbortCopy(string volume, string vm, string migration);
 
     /// <summary>Counts an attached volume's growth (the VM grows the live disk next); returns the volume at its new size.</summary>
-    [Alias("GrowAttached")]
+    [Alias("GrowAttached"), HostInternal]
     Task<VolumeAttachment> GrowAttached(string volume, string vm, long sizeBytes);
 }
 
@@ -127,10 +127,10 @@ public interface IPoolDirectoryGrain : IGrainWithStringKey
     /// <summary>The most pools a fabric holds.</summary>
     public const int MaxPools = 256;
 
-    [Alias("Add")]
+    [Alias("Add"), HostInternal]
     Task Add(string pool);
 
-    [Alias("Remove")]
+    [Alias("Remove"), HostInternal]
     Task Remove(string pool);
 
     [AlwaysInterleave, Alias("List")]

@@ -56,32 +56,32 @@ public interface IVmGrain : IGrainWithStringKey
     /// What a host holds for this VM, on a change or in its regular digest (one-way: a host never waits on a VM). The VM
     /// settles its record from it, and answers a host whose placement is superseded with <see cref="IHostGrain.Fence"/>.
     /// </summary>
-    [OneWay, Alias("Observe")]
+    [OneWay, Alias("Observe"), HostInternal]
     Task Observe(VmObservation observation);
 
     /// <summary>
     /// From the VM's migration coordinator: the VM becomes Migrating (it must be Running or Paused with nothing under
     /// way and its host up); returns what the coordinator needs to move it. Idempotent for the same migration.
     /// </summary>
-    [Alias("BeginMigration")]
+    [Alias("BeginMigration"), HostInternal]
     Task<MigrationSource> BeginMigration(string migration);
 
     /// <summary>
     /// Records the migration's phase and, once chosen, its target epoch (before anything is reserved under it, so the
     /// target's reports are expected rather than fenced) and host.
     /// </summary>
-    [Alias("UpdateMigration")]
+    [Alias("UpdateMigration"), HostInternal]
     Task UpdateMigration(string migration, MigrationPhase phase, long targetEpoch, string? targetHost);
 
     /// <summary>The switch-over: the VM's placement becomes the target's (host and epoch), persisted; the source is superseded.</summary>
-    [Alias("CommitMigration")]
+    [Alias("CommitMigration"), HostInternal]
     Task CommitMigration(string migration, string targetHost, long targetEpoch);
 
     /// <summary>The migration is over: the VM settles from what its (possibly new) host reports. Idempotent.</summary>
-    [Alias("EndMigration")]
+    [Alias("EndMigration"), HostInternal]
     Task<VmInfo> EndMigration(string migration, string? reason);
 
     /// <summary>The catalog auditor found this VM's catalog row missing, stale or without a record: rewrite or remove it (one-way).</summary>
-    [OneWay, Alias("Audit")]
+    [OneWay, Alias("Audit"), HostInternal]
     Task Audit();
 }

@@ -42,7 +42,7 @@ public interface IVmSnapshots : IGrainWithStringKey
 /// host's data directory in <c>snapshots/&lt;vm&gt;/</c>, apart from the VM's runtime files, so fencing or forgetting a
 /// placement keeps them; they go with the VM (<see cref="DeleteSnapshots"/>).
 /// </summary>
-[Alias("fabric.IHostSnapshots")]
+[Alias("fabric.IHostSnapshots"), HostInternal]
 public interface IHostSnapshots : IGrainWithStringKey
 {
     /// <summary>Writes a snapshot of the assignment's live process (its placement must be current and not migrating).</summary>

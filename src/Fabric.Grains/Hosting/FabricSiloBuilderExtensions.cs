@@ -1,3 +1,4 @@
+using Fabric.Grains.Access;
 using Fabric.Grains.Events;
 using Fabric.Grains.Host;
 using Fabric.Grains.HostPinning;
@@ -28,6 +29,9 @@ public static class FabricSiloBuilderExtensions
         silo.UseSiloMetadata(new Dictionary<string, string> { [HostDirectory.MetadataKey] = HostDirectory.FormatMetadata(hostOptions.HostIds) });
         silo.AddPlacementDirector<HostPinnedPlacement, HostPinnedPlacementDirector>();
         silo.AddMemoryStreams(Contracts.FleetStreams.Provider);
+
+        // Clients never reach the methods hosts and VMs coordinate through ([HostInternal]).
+        silo.AddIncomingGrainCallFilter<HostInternalCallFilter>();
 
         var services = silo.Services;
         services.AddOptions<FabricHostOptions>().Configure(o =>
@@ -77,7 +81,10 @@ public static class FabricSiloBuilderExtensions
         return silo;
     }
 
-    /// <summary>Keeps ledgers, the VM catalog, host rows and epochs in Redis, under keys prefixed with <paramref name="keyPrefix"/>.</summary>
+    /// <summary>
+    /// Keeps ledgers, the VM catalog, host rows, epochs, project charges and the audit trail in Redis, under keys
+    /// prefixed with <paramref name="keyPrefix"/>.
+    /// </summary>
     public static ISiloBuilder AddFabricRedisStores(this ISiloBuilder silo, IConnectionMultiplexer redis, string keyPrefix)
     {
         ArgumentNullException.ThrowIfNull(silo);
@@ -85,10 +92,15 @@ public static class FabricSiloBuilderExtensions
         silo.Services.AddSingleton<IVmCatalog>(new RedisVmCatalog(redis, keyPrefix));
         silo.Services.AddSingleton<IHostRegistry>(new RedisHostRegistry(redis, keyPrefix));
         silo.Services.AddSingleton<IEpochSource>(new RedisEpochSource(redis, keyPrefix));
+        silo.Services.AddSingleton<IProjectCharges>(new RedisProjectCharges(redis, keyPrefix));
+        silo.Services.AddSingleton<IAuditLog>(new RedisAuditLog(redis, keyPrefix));
         return silo;
     }
 
-    /// <summary>Keeps ledgers, the VM catalog, host rows and epochs in process memory (development mode and tests).</summary>
+    /// <summary>
+    /// Keeps ledgers, the VM catalog, host rows, epochs, project charges and the audit trail in process memory
+    /// (development mode and tests).
+    /// </summary>
     public static ISiloBuilder AddFabricMemoryStores(this ISiloBuilder silo)
     {
         ArgumentNullException.ThrowIfNull(silo);
@@ -96,6 +108,8 @@ public static class FabricSiloBuilderExtensions
         silo.Services.AddSingleton<IVmCatalog, InMemoryVmCatalog>();
         silo.Services.AddSingleton<IHostRegistry, InMemoryHostRegistry>();
         silo.Services.AddSingleton<IEpochSource, InMemoryEpochSource>();
+        silo.Services.AddSingleton<IProjectCharges, InMemoryProjectCharges>();
+        silo.Services.AddSingleton<IAuditLog, InMemoryAuditLog>();
         return silo;
     }
 }

@@ -56,6 +56,10 @@ public sealed record CatalogRow : IStoredRow
     [JsonPropertyName("instanceId")]
     public Guid? InstanceId { get; init; }
 
+    /// <summary>Rows written before projects are of the default one.</summary>
+    [JsonPropertyName("project")]
+    public string Project { get; init; } = ProjectInfo.Default;
+
     public static CatalogRow From(VmInfo vm)
     {
         ArgumentNullException.ThrowIfNull(vm);
@@ -75,6 +79,7 @@ public sealed record CatalogRow : IStoredRow
             CreatedAt = vm.CreatedAt,
             Pid = vm.Pid,
             InstanceId = vm.InstanceId,
+            Project = vm.Project,
         };
     }
 
@@ -94,6 +99,7 @@ public sealed record CatalogRow : IStoredRow
         CreatedAt = CreatedAt,
         Pid = Pid,
         InstanceId = InstanceId,
+        Project = Project,
     };
 }
 

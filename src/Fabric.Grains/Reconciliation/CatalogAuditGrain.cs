@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 namespace Fabric.Grains.Reconciliation;
 
 /// <summary>The fleet's catalog auditor (one activation, key <see cref="Key"/>); internal to the silos.</summary>
-[Alias("fabric.ICatalogAuditGrain")]
+[Alias("fabric.ICatalogAuditGrain"), HostInternal]
 public interface ICatalogAuditGrain : IGrainWithStringKey
 {
     public const string Key = "fabric";

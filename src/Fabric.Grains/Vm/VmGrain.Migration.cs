@@ -78,7 +78,7 @@ internal sealed partial class VmGrain
         LogMigrationCommitted(Name, under.SourceHost, targetHost, targetEpoch);
         await Task.WhenAll(
             UpdateCatalogAsync(),
-            events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmMigrated, At = time.GetUtcNow(), Vm = Name, Host = targetHost, From = under.SourceHost, To = targetHost }));
+            events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmMigrated, At = time.GetUtcNow(), Vm = Name, Host = targetHost, From = under.SourceHost, To = targetHost, Project = Record.Spec!.Project }));
         CompleteWaiters();
     }
 

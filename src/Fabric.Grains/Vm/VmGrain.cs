@@ -75,6 +75,29 @@ internal sealed partial class VmGrain(
         }
 
         var row = Compact(VmSpecRow.From(spec));
+        await ChargeAsync(row);
+        PlacementPolicy policy;
+        try
+        {
+            policy = await PlaceAndRecordAsync(spec, row);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The VM does not exist, so its project holds nothing for it.
+            await RefundAsync(row.Project);
+            throw;
+        }
+
+        LogCreated(Name, Record.Host, Record.Epoch, policy);
+        await Task.WhenAll(
+            UpdateCatalogAsync(),
+            events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmPlaced, At = Record.CreatedAt, Vm = Name, Host = Record.Host, To = nameof(VmState.Defined), Project = row.Project }));
+        return Info(full: true);
+    }
+
+    /// <summary>The create once the project is charged: the disks and NICs, a host, the record. Leaves nothing behind on failure.</summary>
+    private async Task<PlacementPolicy> PlaceAndRecordAsync(VmSpec spec, VmSpecRow row)
+    {
         var (planned, constraint) = await PlanDisksAsync(spec.Disks);
         var nics = await AllocateNicsAsync(spec.Nics);
         string host;
@@ -107,11 +130,7 @@ internal sealed partial class VmGrain(
             throw;
         }
 
-        LogCreated(Name, host, epoch, policy);
-        await Task.WhenAll(
-            UpdateCatalogAsync(),
-            events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmPlaced, At = now, Vm = Name, Host = host, To = nameof(VmState.Defined) }));
-        return Info(full: true);
+        return policy;
     }
 
     async Task<VmInfo> IVmGrain.Start()
@@ -218,6 +237,7 @@ internal sealed partial class VmGrain(
 
         await DeleteSnapshotFilesAsync();
         var from = Record.State;
+        var project = Record.Spec!.Project;
         var hostName = Record.Host;
         var disks = Record.Disks;
         var nics = Record.Nics;
@@ -234,15 +254,17 @@ internal sealed partial class VmGrain(
         state.State = new VmRecord();
         StopPendingCheck();
 
-        // Only once the record is gone: a VM that still exists never loses a disk it lists.
+        // Only once the record is gone: a VM that still exists never loses a disk it lists, nor is it uncharged. The
+        // refund needs no host, so a VM deleted while its host is Down is refunded too.
         await ReleaseDisksAsync(disks, deleting: true);
         await ReleaseNicsAsync(nics);
         LogDeleted(Name, hostName, options.Force);
         await Task.WhenAll(
             RemoveFromCatalogAsync(),
-            events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmDeleted, At = time.GetUtcNow(), Vm = Name, Host = hostName, From = from.ToString(), To = nameof(VmState.Deleted), Reason = options.Force ? "deleted by force" : null }));
+            RefundAsync(project),
+            events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmDeleted, At = time.GetUtcNow(), Vm = Name, Host = hostName, From = from.ToString(), To = nameof(VmState.Deleted), Reason = options.Force ? "deleted by force" : null, Project = project }));
         CompleteWaiters();
-        if (_catalogRetry is null)
+        if (!Retrying)
         {
             DeactivateOnIdle();
         }
@@ -325,7 +347,7 @@ internal sealed partial class VmGrain(
         ArgumentNullException.ThrowIfNull(observation);
         await ReloadIfNeededAsync();
         await ApplyAsync(observation, answersOwnRequest: false);
-        if (!Record.Exists && _catalogRetry is null)
+        if (!Record.Exists && !Retrying)
         {
             DeactivateOnIdle();
         }
@@ -342,7 +364,7 @@ internal sealed partial class VmGrain(
         }
 
         await RemoveFromCatalogAsync();
-        if (_catalogRetry is null)
+        if (!Retrying)
         {
             DeactivateOnIdle();
         }
@@ -698,7 +720,7 @@ internal sealed partial class VmGrain(
         SchedulePendingCheck(immediately: false);
         await Task.WhenAll(
             UpdateCatalogAsync(),
-            events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmStateChanged, At = now, Vm = Name, Host = Record.Host, From = from.ToString(), To = to.ToString(), Reason = reason }));
+            events.PublishAsync(new FleetEvent { Kind = FleetEventKind.VmStateChanged, At = now, Vm = Name, Host = Record.Host, From = from.ToString(), To = to.ToString(), Reason = reason, Project = next.Spec?.Project }));
         CompleteWaiters();
     }
 
@@ -816,10 +838,10 @@ internal sealed partial class VmGrain(
     }
 
     /// <summary>
-    /// A fleet holds many VMs of few images, mostly without placement constraints: records share one copy of each image
-    /// name rather than hold deserialized copies (image names are validated, and few).
+    /// A fleet holds many VMs of few images and projects, mostly without placement constraints: records share one copy
+    /// of each image and project name rather than hold deserialized copies (those names are validated, and few).
     /// </summary>
-    private static VmSpecRow Compact(VmSpecRow spec) => spec with { Image = string.Intern(spec.Image) };
+    private static VmSpecRow Compact(VmSpecRow spec) => spec with { Image = string.Intern(spec.Image), Project = string.Intern(spec.Project) };
 
     /// <summary>
     /// The VM as callers see it (<paramref name="full"/>: with its history, what it waits for and whether its host is up
@@ -850,6 +872,7 @@ internal sealed partial class VmGrain(
             Migration = Record.Migration?.Phase,
             Disks = [.. Record.Disks.Select(d => d.ToDisk())],
             Nics = [.. Record.Nics.Select(n => n.Placement.ToNic())],
+            Project = spec.Project,
         };
     }
 

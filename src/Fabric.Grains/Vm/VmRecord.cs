@@ -263,6 +263,10 @@ public sealed record VmSpecRow
     [Id(5), JsonPropertyName("placement")]
     public PlacementRow? Placement { get; init; }
 
+    /// <summary>The project the VM is charged to (records written before projects are in the default one).</summary>
+    [Id(6), JsonPropertyName("project")]
+    public string Project { get; init; } = ProjectInfo.Default;
+
     public static VmSpecRow From(VmSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -274,6 +278,7 @@ public sealed record VmSpecRow
             MemoryMiB = spec.MemoryMiB,
             Labels = spec.Labels,
             Placement = spec.Placement == VmPlacement.None ? null : PlacementRow.From(spec.Placement),
+            Project = spec.Project,
         };
     }
 

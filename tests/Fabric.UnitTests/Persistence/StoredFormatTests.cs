@@ -65,11 +65,20 @@ public sealed class StoredFormatTests
             Placement = new VmPlacement { Policy = PlacementPolicy.Pack, AntiAffinityGroup = "web" },
             Pid = 1234,
             InstanceId = Guid.NewGuid(),
+            Project = "web",
         };
 
         var back = StoredFormat.Read<CatalogRow>(StoredFormat.Write(CatalogRow.From(vm)), "row").ToInfo();
 
         Assert.Equivalent(vm, back, strict: true);
+    }
+
+    [Fact]
+    public void CatalogRow_WrittenBeforeProjects_IsOfTheDefaultProject()
+    {
+        const string Old = """{"v":1,"name":"web-1","state":"Running","host":"host-a","epoch":7,"vcpus":1,"memoryMiB":64,"image":"tiny"}""";
+
+        Assert.Equal(ProjectInfo.Default, StoredFormat.Read<CatalogRow>(Old, "row").ToInfo().Project);
     }
 
     [Theory]
