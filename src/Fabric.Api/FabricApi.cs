@@ -41,7 +41,7 @@ public static class FabricApi
             .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, configureOptions: null);
         if (options.ClientCaFile is { Length: > 0 } caFile)
         {
-            var ca = X509Certificate2.CreateFromPemFile(caFile);
+            var ca = X509CertificateLoader.LoadCertificateFromFile(caFile);
             authentication.AddCertificate(ClientCertificates.SchemeName, o => ClientCertificates.Configure(o, ca));
         }
 

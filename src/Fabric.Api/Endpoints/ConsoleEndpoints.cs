@@ -83,6 +83,7 @@ internal static class ConsoleEndpoints
                 var received = await socket.ReceiveAsync(buffer, session.Token);
                 if (received.MessageType == WebSocketMessageType.Close)
                 {
+                    await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
                     break;
                 }
 

@@ -56,7 +56,7 @@ public sealed class ClientCertificateTests(ApiFabric fabric) : IClassFixture<Api
     /// <summary>An HTTPS client that trusts only the fabric's CA and presents <paramref name="certificate"/>.</summary>
     private HttpClient Over(X509Certificate2? certificate)
     {
-        var ca = X509Certificate2.CreateFromPemFile(fabric.Pki.CaFile);
+        var ca = X509CertificateLoader.LoadCertificateFromFile(fabric.Pki.CaFile);
         var handler = new SocketsHttpHandler
         {
             SslOptions = new SslClientAuthenticationOptions
