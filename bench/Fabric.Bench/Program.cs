@@ -4,7 +4,7 @@ using Fabric.Bench;
 using Fabric.TestSupport;
 using Spectre.Console;
 
-// ./fabric bench [start|detect|fleet|migrate|storage|network] [-o json] [--runs N] [--rounds N] [--vms 10000,100000] [--silos 1,3] [--concurrency N] [--loopback]
+// ./fabric bench [start|detect|fleet|migrate|storage|network|cli] [-o json] [--runs N] [--rounds N] [--vms 10000,100000] [--silos 1,3] [--concurrency N] [--loopback]
 var benchmarks = new List<string>();
 var json = false;
 // Unset: each benchmark's own default (10 and 5; network: 50 pings and 3 rounds).
@@ -27,7 +27,7 @@ catch (Exception ex) when (ex is ArgumentException or FormatException or Overflo
 
 if (benchmarks.Count == 0)
 {
-    benchmarks.AddRange(["start", "detect", "fleet", "migrate", "storage", "network"]);
+    benchmarks.AddRange(["start", "detect", "fleet", "migrate", "storage", "network", "cli"]);
 }
 
 // Tables are read in logs and CI output too: do not wrap them at 80 columns there.
@@ -119,6 +119,22 @@ if (benchmarks.Contains("network"))
     }
 }
 
+if (benchmarks.Contains("cli"))
+{
+    progress.WriteLine("cli: fabricctl commands as fresh processes against the REST API vs curl of the same endpoints (and virsh where libvirt runs); create + start of the tiny guest to its ready line vs virsh create");
+    if (!OperatingSystem.IsLinux())
+    {
+        throw new PlatformNotSupportedException("the cli benchmark runs on Linux");
+    }
+
+    var report = await CliBenchmark.RunAsync(runsOption ?? CliBenchmark.DefaultRuns, progress);
+    results["cli"] = report;
+    if (!json)
+    {
+        Tables.Print(report);
+    }
+}
+
 if (json)
 {
     Console.WriteLine(JsonSerializer.Serialize(results, new JsonSerializerOptions(JsonSerializerDefaults.Web) { WriteIndented = true }));
@@ -164,11 +180,11 @@ void ParseArguments()
             case "--loopback":
                 loopback = true;
                 break;
-            case "start" or "fleet" or "detect" or "migrate" or "storage" or "network":
+            case "start" or "fleet" or "detect" or "migrate" or "storage" or "network" or "cli":
                 benchmarks.Add(option);
                 break;
             default:
-                throw new ArgumentException($"unknown benchmark or option '{option}' (benchmarks: start, detect, fleet, migrate, storage, network; options: -o json, --runs N, --rounds N, --vms N[,N], --silos N[,N], --concurrency N, --hold SECONDS, --loopback)");
+                throw new ArgumentException($"unknown benchmark or option '{option}' (benchmarks: start, detect, fleet, migrate, storage, network, cli; options: -o json, --runs N, --rounds N, --vms N[,N], --silos N[,N], --concurrency N, --hold SECONDS, --loopback)");
         }
     }
 }

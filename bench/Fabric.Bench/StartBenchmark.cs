@@ -162,7 +162,7 @@ internal static class StartBenchmark
     }
 
     /// <summary>Polls the console log every millisecond until the ready line is in it.</summary>
-    private static async Task WaitForReadyAsync(string log)
+    internal static async Task WaitForReadyAsync(string log)
     {
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < ReadyTimeout)

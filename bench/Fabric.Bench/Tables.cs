@@ -265,6 +265,84 @@ internal static class Tables
         }
     }
 
+    public static void Print(CliReport report)
+    {
+        var calls = new Table().Title($"cli: one command, a fresh process each run (as ./fabric ctl runs it), {report.Runs} runs each in alternating order (accelerator {report.Accelerator}; baseline {report.Baseline})");
+        foreach (var column in new[] { "command", "what", "runs", "failed", "p50", "p90", "min", "÷ curl p50", "÷ virsh list p50" })
+        {
+            calls.AddColumn(column);
+        }
+
+        foreach (var c in report.Calls)
+        {
+            var command = c.Kind == "fabricctl" ? $"[bold]{Markup.Escape(c.Command)}[/]" : Markup.Escape(c.Command);
+            calls.AddRow(command, Markup.Escape(c.Kind), N(c.Runs), N(c.Failed), Ms(c.MedianMs), Ms(c.P90Ms), Ms(c.MinMs), c.VsCurl is { } r ? Ratio(r) : "", c.VsVirsh is { } v ? Ratio(v) : "");
+        }
+
+        AnsiConsole.Write(calls);
+
+        var boot = new Table().Title($"cli: the tiny guest ({report.GuestMemoryMiB} MiB) from nothing to its ready line, {report.Runs} runs per path, alternating{(report.LibvirtDomainType is { } t ? $" (libvirt domain type '{t}', the fabric's accelerator {report.Accelerator})" : "")}");
+        foreach (var column in new[] { "path", "runs", "failed", "to ready p50", "p90", "min", "first command p50", "second command p50" })
+        {
+            boot.AddColumn(column);
+        }
+
+        foreach (var b in report.Boot)
+        {
+            boot.AddRow(Markup.Escape(b.Path), N(b.Runs), N(b.Failed), $"[bold]{Ms(b.MedianMs)}[/]", Ms(b.P90Ms), Ms(b.MinMs), Ms(b.FirstCommandMedianMs), Ms(b.SecondCommandMedianMs));
+        }
+
+        AnsiConsole.Write(boot);
+        if (report.BootRatio is { } ratio)
+        {
+            AnsiConsole.WriteLine($"fabricctl ÷ virsh, to ready p50: {Ratio(ratio)}");
+        }
+
+        AnsiConsole.WriteLine("targets:");
+        foreach (var target in report.Targets)
+        {
+            AnsiConsole.WriteLine($"  - {target.Target}: {target.Measured}: {(target.Met is { } met ? Met(met) : "not measured")}");
+        }
+
+        AnsiConsole.WriteLine("where the time goes:");
+        foreach (var line in report.WhereTheTimeGoes)
+        {
+            AnsiConsole.WriteLine($"  - {line}");
+        }
+
+        AnsiConsole.WriteLine($"fabricctl: {report.Ctl}");
+        AnsiConsole.WriteLine($"accelerator: {report.Accelerator} ({report.AcceleratorReason}); libvirt: {report.Libvirt ?? "not available"}");
+        AnsiConsole.WriteLine($"machine load (1-minute average): {report.LoadAverageAtStart.ToString("0.0", CultureInfo.InvariantCulture)} at the start, {report.LoadAverageAtEnd.ToString("0.0", CultureInfo.InvariantCulture)} at the end");
+        AnsiConsole.WriteLine("what the figures mean:");
+        foreach (var line in CliLegend)
+        {
+            AnsiConsole.WriteLine($"  - {line}");
+        }
+
+        foreach (var c in report.Calls.Where(c => c.Error is not null))
+        {
+            AnsiConsole.WriteLine($"  - {c.Command} failed ({c.Failed} of {c.Runs} timed runs): {c.Error}");
+        }
+
+        foreach (var b in report.Boot.Where(b => b.Error is not null))
+        {
+            AnsiConsole.WriteLine($"  - {b.Path} failed ({b.Failed} of {b.Runs} timed runs): {b.Error}");
+        }
+
+        foreach (var note in report.Notes)
+        {
+            AnsiConsole.WriteLine($"  - {note}");
+        }
+    }
+
+    private static readonly string[] CliLegend =
+    [
+        "each command: from Process.Start to its exit (stdout and stderr read to the end), exit 0 with output required; a failed run is counted and left out of the figures",
+        "fabricctl gets FABRIC_API (the silo's REST API) and FABRIC_TOKEN_FILE; curl reads the same token from a header file (-H @FILE); --version and curl --version start the program and end it without a request (the floor of each)",
+        "in-process GET: one request from a warm HttpClient (connection kept) in the benchmark's own process: the silo's work plus loopback, what no process start or connection set-up adds to",
+        "to ready: from starting the first command (fabricctl vm create, or virsh create) to the guest's 'fabric-guest ready boot=' line in its console log (the host's vms/NAME/console.log; libvirt's serial file), polled every 1 ms; first/second command: the create and start processes (virsh: the create process)",
+    ];
+
     private static readonly string[] NetworkLegend =
     [
         "guests run under TCG (software emulation) on this machine: every guest figure is bound by the emulated CPU (each packet crosses the guest's kernel and virtio-net in emulation), not by the bridge or VXLAN; the underlay rows are host kernels only",
