@@ -6,7 +6,7 @@ namespace Fabric.Client;
 /// How to reach a fabric's HTTP API: its base URL and a bearer token. Never prints the token (not even in
 /// <see cref="ToString"/>).
 /// </summary>
-public sealed class FabricApiConnection
+public sealed record FabricApiConnection
 {
     /// <summary>The longest a token may be.</summary>
     public const int MaxTokenLength = 4096;
