@@ -126,7 +126,7 @@ internal static class HostCommands
         return command;
     }
 
-    private static Command Change(string verb, string description, GlobalOptions global, CliIo io, Func<FabricClient, string, Task<HostInfo>> change)
+    private static Command Change(string verb, string description, GlobalOptions global, CliIo io, Func<FabricApiClient, string, Task<HostInfo>> change)
     {
         var name = HostArgument();
         var command = new Command(verb, description) { name };

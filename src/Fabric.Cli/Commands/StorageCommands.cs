@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Fabric.Cli.Output;
+using Fabric.Client;
 using Fabric.Contracts;
 using Spectre.Console;
 using static Fabric.Cli.Commands.CommandResults;
@@ -155,7 +156,7 @@ internal static class StorageCommands
         return image;
     }
 
-    private static async Task<string> OnlyPoolAsync(Client.FabricClient client)
+    private static async Task<string> OnlyPoolAsync(FabricApiClient client)
     {
         var pools = await client.ListPoolsAsync();
         return pools.Length == 1
