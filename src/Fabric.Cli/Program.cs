@@ -72,6 +72,11 @@ internal static class Program
         }
 
         root.Subcommands.Add(NetworkCommands.Create(global, io));
+        foreach (var access in AccessCommands.Create(global, io))
+        {
+            root.Subcommands.Add(access);
+        }
+
         return root;
     }
 
