@@ -180,7 +180,7 @@ public sealed partial class FabricApiClient
     {
         try
         {
-            return JsonSerializer.Deserialize<FleetEvent>(data, ApiJson.Compact)
+            return JsonSerializer.Deserialize(data, FabricApiJson.Info<FleetEvent>(FabricApiJson.Compact))
                 ?? throw FabricException.Unavailable($"the event stream of the fabric's API at {BaseUrl} sent an empty event");
         }
         catch (JsonException ex)

@@ -113,7 +113,7 @@ public sealed partial class FabricApiClient : IDisposable
         using var response = await SendAsync(method, path, body, HttpCompletionOption.ResponseContentRead, timeout, deadline.Token, cancellationToken);
         try
         {
-            return await response.Content.ReadFromJsonAsync<T>(ApiJson.Compact, deadline.Token)
+            return await response.Content.ReadFromJsonAsync(FabricApiJson.Info<T>(FabricApiJson.Compact), deadline.Token)
                 ?? throw FabricException.Unavailable($"the fabric's API at {BaseUrl} answered {method} /{PathOnly(path)} with no {typeof(T).Name}");
         }
         catch (JsonException ex)
@@ -147,7 +147,7 @@ public sealed partial class FabricApiClient : IDisposable
         using var request = new HttpRequestMessage(method, new Uri(path, UriKind.Relative));
         if (body is not null)
         {
-            request.Content = JsonContent.Create(body, body.GetType(), mediaType: null, ApiJson.Compact);
+            request.Content = JsonContent.Create(body, FabricApiJson.Compact.GetTypeInfo(body.GetType()));
         }
 
         HttpResponseMessage response;
