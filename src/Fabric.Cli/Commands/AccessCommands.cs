@@ -111,7 +111,7 @@ internal static partial class AccessCommands
         {
             var deleted = context.Get(deleteName)!;
             await (await context.ClientAsync()).DeleteProjectAsync(deleted);
-            return await DoneAsync(context, $"project/{deleted} deleted", new { Name = deleted, Deleted = true });
+            return await DoneAsync(context, $"project/{deleted} deleted", new DeletedObject(deleted, Deleted: true));
         });
         project.Subcommands.Add(delete);
         return project;

@@ -86,7 +86,7 @@ internal static class VmOutput
     }
 
     /// <summary>What <c>vm delete -o json</c> prints: the VM's name and its final state.</summary>
-    public static object DeletedJson(string name) => new { Name = name, State = VmState.Deleted };
+    public static DeletedVm DeletedJson(string name) => new(name, VmState.Deleted);
 
     private static string Describe(VmPlacement placement)
     {
