@@ -5,18 +5,16 @@ using Spectre.Console;
 
 namespace Fabric.Cli;
 
-/// <summary>One command's invocation: its parsed values, its output, and (made on first use) its fabric connection.</summary>
-internal sealed class CommandContext : IAsyncDisposable
+/// <summary>One command's invocation: its parsed values, its output, and (made on first use) its API client.</summary>
+internal sealed class CommandContext : IDisposable
 {
     private readonly ParseResult _result;
-    private readonly GlobalOptions _global;
-    private FabricClient? _client;
+    private FabricApiClient? _client;
     private IAnsiConsole? _out;
 
     public CommandContext(ParseResult result, GlobalOptions global, CliIo io, CancellationToken cancellationToken)
     {
         _result = result;
-        _global = global;
         Io = io;
         CancellationToken = cancellationToken;
         Format = result.GetValue(global.Output);
@@ -37,37 +35,15 @@ internal sealed class CommandContext : IAsyncDisposable
 
     public T? Get<T>(Argument<T> argument) => _result.GetValue(argument);
 
-    /// <summary>The connection the environment describes, with the global options' overrides.</summary>
-    public FabricConnection Connection()
-    {
-        var connection = FabricConnection.FromEnvironment();
-        if (Get(_global.Redis) is { Length: > 0 } redis)
-        {
-            connection = connection with { Redis = redis };
-        }
+    /// <summary>
+    /// The API client of the fabric the environment describes (<c>FABRIC_API</c> and <c>FABRIC_TOKEN</c>, else the
+    /// file <c>fabricctl login</c> saved), made on first use; nothing is sent until a command calls it.
+    /// </summary>
+    public Task<FabricApiClient> ClientAsync() => Task.FromResult(_client ??= Connect(FabricApiConnection.FromEnvironment(Io.Variables)));
 
-        if (Get(_global.Cluster) is { Length: > 0 } cluster)
-        {
-            connection = connection with { ClusterId = cluster };
-        }
+    /// <summary>A client of <paramref name="connection"/> (through the test's handler, when there is one); the caller disposes it.</summary>
+    public FabricApiClient Connect(FabricApiConnection connection) =>
+        Io.ApiHandler is { } handler ? new FabricApiClient(connection, handler()) : new FabricApiClient(connection);
 
-        if (Get(_global.GatewayPort) is { } port)
-        {
-            connection = connection with { GatewayPort = port };
-        }
-
-        return connection;
-    }
-
-    /// <summary>Connects on first use; a fabric that does not answer in time is <c>unavailable</c>.</summary>
-    public async Task<FabricClient> ClientAsync() =>
-        _client ??= await FabricClient.ConnectAsync(Connection(), CancellationToken);
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_client is not null)
-        {
-            await _client.DisposeAsync();
-        }
-    }
+    public void Dispose() => _client?.Dispose();
 }

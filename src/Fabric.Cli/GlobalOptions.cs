@@ -3,7 +3,7 @@ using Fabric.Cli.Output;
 
 namespace Fabric.Cli;
 
-/// <summary>Options every command takes: where the fabric is, and how to print.</summary>
+/// <summary>Options every command takes. Where the fabric is comes from the environment (FABRIC_API) or fabricctl login.</summary>
 internal sealed class GlobalOptions
 {
     public Option<OutputFormat> Output { get; } = new("--output", "-o")
@@ -15,24 +15,5 @@ internal sealed class GlobalOptions
         CustomParser = r => Parsers.Parse(r, OutputFormats.Parse),
     };
 
-    public Option<string?> Redis { get; } = new("--redis")
-    {
-        Description = "Redis connection string of the cluster (default: $FABRIC_REDIS; none means a local development silo)",
-        Recursive = true,
-    };
-
-    public Option<string?> Cluster { get; } = new("--cluster")
-    {
-        Description = "Cluster id (default: $FABRIC_CLUSTER_ID, else 'fabric')",
-        Recursive = true,
-    };
-
-    public Option<int?> GatewayPort { get; } = new("--gateway-port")
-    {
-        Description = "Gateway port of a local development silo (default: $FABRIC_GATEWAY_PORT, else 30000)",
-        Recursive = true,
-        CustomParser = r => Parsers.Parse<int?>(r, text => Parsers.Port("gateway-port", text)),
-    };
-
-    public IEnumerable<Option> All => [Output, Redis, Cluster, GatewayPort];
+    public IEnumerable<Option> All => [Output];
 }

@@ -3,8 +3,8 @@ using System.Runtime.InteropServices;
 namespace Fabric.Cli;
 
 /// <summary>
-/// Ctrl-C (SIGINT) and SIGTERM as cancellation: the command's token is cancelled and the exit code is 128 + the signal,
-/// whatever other handlers in the process (the Orleans client's host registers some) do with the signal.
+/// Ctrl-C (SIGINT) and SIGTERM as cancellation: the command's token is cancelled (its pending request with it) and the
+/// exit code is 128 + the signal.
 /// </summary>
 internal sealed class Interrupt : IDisposable
 {

@@ -58,6 +58,69 @@ internal static class Parsers
 
     public static string Name(string field, string text) => Names.Require(field, text);
 
+    /// <summary>The word that lifts a quota's limit.</summary>
+    public const string Unlimited = "unlimited";
+
+    /// <summary>
+    /// A length of time as typed after <c>--expires</c> or <c>--since</c>: a whole number with <c>s</c>, <c>m</c>,
+    /// <c>h</c>, <c>d</c> or <c>w</c> (<c>30m</c>, <c>12h</c>, <c>7d</c>), at most ten years.
+    /// </summary>
+    public static TimeSpan Duration(string field, string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var trimmed = text.Trim();
+        var unit = trimmed.Length > 1 ? trimmed[^1] : ' ';
+        var scale = unit switch
+        {
+            's' => TimeSpan.FromSeconds(1),
+            'm' => TimeSpan.FromMinutes(1),
+            'h' => TimeSpan.FromHours(1),
+            'd' => TimeSpan.FromDays(1),
+            'w' => TimeSpan.FromDays(7),
+            _ => TimeSpan.Zero,
+        };
+        return scale > TimeSpan.Zero
+            && long.TryParse(trimmed[..^1], NumberStyles.None, CultureInfo.InvariantCulture, out var count)
+            && count > 0 && count <= MaxDuration.Ticks / scale.Ticks
+            ? scale * count
+            : throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is not a duration: a positive whole number with s, m, h, d or w (e.g. 30m, 12h, 7d), at most 10 years");
+    }
+
+    /// <summary>
+    /// A moment as typed after <c>--since</c>: an ISO 8601 time (<c>2026-11-30T12:00:00Z</c>; without an offset, UTC), or a
+    /// <see cref="Duration"/> before <paramref name="now"/> (<c>1h</c>: an hour ago).
+    /// </summary>
+    public static DateTimeOffset Since(string field, string text, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (DateTimeOffset.TryParse(text.Trim(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var at)
+            && text.Trim().Length >= 10 && char.IsAsciiDigit(text.Trim()[0]))
+        {
+            return at;
+        }
+
+        try
+        {
+            return now - Duration(field, text);
+        }
+        catch (FabricException)
+        {
+            throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is neither an ISO 8601 time (2026-11-30T12:00:00Z) nor a duration ago (30m, 12h, 7d)");
+        }
+    }
+
+    /// <summary>A quota limit: a whole number (0 allows none), or <c>unlimited</c> (returned as -1).</summary>
+    public static long Limit(string field, string text) =>
+        string.Equals(text.Trim(), Unlimited, StringComparison.OrdinalIgnoreCase) ? -1
+        : long.TryParse(text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value <= int.MaxValue ? value
+        : throw FabricException.InvalidSpec(field, $"'{Names.Printable(text)}' is neither a whole number nor '{Unlimited}'");
+
+    /// <summary>A memory quota: a size (<c>64Gi</c>) in MiB, or <c>unlimited</c> (returned as -1).</summary>
+    public static long MemoryLimit(string field, string text) =>
+        string.Equals(text.Trim(), Unlimited, StringComparison.OrdinalIgnoreCase) ? -1 : Sizes.ParseMiB(field, text);
+
+    private static readonly TimeSpan MaxDuration = TimeSpan.FromDays(3653);
+
     /// <summary>A rate such as <c>100Mi/s</c> (or <c>100Mi</c>), in bytes per second.</summary>
     public static long BytesPerSecond(string field, string text)
     {

@@ -32,8 +32,7 @@ internal static class Program
             // Every action catches its own failures (SetRunAction); nothing unexpected may print a stack trace.
             EnableDefaultExceptionHandler = false,
 
-            // Signals are handled by Interrupt: the Orleans client's host registers its own SIGINT/SIGTERM handlers,
-            // which cancel the signal's default action without ending the process.
+            // Signals are handled by Interrupt, which cancels the command and gives it a moment to end cleanly.
             ProcessTerminationTimeout = null,
         };
 
@@ -42,7 +41,7 @@ internal static class Program
         await Task.WhenAny(running, interrupt.Signalled);
         if (!running.IsCompleted)
         {
-            // Give the command a moment to end cleanly (a pending grain call may not observe cancellation).
+            // Give the command a moment to end cleanly (its pending request is cancelled with it).
             await Task.WhenAny(running, Task.Delay(Interrupt.Grace, CancellationToken.None));
         }
 
@@ -73,11 +72,16 @@ internal static class Program
         }
 
         root.Subcommands.Add(NetworkCommands.Create(global, io));
+        foreach (var access in AccessCommands.Create(global, io))
+        {
+            root.Subcommands.Add(access);
+        }
+
         return root;
     }
 
     /// <summary>
-    /// Wraps a command body: gives it a <see cref="CommandContext"/>, disposes the fabric connection afterwards, and turns
+    /// Wraps a command body: gives it a <see cref="CommandContext"/>, disposes its API client afterwards, and turns
     /// every failure into one line on stderr and an exit code.
     /// </summary>
     internal static void SetRunAction(this Command command, GlobalOptions global, CliIo io, Func<CommandContext, Task<int>> body)
@@ -86,7 +90,7 @@ internal static class Program
         {
             try
             {
-                await using var context = new CommandContext(result, global, io, cancellationToken);
+                using var context = new CommandContext(result, global, io, cancellationToken);
                 return await body(context);
             }
             catch (FabricException ex)
@@ -96,7 +100,7 @@ internal static class Program
             }
             catch (OperationCanceledException ex)
             {
-                if (await IsInterruptedAsync(cancellationToken))
+                if (cancellationToken.IsCancellationRequested)
                 {
                     return ExitCodes.Interrupted;
                 }
@@ -112,23 +116,6 @@ internal static class Program
                 return ExitCodes.Failure;
             }
         });
-    }
-
-    /// <summary>
-    /// Whether a cancellation came from Ctrl-C. Another signal handler in the process (the Orleans client host's) may
-    /// cancel the command's work a moment before the CLI's own handler cancels its token; wait that moment out.
-    /// </summary>
-    private static async Task<bool> IsInterruptedAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
-            return false;
-        }
-        catch (OperationCanceledException)
-        {
-            return true;
-        }
     }
 }
 

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using Fabric.Contracts;
 using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
 
 namespace Fabric.Cli;
@@ -19,12 +20,22 @@ internal sealed record SpecFileContent(VmSpec Spec, int? Count);
 /// memory: 256Mi
 /// labels: { app: web }
 /// placement: { policy: spread, antiAffinityGroup: web, hostSelector: { zone: a } }
+/// project: shop
 /// count: 3
 /// </code>
+/// A file larger than <see cref="MaxBytes"/> or nested deeper than <see cref="MaxDepth"/> is refused before it is loaded.
 /// </summary>
 internal static class SpecFile
 {
-    private static readonly string[] TopFields = ["name", "image", "vcpus", "memory", "labels", "placement", "disks", "networks", "count"];
+    /// <summary>The largest spec file read (1 MiB; a VM's spec takes a few hundred bytes).</summary>
+    public const int MaxBytes = 1 << 20;
+
+    /// <summary>The deepest nesting of mappings and sequences accepted (a spec needs 3).</summary>
+    public const int MaxDepth = 64;
+
+    private const string StandardInput = "standard input";
+
+    private static readonly string[] TopFields = ["name", "image", "vcpus", "memory", "labels", "placement", "disks", "networks", "project", "count"];
     private static readonly string[] PlacementFields = ["host", "policy", "antiAffinityGroup", "affinityGroup", "hostSelector"];
 
     /// <summary>Reads the spec file at <paramref name="path"/>, or standard input when it is <c>-</c>.</summary>
@@ -33,22 +44,36 @@ internal static class SpecFile
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(standardInput);
         string text;
+        var source = path == "-" ? StandardInput : path;
         try
         {
-            text = path == "-" ? standardInput.ReadToEnd() : File.ReadAllText(path);
+            if (path == "-")
+            {
+                text = ReadBounded(standardInput);
+            }
+            else
+            {
+                var length = new FileInfo(path).Length;
+                text = length > MaxBytes ? throw TooLarge(source, length) : File.ReadAllText(path);
+            }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
             throw FabricException.InvalidSpec("file", $"cannot read '{Names.Printable(path)}': {ex.Message}");
         }
 
-        return Parse(text);
+        return Parse(text, source);
     }
 
-    public static SpecFileContent Parse(string yaml)
+    public static SpecFileContent Parse(string yaml) => Parse(yaml, "spec");
+
+    /// <summary>Parses a spec read from <paramref name="source"/> (named in errors about the file as a whole).</summary>
+    public static SpecFileContent Parse(string yaml, string source)
     {
+        ArgumentNullException.ThrowIfNull(yaml);
+        RequireBounded(yaml, source);
         var root = LoadRoot(yaml);
-        string? name = null, image = null;
+        string? name = null, image = null, project = null;
         int? vcpus = null, memory = null, count = null;
         var labels = ImmutableSortedDictionary<string, string>.Empty;
         var placement = VmPlacement.None;
@@ -66,6 +91,7 @@ internal static class SpecFile
                 case "placement": placement = Placement(value); break;
                 case "disks": disks = Disks(value); break;
                 case "networks": nics = Networks(value); break;
+                case "project": project = Scalar(value, key); break;
                 case "count": count = WholeNumber(value, key); break;
             }
         }
@@ -80,9 +106,63 @@ internal static class SpecFile
             Placement = placement,
             Disks = disks,
             Nics = nics,
+            Project = project ?? ProjectInfo.Default,
         };
         return new SpecFileContent(spec, count);
     }
+
+    /// <summary>
+    /// Refuses a document over <see cref="MaxBytes"/> or nested deeper than <see cref="MaxDepth"/>, reading only its
+    /// events up to that depth: loading a deeply nested document into a tree would recurse that deep.
+    /// </summary>
+    private static void RequireBounded(string yaml, string source)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(yaml);
+        if (bytes > MaxBytes)
+        {
+            throw TooLarge(source, bytes);
+        }
+
+        var parser = new Parser(new StringReader(yaml));
+        var depth = 0;
+        try
+        {
+            while (parser.MoveNext())
+            {
+                if (parser.Current is MappingStart or SequenceStart && ++depth > MaxDepth)
+                {
+                    throw FabricException.InvalidSpec("file", $"'{Names.Printable(source)}' nests deeper than {MaxDepth} levels (line {parser.Current.Start.Line}); a spec needs a few");
+                }
+
+                if (parser.Current is MappingEnd or SequenceEnd)
+                {
+                    depth--;
+                }
+            }
+        }
+        catch (YamlException)
+        {
+            // Malformed: LoadRoot reports it with its line.
+        }
+    }
+
+    /// <summary>Standard input, up to one character more than a spec may hold (so that a larger one is recognized).</summary>
+    private static string ReadBounded(TextReader reader)
+    {
+        var buffer = new char[MaxBytes + 1];
+        var length = 0;
+        int read;
+        while (length < buffer.Length && (read = reader.Read(buffer, length, buffer.Length - length)) > 0)
+        {
+            length += read;
+        }
+
+        return length > MaxBytes ? throw TooLarge(StandardInput, null) : new string(buffer, 0, length);
+    }
+
+    /// <summary>A spec over the limit: its size when known (a file), else only that it is larger (standard input).</summary>
+    private static FabricException TooLarge(string source, long? bytes) =>
+        FabricException.InvalidSpec("file", $"'{Names.Printable(source)}' {(bytes is { } size ? $"is {size} bytes" : $"holds more than {MaxBytes} bytes")}; a spec file is at most {MaxBytes} bytes (1 MiB)");
 
     private static YamlMappingNode LoadRoot(string yaml)
     {

@@ -19,7 +19,7 @@ namespace Fabric.Client;
 public sealed partial class FabricClient : IAsyncDisposable
 {
     /// <summary>The most VMs one bulk operation works on at the same time.</summary>
-    public const int DefaultParallelism = 32;
+    public const int DefaultParallelism = FabricBulk.DefaultParallelism;
 
     /// <summary>How long one long-poll for a migration's progress may wait.</summary>
     private static readonly TimeSpan MigrationPollInterval = TimeSpan.FromSeconds(1);
@@ -121,30 +121,12 @@ public sealed partial class FabricClient : IAsyncDisposable
     public Task<ImmutableArray<BulkResult>> CreateVmsAsync(VmSpec spec, int count, IProgress<BulkProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        if (count is < 1 or > 100_000)
-        {
-            throw FabricException.InvalidSpec("count", $"{count} is out of range 1–100000");
-        }
-
-        var names = BulkNames(spec.Name, count);
+        var names = FabricBulk.BulkNames(spec.Name, count);
         return RunBulkAsync(names, async name => (VmInfo?)await CreateVmAsync(spec with { Name = name }), progress, cancellationToken);
     }
 
     /// <summary>The names a bulk create of <paramref name="count"/> VMs with <paramref name="prefix"/> makes.</summary>
-    public static IReadOnlyList<string> BulkNames(string prefix, int count)
-    {
-        var width = count.ToString(System.Globalization.CultureInfo.InvariantCulture).Length;
-        var names = Enumerable.Range(1, count).Select(i => $"{prefix}-{i.ToString(System.Globalization.CultureInfo.InvariantCulture).PadLeft(width, '0')}").ToList();
-        foreach (var name in names)
-        {
-            if (!Names.IsValid(name))
-            {
-                throw FabricException.InvalidSpec("name", $"prefix '{Names.Printable(prefix)}' makes the invalid name '{Names.Printable(name)}' (at most {Names.MaxLength} characters of [a-z0-9-])");
-            }
-        }
-
-        return names;
-    }
+    public static IReadOnlyList<string> BulkNames(string prefix, int count) => FabricBulk.BulkNames(prefix, count);
 
     /// <summary>Starts a VM; returns once its process runs.</summary>
     public Task<VmInfo> StartVmAsync(string name) => Call(() => Vm(name).Start());
@@ -203,33 +185,8 @@ public sealed partial class FabricClient : IAsyncDisposable
     /// Runs <paramref name="operation"/> on every VM in <paramref name="names"/>, <see cref="DefaultParallelism"/> at a time,
     /// reporting progress; one VM's failure never stops the others.
     /// </summary>
-    public static async Task<ImmutableArray<BulkResult>> RunBulkAsync(IReadOnlyList<string> names, Func<string, Task<VmInfo?>> operation, IProgress<BulkProgress>? progress = null, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(names);
-        ArgumentNullException.ThrowIfNull(operation);
-        var results = new BulkResult[names.Count];
-        int done = 0, failed = 0;
-        progress?.Report(new BulkProgress(0, 0, names.Count));
-        await Parallel.ForEachAsync(
-            Enumerable.Range(0, names.Count),
-            new ParallelOptions { MaxDegreeOfParallelism = DefaultParallelism, CancellationToken = cancellationToken },
-            async (index, _) =>
-            {
-                var name = names[index];
-                try
-                {
-                    results[index] = new BulkResult(name, await operation(name), null, null);
-                }
-                catch (FabricException ex)
-                {
-                    results[index] = new BulkResult(name, null, ex.Code, ex.Message);
-                    Interlocked.Increment(ref failed);
-                }
-
-                progress?.Report(new BulkProgress(Interlocked.Increment(ref done), Volatile.Read(ref failed), names.Count));
-            });
-        return [.. results];
-    }
+    public static Task<ImmutableArray<BulkResult>> RunBulkAsync(IReadOnlyList<string> names, Func<string, Task<VmInfo?>> operation, IProgress<BulkProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        FabricBulk.RunBulkAsync(names, operation, progress, cancellationToken);
 
     /// <summary>Runs a lifecycle action on every VM matching <paramref name="selector"/>.</summary>
     public async Task<ImmutableArray<BulkResult>> RunBulkAsync(LabelSelector selector, VmAction action, IProgress<BulkProgress>? progress = null, CancellationToken cancellationToken = default)

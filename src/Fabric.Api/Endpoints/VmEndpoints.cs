@@ -24,7 +24,7 @@ internal static class VmEndpoints
         vms.MapPost("/{vm}/pause", (HttpContext c, FabricClient f, string vm) => Act(c, f, vm, "pause", () => f.PauseVmAsync(vm))).WithName("vm.pause").WithSummary("Pauses a running VM.");
         vms.MapPost("/{vm}/resume", (HttpContext c, FabricClient f, string vm) => Act(c, f, vm, "resume", () => f.ResumeVmAsync(vm))).WithName("vm.resume").WithSummary("Resumes a paused VM.");
         vms.MapPost("/{vm}/reboot", (HttpContext c, FabricClient f, string vm) => Act(c, f, vm, "reboot", () => f.RebootVmAsync(vm))).WithName("vm.reboot").WithSummary("Resets a VM's guest.");
-        vms.MapPost("/{vm}/stop", Stop).WithName("vm.stop").WithSummary("Stops a VM (force: at once; wait=false: returns while it stops).");
+        vms.MapPost("/{vm}/stop", Stop).WithName("vm.stop").WithSummary("Stops a VM (force: at once; grace: seconds for the guest to power off; wait=false: returns while it stops).");
         vms.MapPost("/{vm}/migrate", Migrate).WithName("vm.migrate").WithSummary("Starts a live migration; follow it at /v1/vms/{vm}/migration.");
         vms.MapGet("/{vm}/migration", GetMigration).WithName("vm.migration.get").WithSummary("The VM's latest migration; with after=VERSION, waits for a newer one.");
         vms.MapDelete("/{vm}/migration", CancelMigration).WithName("vm.migration.cancel").WithSummary("Cancels the VM's migration.");
@@ -98,10 +98,11 @@ internal static class VmEndpoints
         return Results.Ok(await action());
     }
 
-    private static async Task<IResult> Stop(HttpContext context, FabricClient fabric, string vm, bool? force, bool? wait)
+    private static async Task<IResult> Stop(HttpContext context, FabricClient fabric, string vm, bool? force, bool? wait, double? grace)
     {
         await Authorize(context, fabric, vm, Role.Operator, "stop");
-        return Results.Ok(await fabric.StopVmAsync(vm, new StopOptions { Force = force ?? false }, wait ?? true, context.RequestAborted));
+        var options = new StopOptions { Force = force ?? false, GracePeriod = grace is null ? StopOptions.DefaultGracePeriod : ApiRequest.Wait(grace, "grace") };
+        return Results.Ok(await fabric.StopVmAsync(vm, options, wait ?? true, context.RequestAborted));
     }
 
     private static async Task<IResult> Migrate(HttpContext context, FabricClient fabric, string vm, MigrationRequest? request)

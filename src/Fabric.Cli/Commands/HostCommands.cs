@@ -35,7 +35,7 @@ internal static class HostCommands
                 context.CancellationToken));
             if (context.Json)
             {
-                await Json.WriteAsync(io.Out, new { host, results });
+                await Json.WriteAsync(io.Out, new DrainOutcome(host, results));
             }
             else
             {
@@ -114,7 +114,7 @@ internal static class HostCommands
             await client.ForgetHostAsync(host);
             if (context.Json)
             {
-                await Json.WriteAsync(context.Io.Out, new { Name = host, Forgotten = true });
+                await Json.WriteAsync(context.Io.Out, new ForgottenHost(host, Forgotten: true));
             }
             else
             {
@@ -126,7 +126,7 @@ internal static class HostCommands
         return command;
     }
 
-    private static Command Change(string verb, string description, GlobalOptions global, CliIo io, Func<FabricClient, string, Task<HostInfo>> change)
+    private static Command Change(string verb, string description, GlobalOptions global, CliIo io, Func<FabricApiClient, string, Task<HostInfo>> change)
     {
         var name = HostArgument();
         var command = new Command(verb, description) { name };

@@ -54,7 +54,7 @@ internal static class NetworkCommands
         {
             var deleted = context.Get(deleteName)!;
             await (await context.ClientAsync()).DeleteNetworkAsync(deleted);
-            return await DoneAsync(context, $"net/{deleted} deleted", new { Name = deleted, Deleted = true });
+            return await DoneAsync(context, $"net/{deleted} deleted", new DeletedObject(deleted, Deleted: true));
         });
         net.Subcommands.Add(delete);
         net.Subcommands.Add(Rule(global, io));
@@ -87,7 +87,7 @@ internal static class NetworkCommands
         {
             var target = context.Get(removeNetwork)!;
             await (await context.ClientAsync()).RemoveNetworkRuleAsync(target, context.Get(id));
-            return await DoneAsync(context, $"net/{target} rule {context.Get(id)} removed", new { Network = target, Id = context.Get(id), Removed = true });
+            return await DoneAsync(context, $"net/{target} rule {context.Get(id)} removed", new RemovedRule(target, context.Get(id), Removed: true));
         });
         rule.Subcommands.Add(remove);
 

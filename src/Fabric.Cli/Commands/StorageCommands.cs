@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Fabric.Cli.Output;
+using Fabric.Client;
 using Fabric.Contracts;
 using Spectre.Console;
 using static Fabric.Cli.Commands.CommandResults;
@@ -57,7 +58,7 @@ internal static class StorageCommands
             var client = await context.ClientAsync();
             var deleted = context.Get(deleteName)!;
             await client.DeletePoolAsync(deleted);
-            return await DoneAsync(context, $"pool/{deleted} deleted", new { Name = deleted, Deleted = true });
+            return await DoneAsync(context, $"pool/{deleted} deleted", new DeletedObject(deleted, Deleted: true));
         });
         pool.Subcommands.Add(delete);
         return pool;
@@ -111,7 +112,7 @@ internal static class StorageCommands
         {
             var (p, v) = (context.Get(deletePool)!, context.Get(deleteName)!);
             await (await context.ClientAsync()).DeleteVolumeAsync(p, v);
-            return await DoneAsync(context, $"volume/{p}/{v} deleted", new { Pool = p, Name = v, Deleted = true });
+            return await DoneAsync(context, $"volume/{p}/{v} deleted", new DeletedPoolObject(p, v, Deleted: true));
         });
         volume.Subcommands.Add(delete);
         return volume;
@@ -149,13 +150,13 @@ internal static class StorageCommands
             var target = context.Get(deletePool) ?? await OnlyPoolAsync(client);
             var deleted = context.Get(deleteName)!;
             await client.DeleteImageAsync(target, deleted);
-            return await DoneAsync(context, $"image/{target}/{deleted} deleted", new { Pool = target, Name = deleted, Deleted = true });
+            return await DoneAsync(context, $"image/{target}/{deleted} deleted", new DeletedPoolObject(target, deleted, Deleted: true));
         });
         image.Subcommands.Add(delete);
         return image;
     }
 
-    private static async Task<string> OnlyPoolAsync(Client.FabricClient client)
+    private static async Task<string> OnlyPoolAsync(FabricApiClient client)
     {
         var pools = await client.ListPoolsAsync();
         return pools.Length == 1

@@ -71,12 +71,14 @@ internal static partial class VmCommands
             CustomParser = r => Parsers.ParseAll<ImmutableArray<NicRequest>?>(r, tokens => [.. tokens.Select((t, i) => NicRequest.Parse($"network[{i}]", t))]),
         };
 
-        public Option<int?> Count { get; } = new("--count") { Description = "Create N VMs named NAME-1…NAME-N, in parallel", HelpName = "N", CustomParser = r => Parsers.Parse<int?>(r, text => Parsers.PositiveInt("count", text)) };
+        public Option<string?> Project { get; } = new("--project") { Description = $"The project the VM belongs to (default: {ProjectInfo.Default})", HelpName = "PROJECT", CustomParser = r => Parsers.Parse<string?>(r, text => Parsers.Name("project", text)) };
+
+        public Option<int?> Count { get; } = new("--count") { Description = $"Create N VMs named NAME-1…NAME-N, in parallel (at most {FabricBulk.MaxCount})", HelpName = "N", CustomParser = r => Parsers.Parse<int?>(r, text => FabricBulk.RequireCount(Parsers.PositiveInt("count", text))) };
 
         public Option<bool> Start { get; } = new("--start") { Description = "Start the VMs once created" };
 
         /// <summary>Options that describe the spec, and so conflict with --file.</summary>
-        public IEnumerable<Option> SpecOptions => [Image, VCpus, Memory, Host, Labels, Policy, AntiAffinity, Affinity, HostSelector, Disks, Nics, Count];
+        public IEnumerable<Option> SpecOptions => [Image, VCpus, Memory, Host, Labels, Policy, AntiAffinity, Affinity, HostSelector, Disks, Nics, Project, Count];
 
         public void Validate(CommandResult result)
         {
@@ -131,6 +133,7 @@ internal static partial class VmCommands
                 },
                 Disks = context.Get(Disks) ?? [],
                 Nics = context.Get(Nics) ?? [],
+                Project = context.Get(Project) ?? ProjectInfo.Default,
             };
             return new SpecFileContent(spec, context.Get(Count));
         }
@@ -142,13 +145,18 @@ internal static partial class VmCommands
         var command = new Command("create", "Create (place and reserve) a VM, or --count of them, optionally --start them")
         {
             options.Name, options.File, options.Image, options.VCpus, options.Memory, options.Host, options.Labels,
-            options.Policy, options.AntiAffinity, options.Affinity, options.HostSelector, options.Disks, options.Nics, options.Count, options.Start,
+            options.Policy, options.AntiAffinity, options.Affinity, options.HostSelector, options.Disks, options.Nics, options.Project, options.Count, options.Start,
         };
         command.Validators.Add(options.Validate);
         command.SetRunAction(global, io, async context =>
         {
             var (spec, count) = options.Read(context);
             spec = spec.Validate();
+            if (count is { } bulk)
+            {
+                FabricBulk.RequireCount(bulk);
+            }
+
             if (count is not null && spec.Disks.FirstOrDefault(d => d.Volume is not null) is { } shared)
             {
                 throw FabricException.InvalidSpec("disk", $"{shared} is one volume; with --count every VM needs its own (use POOL:SIZE)");
@@ -186,7 +194,7 @@ internal static partial class VmCommands
     }
 
     /// <summary>Starts the VMs a bulk create made; a VM's start result replaces its create result.</summary>
-    private static async Task<List<BulkResultView>> StartCreatedAsync(CommandContext context, FabricClient client, ImmutableArray<BulkResult> created, List<BulkResultView> results)
+    private static async Task<List<BulkResultView>> StartCreatedAsync(CommandContext context, FabricApiClient client, ImmutableArray<BulkResult> created, List<BulkResultView> results)
     {
         var names = created.Where(r => r.Succeeded).Select(r => r.Vm).ToList();
         if (names.Count == 0)
@@ -197,7 +205,7 @@ internal static partial class VmCommands
         var started = await BulkProgressDisplay.RunAsync(
             context.Io,
             "start",
-            progress => FabricClient.RunBulkAsync(names, async name => (VmInfo?)await client.StartVmAsync(name), progress, context.CancellationToken));
+            progress => FabricBulk.RunBulkAsync(names, async name => (VmInfo?)await client.StartVmAsync(name), progress, context.CancellationToken));
         var byName = started.ToDictionary(r => r.Vm, StringComparer.Ordinal);
         return [.. results.Select(r => byName.TryGetValue(r.Vm, out var s) ? BulkResultView.From(s) : r)];
     }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Fabric.Client;
 using Fabric.Contracts;
 
 namespace Fabric.Cli.Commands;
@@ -14,7 +15,7 @@ internal static partial class VmCommands
         return disk;
     }
 
-    private static Command DiskChange(string verb, string description, GlobalOptions global, CliIo io, Func<Client.FabricClient, string, string, string, Task<VmInfo>> change)
+    private static Command DiskChange(string verb, string description, GlobalOptions global, CliIo io, Func<FabricApiClient, string, string, string, Task<VmInfo>> change)
     {
         var name = NameArgument();
         var volume = new Argument<(string Pool, string Volume)>("POOL/VOLUME")

@@ -71,7 +71,7 @@ internal static partial class VmCommands
         }
     }
 
-    private static async Task ActOnOneAsync(CommandContext context, FabricClient client, string name, VmAction action, StopOptions options, DeleteOptions delete)
+    private static async Task ActOnOneAsync(CommandContext context, FabricApiClient client, string name, VmAction action, StopOptions options, DeleteOptions delete)
     {
         if (action == VmAction.Delete)
         {
@@ -94,7 +94,7 @@ internal static partial class VmCommands
         await WriteVmAsync(context, vm!);
     }
 
-    private static async Task<ImmutableArray<BulkResult>> ActOnManyAsync(CommandContext context, FabricClient client, LabelSelector selector, VmAction action, StopOptions options, DeleteOptions delete, IProgress<BulkProgress>? progress)
+    private static async Task<ImmutableArray<BulkResult>> ActOnManyAsync(CommandContext context, FabricApiClient client, LabelSelector selector, VmAction action, StopOptions options, DeleteOptions delete, IProgress<BulkProgress>? progress)
     {
         Func<string, Task<VmInfo?>>? operation = action switch
         {
@@ -113,7 +113,7 @@ internal static partial class VmCommands
         }
 
         var vms = await client.ListVmsAsync(selector);
-        return await FabricClient.RunBulkAsync([.. vms.Select(v => v.Name)], operation, progress, context.CancellationToken);
+        return await FabricBulk.RunBulkAsync([.. vms.Select(v => v.Name)], operation, progress, context.CancellationToken);
     }
 
     /// <summary><c>vm stop --force --grace SECONDS</c>.</summary>

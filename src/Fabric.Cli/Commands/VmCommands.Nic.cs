@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Fabric.Client;
 using Fabric.Contracts;
 
 namespace Fabric.Cli.Commands;
@@ -14,7 +15,7 @@ internal static partial class VmCommands
         return nic;
     }
 
-    private static Command NicChange(string verb, string description, GlobalOptions global, CliIo io, Func<Client.FabricClient, string, NicRequest, Task<VmInfo>> change)
+    private static Command NicChange(string verb, string description, GlobalOptions global, CliIo io, Func<FabricApiClient, string, NicRequest, Task<VmInfo>> change)
     {
         var name = NameArgument();
         var network = new Argument<NicRequest>("NET[:IP]")

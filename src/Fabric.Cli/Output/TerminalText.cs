@@ -9,7 +9,7 @@ namespace Fabric.Cli.Output;
 /// except tab and newline (carriage return, bell, backspace, …). All other text, whatever its script, passes as is.
 /// </summary>
 /// <remarks>
-/// It works on one line at a time and starts each line afresh. <c>FabricClient.ConsoleAsync</c> joins its reads before
+/// It works on one line at a time and starts each line afresh. <c>FabricApiClient.ConsoleAsync</c> joins its reads before
 /// splitting lines, so a sequence split across two reads arrives whole; only a sequence with a line break inside it
 /// spans lines. Such a sequence is dropped up to the end of its line, and the rest of it on the next line is printed as
 /// plain text: harmless, since the result never holds a character that could start or continue a sequence. Carrying

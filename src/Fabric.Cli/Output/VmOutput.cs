@@ -10,13 +10,14 @@ internal static class VmOutput
     {
         ArgumentNullException.ThrowIfNull(console);
         ArgumentNullException.ThrowIfNull(vms);
-        var table = Cells.Table("NAME", "STATE", "HOST", "VCPU", "MEMORY", "IMAGE", "LABELS");
+        var table = Cells.Table("NAME", "STATE", "HOST", "PROJECT", "VCPU", "MEMORY", "IMAGE", "LABELS");
         foreach (var vm in vms)
         {
             table.AddRow(
                 Cells.Of(vm.Name),
                 Cells.Of(Cells.VmState(vm)),
                 Cells.Of(vm.Host),
+                Cells.Of(vm.Project),
                 Cells.Of(vm.VCpus),
                 Cells.Of(Cells.Memory(vm.MemoryMiB)),
                 Cells.Of(vm.Image),
@@ -32,6 +33,7 @@ internal static class VmOutput
         ArgumentNullException.ThrowIfNull(vm);
         var grid = Cells.Details();
         grid.Row("Name", vm.Name);
+        grid.Row("Project", vm.Project);
         grid.Row("State", vm.State.ToString());
         grid.Row("Reason", vm.Reason);
         grid.Row("Waiting", vm.Waiting);
@@ -84,7 +86,7 @@ internal static class VmOutput
     }
 
     /// <summary>What <c>vm delete -o json</c> prints: the VM's name and its final state.</summary>
-    public static object DeletedJson(string name) => new { Name = name, State = VmState.Deleted };
+    public static DeletedVm DeletedJson(string name) => new(name, VmState.Deleted);
 
     private static string Describe(VmPlacement placement)
     {

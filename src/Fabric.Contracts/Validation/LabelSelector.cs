@@ -8,6 +8,9 @@ public sealed record LabelSelector([property: Id(0)] ImmutableSortedDictionary<s
 {
     public static readonly LabelSelector Everything = new(ImmutableSortedDictionary<string, string>.Empty);
 
+    /// <summary>The most <c>k=v</c> terms a selector has (as many as a label set may hold).</summary>
+    public const int MaxTerms = Labels.MaxCount;
+
     public bool IsEmpty => Pairs.Count == 0;
 
     public bool Matches(IReadOnlyDictionary<string, string> labels)
@@ -32,8 +35,14 @@ public sealed record LabelSelector([property: Id(0)] ImmutableSortedDictionary<s
             return Everything;
         }
 
+        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length > MaxTerms)
+        {
+            throw FabricException.InvalidSpec(field, $"has {parts.Length} terms; the limit is {MaxTerms}");
+        }
+
         var pairs = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        foreach (var part in parts)
         {
             var (key, value) = Labels.ParsePair(field, part);
             if (!pairs.TryAdd(key, value))

@@ -116,4 +116,43 @@ public sealed class JsonOutputTests
     {
         Assert.Equal(json, new FabricNamingPolicy().ConvertName(property));
     }
+
+    public static TheoryData<object> PrintedShapes => new()
+    {
+        new DrainOutcome("host-a", [new DrainResult("web-1", null, false, "not moved: it is Stopped")]),
+        new DeletedObject("blue", Deleted: true),
+        new DeletedPoolObject("data", "db", Deleted: true),
+        VmOutput.DeletedJson("web-1"),
+        new ForgottenHost("host-b", Forgotten: true),
+        new RemovedRule("blue", 2, Removed: true),
+        new Fabric.Cli.Commands.VmCommands.DeletedSnapshot("web-1", "s1", Deleted: true),
+        new Fabric.Cli.Commands.AccessCommands.LoggedIn("http://h:1/", "alice", "shop", Role.Admin, null, "/root/.config/fabric/config.json"),
+        ImmutableArray.Create(Host),
+        ImmutableArray.Create(Vm),
+    };
+
+    /// <summary>fabricctl is compiled natively, without reflection: everything it prints must be described at compile time.</summary>
+    [Theory]
+    [MemberData(nameof(PrintedShapes))]
+    public void EveryPrintedShape_IsDescribedAtCompileTime(object value)
+    {
+        Assert.Equal(Json.Serialize(value), Json.Serialize(value, CompiledOnly));
+    }
+
+    [Fact]
+    public void ListsPrintedAsTheirInterface_AreDescribedAtCompileTime()
+    {
+        IReadOnlyList<BulkResultView> bulk = [BulkResultView.From(new BulkResult("web-1", Vm, null, null))];
+        IReadOnlyList<ImageInfo> images = [new ImageInfo { Pool = "data", Name = "base", Format = "qcow2", VirtualBytes = 1, PhysicalBytes = 1 }];
+        IReadOnlyList<PoolInfo> pools = ImmutableArray<PoolInfo>.Empty;
+
+        Assert.Equal(Json.Serialize(bulk), Json.Serialize(bulk, CompiledOnly));
+        Assert.Equal(Json.Serialize(images), Json.Serialize(images, CompiledOnly));
+        Assert.Equal("[]", Json.Serialize(pools, CompiledOnly));
+    }
+
+    private static JsonSerializerOptions CompiledOnly => new(Json.Indented)
+    {
+        TypeInfoResolver = System.Text.Json.Serialization.Metadata.JsonTypeInfoResolver.Combine(CliJsonContext.Default, FabricApiJsonContext.Default),
+    };
 }

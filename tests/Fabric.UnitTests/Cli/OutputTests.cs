@@ -67,8 +67,8 @@ public sealed class OutputTests
     {
         var lines = Render(console => VmOutput.List(console, [Vm, Vm with { Name = "web-2", Reachable = false }]));
 
-        Assert.Equal(["NAME", "STATE", "HOST", "VCPU", "MEMORY", "IMAGE", "LABELS"], Words(lines[0]));
-        Assert.Equal(["web-1", "Running", "host-a", "2", "2Gi", "tiny", "-"], Words(lines[1]));
+        Assert.Equal(["NAME", "STATE", "HOST", "PROJECT", "VCPU", "MEMORY", "IMAGE", "LABELS"], Words(lines[0]));
+        Assert.Equal(["web-1", "Running", "host-a", "default", "2", "2Gi", "tiny", "-"], Words(lines[1]));
         Assert.Contains("Running (unreachable)", lines[2], StringComparison.Ordinal);
     }
 

@@ -161,4 +161,85 @@ public sealed class SpecFileTests
         error = Assert.Throws<Fabric.Contracts.FabricException>(() => SpecFile.Parse("name: db\nimage: linux\ndisks:\n  - data\n"));
         Assert.StartsWith("disks[0]: ", error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Project_IsReadFromTheFile_AndIsTheDefaultOtherwise()
+    {
+        Assert.Equal("shop", SpecFile.Parse("name: web\nimage: tiny\nproject: shop\n").Spec.Project);
+        Assert.Equal(ProjectInfo.Default, SpecFile.Parse("name: web\nimage: tiny\n").Spec.Project);
+        InvalidSpec.Expect("project", () => SpecFile.Parse("name: web\nimage: tiny\nproject: Shop\n").Spec.Validate());
+    }
+
+    public static TheoryData<string, string> DeepDocuments => new()
+    {
+        { "flow sequences", new string('[', 400_000) },
+        { "flow mappings", string.Concat(Enumerable.Repeat("{a: ", 200_000)) },
+        { "compact block sequences", string.Concat(Enumerable.Repeat("- ", 400_000)) + "x" },
+        { "block mappings", string.Concat(Enumerable.Range(0, 1000).Select(i => new string(' ', i) + "k:\n")) },
+        { "deep labels", "name: a\nimage: tiny\nlabels: " + new string('[', 65) + new string(']', 65) + "\n" },
+    };
+
+    [Theory]
+    [MemberData(nameof(DeepDocuments))]
+    public void Parse_RefusesADocumentNestedDeeperThan64_WithoutLoadingIt(string shape, string yaml)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+
+        var error = InvalidSpec.Expect("file", () => SpecFile.Parse(yaml));
+
+        Assert.Contains("deeper than 64", error.Message, StringComparison.Ordinal);
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(10), $"{shape}: {started.Elapsed}");
+    }
+
+    [Fact]
+    public void Parse_AcceptsNesting64Deep()
+    {
+        // The root mapping and 63 sequences: within the bound, so the field's own check speaks.
+        InvalidSpec.Expect("labels", () => SpecFile.Parse("name: a\nimage: tiny\nlabels: " + new string('[', 63) + new string(']', 63) + "\n"));
+    }
+
+    [Fact]
+    public void Parse_RefusesADocumentOver1MiB()
+    {
+        var error = InvalidSpec.Expect("file", () => SpecFile.Parse("name: a\nimage: tiny\n" + new string('#', SpecFile.MaxBytes)));
+
+        Assert.Contains("at most 1048576 bytes", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_RefusesAFileOver1MiB_NamingIt_BeforeReadingIt()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"fabric-spec-{Guid.NewGuid():n}.yaml");
+        File.WriteAllText(path, "name: a\nimage: tiny\n" + new string('#', 2 * SpecFile.MaxBytes));
+        try
+        {
+            var error = InvalidSpec.Expect("file", () => SpecFile.Load(path, TextReader.Null));
+
+            Assert.Contains(path, error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Load_RefusesStandardInputOver1MiB()
+    {
+        var error = InvalidSpec.Expect("file", () => SpecFile.Load("-", new StringReader(new string('#', SpecFile.MaxBytes + 1))));
+
+        Assert.Contains("standard input", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task VmCreate_OnA400000DeepSpec_FailsWithOneLine()
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+
+        var code = await Program.RunAsync(["vm", "create", "-f", "-"], CliIo.Capture(stdout, stderr, new StringReader(new string('[', 400_000))));
+
+        Assert.Equal(1, code);
+        Assert.StartsWith("error: invalid-spec: file: 'standard input' nests deeper than 64 levels", stderr.ToString(), StringComparison.Ordinal);
+    }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Fabric.Contracts;
 
 namespace Fabric.UnitTests.Contracts;
@@ -70,6 +71,28 @@ public sealed class LabelsTests
         var error = InvalidSpec.Expect("labels", () => Labels.Require("labels", labels));
         Assert.Contains("33", error.Message, StringComparison.Ordinal);
         Assert.Equal(32, Labels.Require("labels", labels.Take(32).ToDictionary()).Count);
+    }
+
+    [Fact]
+    public void SelectorParse_Limits32Terms_BeforeReadingThem()
+    {
+        Assert.Equal(32, LabelSelector.Parse("selector", string.Join(',', Enumerable.Range(0, 32).Select(i => $"k{i}=v"))).Pairs.Count);
+
+        var error = InvalidSpec.Expect("selector", () => LabelSelector.Parse("selector", string.Join(',', Enumerable.Range(0, 33).Select(i => $"k{i}=v"))));
+        Assert.Contains("33 terms", error.Message, StringComparison.Ordinal);
+
+        // 400,000 malformed terms are refused by their number, not read one by one.
+        InvalidSpec.Expect("selector", () => LabelSelector.Parse("selector", string.Join(',', Enumerable.Repeat("?", 400_000))));
+    }
+
+    [Fact]
+    public void VmSpec_LimitsItsLabelsAndHostSelector()
+    {
+        var many = Enumerable.Range(0, 33).ToImmutableSortedDictionary(i => $"k{i}", _ => "v");
+        var spec = new VmSpec { Name = "web", Image = "tiny" };
+
+        InvalidSpec.Expect("labels", () => (spec with { Labels = many }).Validate());
+        InvalidSpec.Expect("placement.hostSelector", () => (spec with { Placement = new VmPlacement { HostSelector = many } }).Validate());
     }
 
     [Theory]
