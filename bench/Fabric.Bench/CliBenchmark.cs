@@ -33,6 +33,7 @@ internal sealed record CliBoot(
     double MinMs,
     double? FirstCommandMedianMs,
     double? SecondCommandMedianMs,
+    double? QemuForkedMedianMs,
     string? Error);
 
 internal sealed record CliTarget(string Target, string Measured, bool? Met);
@@ -151,6 +152,7 @@ internal static class CliBenchmark
             probes.Add(new Probe("curl -s GET /v1/hosts", "curl", () => TimeAsync(curl.With($"{api}/v1/hosts"), null)));
             probes.Add(new Probe($"curl -s GET /v1/vms/{VmName}", "curl", () => TimeAsync(curl.With($"{api}/v1/vms/{VmName}"), null)));
             probes.Add(new Probe("curl --version", "process start (no request)", () => TimeAsync(new Launcher("curl", ["--version"], "curl"), null)));
+            probes.Add(new Probe("/bin/true", "any process (spawn and exit)", () => TimeAsync(new Launcher("/bin/true", [], "/bin/true"), null, requireOutput: false)));
             if (libvirt is not null)
             {
                 probes.Add(new Probe("virsh list", "virsh", () => TimeAsync(new Launcher("virsh", ["-c", LibvirtUri, "list"], "virsh"), null)));
@@ -223,10 +225,10 @@ internal static class CliBenchmark
     }
 
     /// <summary>Runs a process to its end; the milliseconds from its start. A non-zero exit or no output is a failure.</summary>
-    private static async Task<double> TimeAsync(Launcher launcher, IReadOnlyDictionary<string, string?>? environment)
+    private static async Task<double> TimeAsync(Launcher launcher, IReadOnlyDictionary<string, string?>? environment, bool requireOutput = true)
     {
         var (ms, exit, output, error) = await RunProcessAsync(launcher, environment);
-        if (exit != 0 || output.Length == 0)
+        if (exit != 0 || (requireOutput && output.Length == 0))
         {
             throw new InvalidOperationException($"{launcher.Description} {string.Join(' ', launcher.Arguments.Where(a => !a.StartsWith('@')))}: exit {exit}: {FirstLine(error.Length > 0 ? error : output)}");
         }
@@ -298,11 +300,13 @@ internal static class CliBenchmark
         var fabric = new List<double>();
         var creates = new List<double>();
         var starts = new List<double>();
+        var forks = new List<double>();
         var fabricFailed = 0;
         string? fabricError = null;
 
         var virsh = new List<double>();
         var virshCreates = new List<double>();
+        var virshForks = new List<double>();
         var virshFailed = 0;
         string? virshError = null;
 
@@ -327,6 +331,7 @@ internal static class CliBenchmark
             try
             {
                 var log = Path.Combine(data, "vms", name, "console.log");
+                var since = Stopwatch.GetTimestamp();
                 var clock = Stopwatch.StartNew();
                 var create = await TimeAsync(ctl.With("vm", "create", name, "--image", "tiny", "--memory", $"{GuestMemoryMiB}Mi"), ctlEnvironment);
                 var startedAt = clock.Elapsed.TotalMilliseconds;
@@ -334,14 +339,19 @@ internal static class CliBenchmark
                 var start = clock.Elapsed.TotalMilliseconds - startedAt;
                 await StartBenchmark.WaitForReadyAsync(log);
                 var ready = clock.Elapsed.TotalMilliseconds;
+                var pid = (await client.GetVmAsync(name)).Pid;
                 if (record)
                 {
                     fabric.Add(ready);
                     creates.Add(create);
                     starts.Add(start);
+                    if (pid is { } p && ForkedMsAfter(p, since) is { } forked)
+                    {
+                        forks.Add(forked);
+                    }
                 }
 
-                if (emulator is null && (await client.GetVmAsync(name)).Pid is { } pid && Processes.Arguments(pid) is { Count: > 0 } arguments)
+                if (emulator is null && pid is { } qemu && Processes.Arguments(qemu) is { Count: > 0 } arguments)
                 {
                     emulator = arguments[0];
                 }
@@ -369,6 +379,7 @@ internal static class CliBenchmark
                 var log = Path.Combine(directory, "console.log");
                 var xml = Path.Combine(directory, "domain.xml");
                 await File.WriteAllTextAsync(xml, DomainXml(name, domainType!, Absolute(emulator ?? "qemu-system-x86_64"), image!, log));
+                var since = Stopwatch.GetTimestamp();
                 var clock = Stopwatch.StartNew();
                 var create = await TimeAsync(new Launcher("virsh", ["-c", LibvirtUri, "create", xml], "virsh"), null);
                 await StartBenchmark.WaitForReadyAsync(log);
@@ -377,6 +388,10 @@ internal static class CliBenchmark
                 {
                     virsh.Add(ready);
                     virshCreates.Add(create);
+                    if (ReadPid($"/run/libvirt/qemu/{name}.pid") is { } pid && ForkedMsAfter(pid, since) is { } forked)
+                    {
+                        virshForks.Add(forked);
+                    }
                 }
             }
             catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException)
@@ -419,12 +434,12 @@ internal static class CliBenchmark
         var f = new Stats(fabric);
         var results = new List<CliBoot>
         {
-            new($"fabricctl vm create NAME --image tiny --memory {GuestMemoryMiB}Mi; fabricctl vm start NAME", runs, fabricFailed, f.Median, f.Percentile(90), f.Min, new Stats(creates).Median, new Stats(starts).Median, fabricError),
+            new($"fabricctl vm create NAME --image tiny --memory {GuestMemoryMiB}Mi; fabricctl vm start NAME", runs, fabricFailed, f.Median, f.Percentile(90), f.Min, new Stats(creates).Median, new Stats(starts).Median, forks.Count > 0 ? new Stats(forks).Median : null, fabricError),
         };
         if (domainType is not null)
         {
             var v = new Stats(virsh);
-            results.Add(new($"virsh create domain.xml (domain type '{domainType}')", runs, virshFailed, v.Median, v.Percentile(90), v.Min, new Stats(virshCreates).Median, null, virshError));
+            results.Add(new($"virsh create domain.xml (domain type '{domainType}')", runs, virshFailed, v.Median, v.Percentile(90), v.Min, new Stats(virshCreates).Median, null, virshForks.Count > 0 ? new Stats(virshForks).Median : null, virshError));
         }
         else
         {
@@ -432,6 +447,38 @@ internal static class CliBenchmark
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// When <paramref name="pid"/> was forked, in milliseconds after the Stopwatch timestamp <paramref name="since"/>:
+    /// /proc/PID/stat's start time counts clock ticks (1/100 s) since boot, as Linux's CLOCK_MONOTONIC (Stopwatch's clock)
+    /// does on a machine that never suspends; so ±10 ms. Null when the process is gone.
+    /// </summary>
+    private static double? ForkedMsAfter(int pid, long since)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            var ticks = long.Parse(fields[19], CultureInfo.InvariantCulture);
+            return (ticks * 10.0) - (since * 1000.0 / Stopwatch.Frequency);
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or IndexOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
+    private static int? ReadPid(string file)
+    {
+        try
+        {
+            return int.TryParse(File.ReadAllText(file).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     private static async Task DeleteQuietlyAsync(FabricClient client, string name)
@@ -583,10 +630,10 @@ internal static class CliBenchmark
 
         if (boot[0].FirstCommandMedianMs is { } create && boot[0].SecondCommandMedianMs is { } start)
         {
-            var line = $"fabricctl create + start to ready {boot[0].MedianMs:0.0} ms p50: the create process {create:0.0} ms, the start process {start:0.0} ms (each includes the CLI's own start, {floor ?? double.NaN:0.0} ms), then {boot[0].MedianMs - create - start:0.0} ms to the ready line after the start process ended (the fabric's start returns once QEMU runs; near zero or negative: the guest was ready before the CLI process had exited)";
+            var line = $"fabricctl create + start to ready {boot[0].MedianMs:0.0} ms p50: the create process {create:0.0} ms, the start process {start:0.0} ms (each includes the CLI's own start, {floor ?? double.NaN:0.0} ms), then {boot[0].MedianMs - create - start:0.0} ms to the ready line after the start process ended (the fabric's start returns once QEMU runs; near zero or negative: the guest was ready before the CLI process had exited){Forked(boot[0])}";
             if (boot.Count == 2 && boot[1].FirstCommandMedianMs is { } virshCreate)
             {
-                line += $"; virsh create {boot[1].MedianMs:0.0} ms p50: the virsh process {virshCreate:0.0} ms, then {boot[1].MedianMs - virshCreate:0.0} ms to the ready line";
+                line += $"; virsh create {boot[1].MedianMs:0.0} ms p50: the virsh process {virshCreate:0.0} ms, then {boot[1].MedianMs - virshCreate:0.0} ms to the ready line{Forked(boot[1])}";
             }
 
             where.Add(line);
@@ -594,6 +641,10 @@ internal static class CliBenchmark
 
         return new CliReport(runs, ctl.Description, host.Accelerator, host.AcceleratorReason, baseline, libvirt, domainType, VmName, GuestMemoryMiB, calls, boot, bootRatio, targets, where, notes, loadAtStart, LoadAverage());
     }
+
+    private static string Forked(CliBoot boot) => boot.QemuForkedMedianMs is { } forked
+        ? $"; QEMU's process was forked {forked:0} ms after the first command started (p50, ±10 ms), {boot.MedianMs - forked:0} ms before the ready line"
+        : "";
 
     /// <summary>What <c>./fabric ctl</c> runs: <c>FABRIC_BENCH_CTL</c> (a native executable, or a .dll run by dotnet), else the JIT build.</summary>
     private static Launcher CtlLauncher(string? configured)

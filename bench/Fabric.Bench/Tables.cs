@@ -282,14 +282,14 @@ internal static class Tables
         AnsiConsole.Write(calls);
 
         var boot = new Table().Title($"cli: the tiny guest ({report.GuestMemoryMiB} MiB) from nothing to its ready line, {report.Runs} runs per path, alternating{(report.LibvirtDomainType is { } t ? $" (libvirt domain type '{t}', the fabric's accelerator {report.Accelerator})" : "")}");
-        foreach (var column in new[] { "path", "runs", "failed", "to ready p50", "p90", "min", "first command p50", "second command p50" })
+        foreach (var column in new[] { "path", "runs", "failed", "to ready p50", "p90", "min", "first command p50", "second command p50", "QEMU forked at p50" })
         {
             boot.AddColumn(column);
         }
 
         foreach (var b in report.Boot)
         {
-            boot.AddRow(Markup.Escape(b.Path), N(b.Runs), N(b.Failed), $"[bold]{Ms(b.MedianMs)}[/]", Ms(b.P90Ms), Ms(b.MinMs), Ms(b.FirstCommandMedianMs), Ms(b.SecondCommandMedianMs));
+            boot.AddRow(Markup.Escape(b.Path), N(b.Runs), N(b.Failed), $"[bold]{Ms(b.MedianMs)}[/]", Ms(b.P90Ms), Ms(b.MinMs), Ms(b.FirstCommandMedianMs), Ms(b.SecondCommandMedianMs), Ms(b.QemuForkedMedianMs));
         }
 
         AnsiConsole.Write(boot);
@@ -340,7 +340,8 @@ internal static class Tables
         "each command: from Process.Start to its exit (stdout and stderr read to the end), exit 0 with output required; a failed run is counted and left out of the figures",
         "fabricctl gets FABRIC_API (the silo's REST API) and FABRIC_TOKEN_FILE; curl reads the same token from a header file (-H @FILE); --version and curl --version start the program and end it without a request (the floor of each)",
         "in-process GET: one request from a warm HttpClient (connection kept) in the benchmark's own process: the silo's work plus loopback, what no process start or connection set-up adds to",
-        "to ready: from starting the first command (fabricctl vm create, or virsh create) to the guest's 'fabric-guest ready boot=' line in its console log (the host's vms/NAME/console.log; libvirt's serial file), polled every 1 ms; first/second command: the create and start processes (virsh: the create process)",
+        "to ready: from starting the first command (fabricctl vm create, or virsh create) to the guest's 'fabric-guest ready boot=' line in its console log (the host's vms/NAME/console.log; libvirt's serial file), polled every 1 ms; first/second command: the create and start processes (virsh: the create process); QEMU forked at: when the guest's QEMU process began (/proc/PID/stat, 10 ms ticks) after the first command started (the fabric's QEMU daemonizes: its daemon child, forked early in QEMU's start-up; libvirt's QEMU does not)",
+        "/bin/true: a process that does nothing, spawned and reaped the same way: the floor under every row of the first table on this machine at that moment",
     ];
 
     private static readonly string[] NetworkLegend =
