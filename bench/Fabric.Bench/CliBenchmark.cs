@@ -143,6 +143,9 @@ internal static class CliBenchmark
             }
 
             AddCtl(ctl, "fabricctl");
+
+            // The same call printed as JSON rather than a table: what the table's rendering costs.
+            probes.Add(new Probe("fabricctl -o json host list", "fabricctl", () => TimeAsync(ctl.With("-o", "json", "host", "list"), ctlEnvironment)) { CurlPeer = "/v1/hosts" });
             if (jit is not null)
             {
                 AddCtl(jit, "fabricctl (JIT: dotnet fabricctl.dll)");
@@ -622,6 +625,11 @@ internal static class CliBenchmark
                 if (jit is not null && Median($"fabricctl (JIT: dotnet fabricctl.dll) {command}") is { } j && Median("fabricctl (JIT: dotnet fabricctl.dll) --version") is { } jf)
                 {
                     line += $"; the JIT build: {j:0.0} ms, {jf:0.0} ms of it starting";
+                }
+
+                if (command == "host list" && Median("fabricctl -o json host list") is { } asJson)
+                {
+                    line += $"; printed as JSON (-o json) instead of a table: {asJson:0.0} ms";
                 }
 
                 where.Add(line);
