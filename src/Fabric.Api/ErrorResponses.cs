@@ -16,6 +16,14 @@ internal sealed partial class ErrorResponses(RequestDelegate next, ILogger<Error
         try
         {
             await next(context);
+
+            // A body the endpoint could not read (too large, or not JSON) leaves a bare status behind: say why.
+            if (!context.Response.HasStarted && context.Response.StatusCode is StatusCodes.Status413PayloadTooLarge or StatusCodes.Status415UnsupportedMediaType)
+            {
+                await Problems.WriteAsync(context, FabricException.InvalidSpec("body", context.Response.StatusCode == StatusCodes.Status413PayloadTooLarge
+                    ? $"is larger than {ApiOptions.MaxBodyBytes} bytes"
+                    : "must be JSON (Content-Type: application/json)"));
+            }
         }
         catch (FabricException ex)
         {

@@ -47,6 +47,9 @@ public static class FabricApi
 
         services.AddAuthorization();
         services.ConfigureHttpJsonOptions(o => ApiJson.Configure(o.SerializerOptions));
+
+        // A body that is malformed, missing or too large throws, so ErrorResponses answers it as invalid-spec.
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
         services.AddOpenApi(DocumentName, o => o.AddDocumentTransformer<BearerSecurity>());
 
         // The silo's own runtime client: requests reach the grains with no extra connection.

@@ -215,6 +215,43 @@ public sealed class ApiAccessTests(ApiFabric fabric, ITestOutputHelper output) :
     }
 
     [Fact]
+    public async Task Oversized_malformed_and_hostile_requests_are_invalid_spec_naming_what_is_wrong()
+    {
+        using var huge = new StringContent("{\"name\":\"big\",\"image\":\"tiny\",\"labels\":{\"a\":\"" + new string('x', 2 * 1024 * 1024) + "\"}}", System.Text.Encoding.UTF8, "application/json");
+        using (var response = await fabric.Admin.Http.PostAsync("/v1/vms", huge))
+        {
+            var answer = new ApiAnswer(response.StatusCode, response.Content.Headers.ContentType?.MediaType, await response.Content.ReadAsStringAsync());
+            Assert.Contains("body", answer.AssertProblem(HttpStatusCode.BadRequest, ErrorCodes.InvalidSpec), StringComparison.Ordinal);
+        }
+
+        using (var malformed = new StringContent("{\"name\": [", System.Text.Encoding.UTF8, "application/json"))
+        using (var response = await fabric.Admin.Http.PostAsync("/v1/vms", malformed))
+        {
+            new ApiAnswer(response.StatusCode, response.Content.Headers.ContentType?.MediaType, await response.Content.ReadAsStringAsync())
+                .AssertProblem(HttpStatusCode.BadRequest, ErrorCodes.InvalidSpec);
+        }
+
+        var labels = Enumerable.Range(0, 40).ToImmutableSortedDictionary(i => $"k{i}", i => "v");
+        Assert.Contains("labels", (await fabric.Admin.SendAsync(HttpMethod.Post, "/v1/vms", new VmSpec { Name = "many-labels", Image = "tiny", Labels = labels }))
+            .AssertProblem(HttpStatusCode.BadRequest, ErrorCodes.InvalidSpec), StringComparison.Ordinal);
+        var selector = string.Join(',', Enumerable.Range(0, 40).Select(i => $"k{i}=v"));
+        Assert.Contains("selector", (await fabric.Admin.SendAsync(HttpMethod.Get, $"/v1/vms?selector={selector}"))
+            .AssertProblem(HttpStatusCode.BadRequest, ErrorCodes.InvalidSpec), StringComparison.Ordinal);
+        Assert.Contains("name", (await fabric.Admin.SendAsync(HttpMethod.Post, "/v1/vms", new VmSpec { Name = "../etc", Image = "tiny" }))
+            .AssertProblem(HttpStatusCode.BadRequest, ErrorCodes.InvalidSpec), StringComparison.Ordinal);
+        await fabric.Admin.PostAsync<VmInfo>("/v1/vms", new VmSpec { Name = "limits", Image = "tiny", MemoryMiB = 32 });
+        Assert.StartsWith("line:", (await fabric.Admin.SendAsync(HttpMethod.Post, "/v1/vms/limits/console", new ConsoleLine(new string('x', 5000))))
+            .AssertProblem(HttpStatusCode.BadRequest, ErrorCodes.InvalidSpec), StringComparison.Ordinal);
+        Assert.StartsWith("wait:", (await fabric.Admin.SendAsync(HttpMethod.Get, "/v1/vms/limits?state=Running&wait=100000"))
+            .AssertProblem(HttpStatusCode.BadRequest, ErrorCodes.InvalidSpec), StringComparison.Ordinal);
+        Assert.StartsWith("state:", (await fabric.Admin.SendAsync(HttpMethod.Get, "/v1/vms/limits?state=Sleeping&wait=1"))
+            .AssertProblem(HttpStatusCode.BadRequest, ErrorCodes.InvalidSpec), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NoContent, (await fabric.Admin.SendAsync(HttpMethod.Delete, "/v1/vms/limits")).Status);
+        Assert.Contains("limit", (await fabric.Admin.SendAsync(HttpMethod.Get, "/v1/audit?limit=100001"))
+            .AssertProblem(HttpStatusCode.BadRequest, ErrorCodes.InvalidSpec), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Revoked_and_expired_tokens_are_refused_at_once()
     {
         using var revoked = await fabric.CallerAsync("rita", ProjectInfo.Default, Role.Viewer);
