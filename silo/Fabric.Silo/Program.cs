@@ -118,6 +118,10 @@ try
     // SIGTERM stops the silo; the drivers detach and every VM keeps running, re-attached at the next start.
     await host.RunAsync();
 }
+catch (OperationCanceledException) when (Environment.ExitCode != 0)
+{
+    // The silo stopped itself while still starting (a refused host id): the web host's start was cut short.
+}
 finally
 {
     redis?.Dispose();

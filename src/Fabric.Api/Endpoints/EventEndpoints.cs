@@ -23,16 +23,16 @@ internal static class EventEndpoints
     {
         var caller = context.Caller();
         var aborted = context.RequestAborted;
-        await using var watch = await fabric.SubscribeAsync();
-        context.Response.ContentType = "text/event-stream";
-        context.Response.Headers.CacheControl = "no-cache";
-        await context.Response.WriteAsync(": fabric events\n\n", aborted);
-        await context.Response.Body.FlushAsync(aborted);
-
+        var watch = await fabric.SubscribeAsync();
         var events = watch.GetAsyncEnumerator(aborted);
-        var next = events.MoveNextAsync().AsTask();
+        Task<bool>? next = null;
         try
         {
+            context.Response.ContentType = "text/event-stream";
+            context.Response.Headers.CacheControl = "no-cache";
+            await context.Response.WriteAsync(": fabric events\n\n", aborted);
+            await context.Response.Body.FlushAsync(aborted);
+            next = events.MoveNextAsync().AsTask();
             while (!aborted.IsCancellationRequested)
             {
                 var finished = await Task.WhenAny(next, Task.Delay(Heartbeat, aborted));
@@ -65,6 +65,13 @@ internal static class EventEndpoints
         }
         finally
         {
+            // Unsubscribing completes the watch, which ends a read still pending; only then may its enumerator go.
+            await watch.DisposeAsync();
+            if (next is not null)
+            {
+                await ((Task)next).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            }
+
             await events.DisposeAsync();
         }
     }
