@@ -121,18 +121,20 @@ internal static partial class AccessCommands
     {
         var token = new Command("token", "API tokens: who may call the API, in which project, with which role");
 
-        var user = new Option<string>("--user") { Description = "Who holds the token (the name the audit trail records)", HelpName = "USER", Required = true, CustomParser = r => Parsers.Parse(r, text => User("user", text)) ?? "" };
+        var user = new Option<string?>("--user") { Description = "Who holds the token: the name the audit trail records (default PROJECT-ROLE, e.g. team-a-operator)", HelpName = "USER", CustomParser = r => Parsers.Parse<string?>(r, text => User("user", text)) };
         var project = new Option<string?>("--project") { Description = $"The project the role applies to (default {ProjectInfo.Default}; an admin has every project)", HelpName = "PROJECT", CustomParser = r => Parsers.Parse<string?>(r, text => Parsers.Name("project", text)) };
         var role = new Option<Role>("--role") { Description = "viewer (reads), operator (runs its project's VMs) or admin (everything)", HelpName = "admin|operator|viewer", Required = true, CustomParser = r => Parsers.Parse(r, text => Roles.Parse("role", text)) };
         var expires = new Option<TimeSpan?>("--expires") { Description = "How long the token works, e.g. 30m, 12h, 7d (default: until revoked)", HelpName = "DURATION", CustomParser = r => Parsers.Parse<TimeSpan?>(r, text => Parsers.Duration("expires", text)) };
         var create = new Command("create", "Create a token; its secret is shown this once") { user, project, role, expires };
         create.SetRunAction(global, io, async context =>
         {
+            var tokenProject = context.Get(project) ?? ProjectInfo.Default;
+            var tokenRole = context.Get(role);
             var request = new TokenRequest
             {
-                User = context.Get(user)!,
-                Project = context.Get(project) ?? ProjectInfo.Default,
-                Role = context.Get(role),
+                User = context.Get(user) ?? $"{tokenProject}-{Roles.Format(tokenRole)}",
+                Project = tokenProject,
+                Role = tokenRole,
                 ExpiresAt = context.Get(expires) is { } lifetime ? DateTimeOffset.UtcNow + lifetime : null,
             };
             var issued = await (await context.ClientAsync()).CreateTokenAsync(request);

@@ -96,6 +96,17 @@ public sealed class AccessCommandTests
     }
 
     [Fact]
+    public async Task TokenCreate_WithoutAUser_NamesTheHolderAfterProjectAndRole()
+    {
+        var api = new FakeApi().OnJson(HttpMethod.Post, "/v1/tokens", new IssuedToken { Info = Alice, Token = "fabric_ab12_s3cr3t" }, HttpStatusCode.Created);
+
+        var result = await new CliRun(api).RunAsync("token", "create", "--project", "shop", "--role", "viewer", "-o", "json");
+
+        Assert.Equal(0, result.Code);
+        Assert.Equal("shop-viewer", JsonDocument.Parse(Assert.Single(api.Seen).Body!).RootElement.GetProperty("user").GetString());
+    }
+
+    [Fact]
     public async Task TokenList_IsATableWithoutSecrets()
     {
         var api = new FakeApi().OnJson(HttpMethod.Get, "/v1/tokens", new[] { Alice, Alice with { Id = "cd34", User = "root", Role = Role.Admin, RevokedAt = Alice.CreatedAt.AddDays(1) } });
