@@ -123,6 +123,7 @@ internal static class CliBenchmark
             ["FABRIC_API"] = api,
             ["FABRIC_TOKEN_FILE"] = environment.AdminTokenFile,
             ["FABRIC_TOKEN"] = null,
+            ["FABRIC_CA_FILE"] = environment.Pki.CaFile,
         };
 
         var libvirtState = Path.Combine(environment.Directory, "libvirt");
@@ -151,7 +152,7 @@ internal static class CliBenchmark
                 AddCtl(jit, "fabricctl (JIT: dotnet fabricctl.dll)");
             }
 
-            var curl = new Launcher("curl", ["-s", "-f", "-H", $"@{headerFile}"], "curl");
+            var curl = new Launcher("curl", ["-s", "-f", "--cacert", environment.Pki.CaFile, "-H", $"@{headerFile}"], "curl");
             probes.Add(new Probe("curl -s GET /v1/hosts", "curl", () => TimeAsync(curl.With($"{api}/v1/hosts"), null)));
             probes.Add(new Probe($"curl -s GET /v1/vms/{VmName}", "curl", () => TimeAsync(curl.With($"{api}/v1/vms/{VmName}"), null)));
             probes.Add(new Probe("curl --version", "process start (no request)", () => TimeAsync(new Launcher("curl", ["--version"], "curl"), null)));
@@ -161,7 +162,7 @@ internal static class CliBenchmark
                 probes.Add(new Probe("virsh list", "virsh", () => TimeAsync(new Launcher("virsh", ["-c", LibvirtUri, "list"], "virsh"), null)));
             }
 
-            using var http = new HttpClient { BaseAddress = new Uri(api + "/") };
+            using var http = new HttpClient(environment.ApiHandler(), disposeHandler: true) { BaseAddress = new Uri(api + "/") };
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", environment.AdminToken);
             probes.Add(new Probe("in-process GET /v1/hosts (warm HttpClient)", "server + loopback", () => GetAsync(http, "v1/hosts")));
             probes.Add(new Probe($"in-process GET /v1/vms/{VmName} (warm HttpClient)", "server + loopback", () => GetAsync(http, $"v1/vms/{VmName}")));

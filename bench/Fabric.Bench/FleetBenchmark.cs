@@ -96,7 +96,7 @@ internal static class FleetBenchmark
         phases.Add(await PhaseAsync("stop", names, concurrency, name => client.StopVmAsync(name, new StopOptions { Force = true }), progress));
         phases.Add(await PhaseAsync("delete", names, concurrency, client.DeleteVmAsync, progress));
 
-        var baseline = await RedisBaselineAsync(environment.Redis.ConnectionString, names, concurrency, progress);
+        var baseline = await RedisBaselineAsync(environment.Redis.ClientOptions(), names, concurrency, progress);
         var totalOps = phases.Sum(p => p.Count - p.Failed);
         var totalSeconds = phases.Sum(p => p.Seconds);
         return new FleetRun(
@@ -142,7 +142,7 @@ internal static class FleetBenchmark
     /// client, at the same concurrency, to the same Redis. Each fabric lifecycle operation does two or more such
     /// writes (the VM record, the catalog entry, a reservation) plus its grain calls.
     /// </summary>
-    private static async Task<PhaseResult> RedisBaselineAsync(string redis, List<string> names, int concurrency, TextWriter progress)
+    private static async Task<PhaseResult> RedisBaselineAsync(StackExchange.Redis.ConfigurationOptions redis, List<string> names, int concurrency, TextWriter progress)
     {
         await using var connection = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis);
         var database = connection.GetDatabase();

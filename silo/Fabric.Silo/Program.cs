@@ -1,5 +1,5 @@
-using System.Security.Cryptography.X509Certificates;
 using Fabric.Api;
+using Fabric.Client;
 using Fabric.Contracts;
 using Fabric.Grains.Host;
 using Fabric.Grains.Hosting;
@@ -36,7 +36,18 @@ catch (FabricException ex)
     return 2;
 }
 
-ConnectionMultiplexer? redis = settings.Redis is { } connection ? await ConnectionMultiplexer.ConnectAsync(connection) : null;
+ConfigurationOptions? redisOptions;
+try
+{
+    redisOptions = settings.Redis is { } address ? FabricRedis.Options(address, settings.RedisPasswordFile, settings.Tls?.LoadTrust()) : null;
+}
+catch (FabricException ex)
+{
+    Console.Error.WriteLine($"error: {ex.Code}: {ex.Message}");
+    return 2;
+}
+
+ConnectionMultiplexer? redis = redisOptions is not null ? await ConnectionMultiplexer.ConnectAsync(redisOptions) : null;
 
 builder.UseOrleans(silo =>
 {
@@ -51,9 +62,14 @@ builder.UseOrleans(silo =>
     // Any membership option may still be set one by one (Fabric:Membership:ProbeTimeout, …), over the mode's values.
     silo.Services.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Fabric:Membership"));
 
+    if (settings.Tls is { } tls)
+    {
+        silo.UseTls(tls.Configure);
+    }
+
     if (redis is not null)
     {
-        var options = ConfigurationOptions.Parse(settings.Redis!);
+        var options = redisOptions!;
         silo.ConfigureEndpoints(settings.Address, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: false);
         silo.UseRedisClustering(o => o.ConfigurationOptions = options);
         silo.AddRedisGrainStorage(FabricPersistence.Name, o =>
@@ -85,19 +101,20 @@ builder.UseOrleans(silo =>
 // The REST API, at the silo's own address: the one public way in (docs/api.md).
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
-    kestrel.Listen(settings.Address, settings.ApiPort);
-    if (settings.ApiTlsPort is { } tlsPort)
+    kestrel.Listen(settings.Address, settings.ApiPort, listen =>
     {
-        // Any client certificate may be offered; the API's certificate scheme judges it against the fabric's client CA.
-        var certificate = X509Certificate2.CreateFromPemFile(settings.ApiCertificateFile!, settings.ApiKeyFile);
-        kestrel.Listen(settings.Address, tlsPort, listen => listen.UseHttps(new HttpsConnectionAdapterOptions
+        if (settings.Tls is { } tls)
         {
-            ServerCertificate = certificate,
-            ClientCertificateMode = ClientCertificateMode.AllowCertificate,
-            ClientCertificateValidation = (_, _, _) => true,
-            CheckCertificateRevocation = false,
-        }));
-    }
+            // Any client certificate may be offered; the API's certificate scheme judges it against the fabric's CAs.
+            listen.UseHttps(new HttpsConnectionAdapterOptions
+            {
+                ServerCertificate = tls.LoadCertificate(),
+                ClientCertificateMode = ClientCertificateMode.AllowCertificate,
+                ClientCertificateValidation = (_, _, _) => true,
+                CheckCertificateRevocation = false,
+            });
+        }
+    });
 
     kestrel.Limits.MaxRequestBodySize = ApiOptions.MaxBodyBytes;
     kestrel.AddServerHeader = false;
@@ -112,7 +129,12 @@ if (redis is null)
     SiloLog.DevelopmentMode(logger);
 }
 
-SiloLog.Starting(logger, settings.Host.HostIds, settings.Driver, settings.Address, settings.SiloPort, settings.GatewayPort, settings.ApiPort, settings.DataDirectory, settings.Redis ?? "none");
+if (settings.Tls is null)
+{
+    SiloLog.NoTls(logger);
+}
+
+SiloLog.Starting(logger, settings.Host.HostIds, settings.Driver, settings.Address, settings.SiloPort, settings.GatewayPort, settings.ApiPort, settings.DataDirectory, settings.Redis ?? "none", settings.RedisPasswordFile is null ? "none" : "from its file", settings.Tls?.CertificateFile ?? "none");
 try
 {
     // SIGTERM stops the silo; the drivers detach and every VM keeps running, re-attached at the next start.

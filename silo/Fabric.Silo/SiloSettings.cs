@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using Fabric.Client;
 using Fabric.Contracts;
 using Fabric.Grains.Hosting;
 using Fabric.Hypervisor.Accel;
@@ -46,8 +47,18 @@ public sealed class SiloSettings
     /// </summary>
     public required bool Networks { get; init; }
 
-    /// <summary>The Redis connection string, or null for development mode (localhost clustering, in-memory storage).</summary>
+    /// <summary>Redis's address (<c>host:port</c>), or null for development mode (localhost clustering, in-memory storage).</summary>
     public string? Redis { get; init; }
+
+    /// <summary>A file holding Redis's password (<c>Fabric:Redis:PasswordFile</c>, mode 0600); read at start-up, never logged.</summary>
+    public string? RedisPasswordFile { get; init; }
+
+    /// <summary>
+    /// The silo's TLS identity (<c>Fabric:Tls:CaFile</c>, <c>CertificateFile</c>, <c>KeyFile</c>): Orleans silo-to-silo
+    /// and gateway connections, the API's HTTPS and Redis use it. Required with <see cref="Redis"/>; a development silo
+    /// may run without it, in plaintext on loopback.
+    /// </summary>
+    public FabricTls? Tls { get; init; }
 
     /// <summary>The Orleans cluster id: which silos form one cluster (may change between deployments).</summary>
     public required string ClusterId { get; init; }
@@ -62,20 +73,8 @@ public sealed class SiloSettings
 
     public required int GatewayPort { get; init; }
 
-    /// <summary>The port the REST API listens on at <see cref="Address"/> (<c>Fabric:Api:Port</c>, 8080 by default).</summary>
+    /// <summary>The port the REST API serves HTTPS on at <see cref="Address"/> (<c>Fabric:Api:Port</c>, 8080 by default).</summary>
     public required int ApiPort { get; init; }
-
-    /// <summary>
-    /// The port of the API's HTTPS listener, which also accepts client certificates (<c>Fabric:Api:TlsPort</c>; none
-    /// by default); it needs <see cref="ApiCertificateFile"/> and <see cref="ApiKeyFile"/>.
-    /// </summary>
-    public int? ApiTlsPort { get; init; }
-
-    /// <summary>The HTTPS listener's certificate (PEM, <c>Fabric:Api:CertificateFile</c>).</summary>
-    public string? ApiCertificateFile { get; init; }
-
-    /// <summary>Its private key (PEM, <c>Fabric:Api:KeyFile</c>; a file only the silo's user reads).</summary>
-    public string? ApiKeyFile { get; init; }
 
     public required FailureDetectionMode FailureDetection { get; init; }
 
@@ -110,6 +109,8 @@ public sealed class SiloSettings
         configuration.GetSection(ReconcileOptions.Section).Bind(reconcile);
         reconcile.Validate();
 
+        var redis = section["Redis"] is { Length: > 0 } address ? RequireAddress(address) : null;
+        var tls = LoadTls(section, redis is not null);
         var dataDirectory = section["DataDirectory"] is { Length: > 0 } data ? Path.GetFullPath(data) : Path.GetFullPath(".fabric/data/" + host.HostIds[0]);
         return new SiloSettings
         {
@@ -121,32 +122,57 @@ public sealed class SiloSettings
             QemuBinary = section["QemuBinary"] is { Length: > 0 } qemu ? qemu : "qemu-system-x86_64",
             Networks = ParseSwitch(section, "Networks"),
             ConsoleLogLimitBytes = section["ConsoleLogLimit"] is { Length: > 0 } limit ? Sizes.ParseMiB("Fabric:ConsoleLogLimit", limit) * 1024L * 1024 : new QemuDriverOptions().ConsoleLogLimitBytes,
-            Redis = section["Redis"] is { Length: > 0 } redis ? redis : null,
+            Redis = redis,
+            RedisPasswordFile = section["Redis:PasswordFile"] is { Length: > 0 } passwordFile ? RequireFile(section, "Redis:PasswordFile") : null,
+            Tls = tls,
             ClusterId = Names.Require("Fabric:ClusterId", section["ClusterId"] ?? "fabric"),
             ServiceId = Names.Require("Fabric:ServiceId", section["ServiceId"] ?? "fabric"),
             Address = ParseAddress(section, "Address"),
             SiloPort = ParsePort(section, "SiloPort", 11111),
             GatewayPort = ParsePort(section, "GatewayPort", 30000),
             ApiPort = ParsePort(section, "Api:Port", 8080),
-            ApiTlsPort = section["Api:TlsPort"] is { Length: > 0 } ? ParsePort(section, "Api:TlsPort", 0) : null,
-            ApiCertificateFile = RequireFileWithTls(section, "Api:CertificateFile"),
-            ApiKeyFile = RequireFileWithTls(section, "Api:KeyFile"),
             FailureDetection = ParseEnum<FailureDetectionMode>(section, "FailureDetection", FailureDetectionMode.Tuned),
         };
     }
 
-    /// <summary>A file the HTTPS listener needs: required (and must exist) when <c>Fabric:Api:TlsPort</c> is set.</summary>
-    private static string? RequireFileWithTls(IConfigurationSection section, string key)
+    /// <summary>
+    /// <c>Fabric:Redis</c> is an address only: a connection string's options could carry the password, which belongs in
+    /// a file (and would be logged with the address).
+    /// </summary>
+    private static string RequireAddress(string text) =>
+        text.Contains(',', StringComparison.Ordinal) || text.Contains('=', StringComparison.Ordinal)
+            ? throw FabricException.InvalidSpec("Fabric:Redis", "give host:port only; the password goes in a file named by Fabric:Redis:PasswordFile, TLS comes from Fabric:Tls")
+            : text;
+
+    /// <summary>The three TLS files, all or none; none is refused when the silo joins a real cluster (through Redis).</summary>
+    private static FabricTls? LoadTls(IConfigurationSection section, bool clustered)
     {
-        if (section["Api:TlsPort"] is not { Length: > 0 })
+        string[] keys = ["Tls:CaFile", "Tls:CertificateFile", "Tls:KeyFile"];
+        var given = keys.Where(k => section[k] is { Length: > 0 }).ToList();
+        if (given.Count == 0)
         {
-            return null;
+            return clustered
+                ? throw FabricException.InvalidSpec("Fabric:Tls:CertificateFile", "is required with Fabric:Redis: a silo of a cluster speaks TLS on every link (Fabric:Tls:CaFile, CertificateFile and KeyFile; docs/tls.md)")
+                : null;
         }
 
-        var path = section[key];
-        return path is { Length: > 0 } && File.Exists(path)
-            ? Path.GetFullPath(path)
-            : throw FabricException.InvalidSpec($"Fabric:{key}", path is { Length: > 0 } ? $"'{Names.Printable(path)}' does not exist" : "is required with Fabric:Api:TlsPort");
+        if (given.Count < keys.Length)
+        {
+            throw FabricException.InvalidSpec($"Fabric:{keys.First(k => !given.Contains(k))}", "is required with the other Fabric:Tls files");
+        }
+
+        var tls = new FabricTls(RequireFile(section, keys[0]), RequireFile(section, keys[1]), RequireFile(section, keys[2]));
+
+        // Load once now, so that a bad file stops the start with its name rather than the first connection.
+        tls.LoadTrust();
+        tls.LoadCertificate().Dispose();
+        return tls;
+    }
+
+    private static string RequireFile(IConfigurationSection section, string key)
+    {
+        var path = section[key]!;
+        return File.Exists(path) ? Path.GetFullPath(path) : throw FabricException.InvalidSpec($"Fabric:{key}", $"'{Names.Printable(path)}' does not exist");
     }
 
     private static bool ParseSwitch(IConfigurationSection section, string key) => section[key] switch

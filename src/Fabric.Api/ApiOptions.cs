@@ -1,6 +1,6 @@
 namespace Fabric.Api;
 
-/// <summary>The API's settings (section <c>Fabric:Api</c>); the silo owns its listeners (ports and server certificate).</summary>
+/// <summary>The API's settings (section <c>Fabric:Api</c>); the silo owns its listener (port and certificate); client certificates are judged against the fabric's CAs, <c>Fabric:Tls:CaFile</c>.</summary>
 public sealed class ApiOptions
 {
     public const string Section = "Fabric:Api";
@@ -14,9 +14,4 @@ public sealed class ApiOptions
     /// </summary>
     public string? BootstrapTokenFile { get; set; }
 
-    /// <summary>
-    /// The CA (PEM) whose client certificates identify callers on the HTTPS listener: subject <c>CN</c> is the user,
-    /// <c>O</c> the project, <c>OU</c> the role. Without it, client certificates identify no one.
-    /// </summary>
-    public string? ClientCaFile { get; set; }
 }

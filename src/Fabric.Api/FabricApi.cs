@@ -1,4 +1,3 @@
-using System.Security.Cryptography.X509Certificates;
 using Fabric.Api.Endpoints;
 using Fabric.Api.Security;
 using Fabric.Client;
@@ -23,7 +22,8 @@ public static class FabricApi
     public static IServiceCollection AddFabricApi(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        var options = configuration.GetSection(ApiOptions.Section).Get<ApiOptions>() ?? new ApiOptions();
+        // Client certificates identify callers when they chain to the fabric's CAs (the silo's own trust bundle).
+        var caFile = configuration["Fabric:Tls:CaFile"] is { Length: > 0 } file ? file : null;
         services.AddOptions<ApiOptions>().Bind(configuration.GetSection(ApiOptions.Section));
 
         // A request is judged by its bearer token when it has one, else by its client certificate; a challenge is
@@ -32,17 +32,17 @@ public static class FabricApi
             .AddPolicyScheme(CallerScheme, "token or client certificate", policy =>
             {
                 policy.ForwardDefaultSelector = context =>
-                    context.Request.Headers.Authorization.Count == 0 && context.Connection.ClientCertificate is not null && options.ClientCaFile is not null
+                    context.Request.Headers.Authorization.Count == 0 && context.Connection.ClientCertificate is not null && caFile is not null
                         ? ClientCertificates.SchemeName
                         : TokenAuthenticationHandler.SchemeName;
                 policy.ForwardChallenge = TokenAuthenticationHandler.SchemeName;
                 policy.ForwardForbid = TokenAuthenticationHandler.SchemeName;
             })
             .AddScheme<AuthenticationSchemeOptions, TokenAuthenticationHandler>(TokenAuthenticationHandler.SchemeName, configureOptions: null);
-        if (options.ClientCaFile is { Length: > 0 } caFile)
+        if (caFile is not null)
         {
-            var ca = X509CertificateLoader.LoadCertificateFromFile(caFile);
-            authentication.AddCertificate(ClientCertificates.SchemeName, o => ClientCertificates.Configure(o, ca));
+            var trust = FabricTrust.Load("Fabric:Tls:CaFile", caFile);
+            authentication.AddCertificate(ClientCertificates.SchemeName, o => ClientCertificates.Configure(o, trust));
         }
 
         services.AddAuthorization();

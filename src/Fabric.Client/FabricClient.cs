@@ -7,7 +7,6 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using Orleans.Streams;
-using StackExchange.Redis;
 
 namespace Fabric.Client;
 
@@ -69,13 +68,17 @@ public sealed partial class FabricClient : IAsyncDisposable
             client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = connection.ResponseTimeout);
             if (connection.Redis is { } redis)
             {
-                var options = ConfigurationOptions.Parse(redis);
-                options.AbortOnConnectFail = false;
+                var options = FabricRedis.Options(redis, connection.RedisPasswordFile, connection.Tls?.LoadTrust());
                 client.UseRedisClustering(o => o.ConfigurationOptions = options);
             }
             else
             {
                 client.UseLocalhostClustering(connection.GatewayPort);
+            }
+
+            if (connection.Tls is { } tls)
+            {
+                client.UseTls(tls.Configure);
             }
 
             client.AddMemoryStreams(FleetStreams.Provider);

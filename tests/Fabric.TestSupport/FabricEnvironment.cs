@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using Fabric.Client;
 using Fabric.Contracts;
 
@@ -16,8 +17,8 @@ public sealed record SiloHandle(string HostId, ChildProcess Process, int SiloPor
     /// <summary>The port of the silo's REST API, at <see cref="Address"/>.</summary>
     public int ApiPort { get; init; }
 
-    /// <summary>The base URL of the silo's REST API.</summary>
-    public Uri ApiUrl => new($"http://{Address}:{ApiPort}");
+    /// <summary>The base URL of the silo's REST API (HTTPS, with its host certificate).</summary>
+    public Uri ApiUrl => new($"https://{Address}:{ApiPort}");
 }
 
 /// <summary>
@@ -33,9 +34,12 @@ public sealed class FabricEnvironment : IAsyncDisposable
     private readonly List<FabricClient> _clients = [];
     private readonly List<ChildProcess> _extraSilos = [];
 
-    private FabricEnvironment(string directory, RedisServer redis, Underlay? underlay, IReadOnlyDictionary<string, string> siloDefaults)
+    private FabricEnvironment(string directory, TestPki pki, RedisServer redis, Underlay? underlay, IReadOnlyDictionary<string, string> siloDefaults)
     {
         Directory = directory;
+        Pki = pki;
+        var (certificate, key) = pki.IssueHost("test-client", IPAddress.Loopback);
+        ClientTls = new FabricTls(pki.CaFile, certificate, key);
         Redis = redis;
         Underlay = underlay;
         SiloDefaults = siloDefaults;
@@ -56,6 +60,21 @@ public sealed class FabricEnvironment : IAsyncDisposable
     public Uri ApiUrl => _silos.Values.FirstOrDefault()?.ApiUrl ?? throw new InvalidOperationException("no silo has started");
 
     public RedisServer Redis { get; }
+
+    /// <summary>The fabric's CA (as <c>.fabric/pki</c>): it signs every silo's certificate, Redis's and the clients'.</summary>
+    public TestPki Pki { get; }
+
+    /// <summary>The in-cluster clients' TLS identity (a certificate of <see cref="Pki"/>'s CA).</summary>
+    public FabricTls ClientTls { get; }
+
+    /// <summary>An HTTP handler that trusts the API's certificate as <c>fabricctl</c> does (the fabric's CA, nothing else).</summary>
+    public SocketsHttpHandler ApiHandler()
+    {
+        var trust = FabricTrust.Load("CaFile", Pki.CaFile);
+        var handler = new SocketsHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => trust.TrustsServer(certificate, errors);
+        return handler;
+    }
 
     public string ClusterId { get; } = "e2e";
 
@@ -100,6 +119,7 @@ public sealed class FabricEnvironment : IAsyncDisposable
     public static async Task<FabricEnvironment> StartAsync(NetworkTopology topology, IReadOnlyDictionary<string, string> siloDefaults, params string[] hosts)
     {
         var directory = TestDirectories.Create();
+        var pki = TestPki.Create(Path.Combine(directory, "pki"));
         Underlay? underlay = null;
         RedisServer? redis = null;
         try
@@ -116,7 +136,7 @@ public sealed class FabricEnvironment : IAsyncDisposable
                 }
             }
 
-            redis = await RedisServer.StartAsync(Path.Combine(directory, "redis"), underlay is null ? [] : [underlay.BridgeAddress]);
+            redis = await RedisServer.StartAsync(Path.Combine(directory, "redis"), underlay is null ? [] : [underlay.BridgeAddress], pki);
         }
         catch
         {
@@ -126,7 +146,7 @@ public sealed class FabricEnvironment : IAsyncDisposable
             throw;
         }
 
-        var environment = new FabricEnvironment(directory, redis, underlay, siloDefaults);
+        var environment = new FabricEnvironment(directory, pki, redis, underlay, siloDefaults);
         try
         {
             await Task.WhenAll(hosts.Select(host => environment.StartSiloAsync(host)));
@@ -205,7 +225,14 @@ public sealed class FabricEnvironment : IAsyncDisposable
     /// <summary>A client of this fabric (disposed with the environment).</summary>
     public async Task<FabricClient> ConnectAsync()
     {
-        var client = await FabricClient.ConnectAsync(new FabricConnection { Redis = Redis.ConnectionString, ClusterId = ClusterId, ServiceId = ServiceId });
+        var client = await FabricClient.ConnectAsync(new FabricConnection
+        {
+            Redis = Redis.ConnectionString,
+            RedisPasswordFile = Redis.PasswordFile,
+            Tls = ClientTls,
+            ClusterId = ClusterId,
+            ServiceId = ServiceId,
+        });
         _clients.Add(client);
         return client;
     }
@@ -264,11 +291,19 @@ public sealed class FabricEnvironment : IAsyncDisposable
             }
         }
 
+        // One certificate per host (as ./fabric up issues it), for its name, address and loopback.
+        var (certificateFile, keyFile) = File.Exists(Path.Combine(Pki.Directory, $"{hostId}.crt"))
+            ? (Path.Combine(Pki.Directory, $"{hostId}.crt"), Path.Combine(Pki.Directory, $"{hostId}.key"))
+            : Pki.IssueHost(hostId, IPAddress.Parse(address), IPAddress.Loopback);
         var environment = new Dictionary<string, string>(SiloDefaults)
         {
             ["Fabric__DataDirectory"] = data,
             ["Fabric__ImagesDirectory"] = RepoPaths.Images,
             ["Fabric__Redis"] = redis,
+            ["Fabric__Redis__PasswordFile"] = Redis.PasswordFile,
+            ["Fabric__Tls__CaFile"] = Pki.CaFile,
+            ["Fabric__Tls__CertificateFile"] = certificateFile,
+            ["Fabric__Tls__KeyFile"] = keyFile,
             ["Fabric__ClusterId"] = ClusterId,
             ["Fabric__ServiceId"] = ServiceId,
             ["Fabric__Address"] = address,

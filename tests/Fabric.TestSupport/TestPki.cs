@@ -5,7 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 namespace Fabric.TestSupport;
 
 /// <summary>
-/// A certificate authority made for one test run: a server certificate for the API's HTTPS listener and client
+/// A certificate authority made for one test run: host certificates (silos, Redis, in-cluster clients) and client
 /// certificates whose subject names a user, project and role (as <c>./fabric up</c> and <c>./fabric cert</c> make them
 /// with openssl). Files are PEM, keys mode 0600.
 /// </summary>
@@ -37,15 +37,23 @@ public sealed class TestPki
         return new TestPki(directory, name);
     }
 
-    /// <summary>A server certificate for <paramref name="address"/>; returns its certificate and key files.</summary>
-    public (string Certificate, string Key) IssueServer(string name, IPAddress address)
+    /// <summary>
+    /// A certificate as <c>./fabric up</c> makes a host's (serverAuth and clientAuth, naming <paramref name="name"/> and
+    /// <paramref name="addresses"/>): silos, Redis and in-cluster clients present one. Returns its certificate and key files.
+    /// </summary>
+    public (string Certificate, string Key) IssueHost(string name, params IPAddress[] addresses)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
         var names = new SubjectAlternativeNameBuilder();
-        names.AddIpAddress(address);
+        names.AddDnsName(name);
+        foreach (var address in addresses)
+        {
+            names.AddIpAddress(address);
+        }
+
         request.CertificateExtensions.Add(names.Build());
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], critical: false));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], critical: false));
         return Write(name, key, Sign(request));
     }
 

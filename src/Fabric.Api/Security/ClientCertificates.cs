@@ -1,11 +1,12 @@
 using System.Security.Cryptography.X509Certificates;
+using Fabric.Client;
 using Fabric.Contracts;
 using Microsoft.AspNetCore.Authentication.Certificate;
 
 namespace Fabric.Api.Security;
 
 /// <summary>
-/// Client certificates as identities: a certificate the fabric's client CA signed names its holder in its subject —
+/// Client certificates as identities: a certificate the fabric's CA signed names its holder in its subject —
 /// <c>CN</c> the user, <c>O</c> the project, <c>OU</c> the role (<c>admin</c>, <c>operator</c>, <c>viewer</c>) — much as
 /// Kubernetes reads <c>CN</c> and <c>O</c>. The CA's signature is what makes those claims true; the certificate's own
 /// validity period bounds them. A certificate from any other CA, or one whose subject names no valid role, is refused.
@@ -14,13 +15,14 @@ public static class ClientCertificates
 {
     public const string SchemeName = "FabricCertificate";
 
-    /// <summary>Trust only <paramref name="ca"/>'s certificates, and make a caller of each one it signed.</summary>
-    public static void Configure(CertificateAuthenticationOptions options, X509Certificate2 ca)
+    /// <summary>Trust only the fabric's CAs' certificates, and make a caller of each one they signed.</summary>
+    public static void Configure(CertificateAuthenticationOptions options, FabricTrust trust)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(trust);
         options.AllowedCertificateTypes = CertificateTypes.Chained;
         options.ChainTrustValidationMode = X509ChainTrustMode.CustomRootTrust;
-        options.CustomTrustStore.Add(ca);
+        options.CustomTrustStore.AddRange(trust.Roots);
         options.RevocationMode = X509RevocationMode.NoCheck;
         options.ValidateCertificateUse = true;
         options.Events = new CertificateAuthenticationEvents

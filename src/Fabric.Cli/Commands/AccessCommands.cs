@@ -14,23 +14,29 @@ internal static partial class AccessCommands
     public static IEnumerable<Command> Create(GlobalOptions global, CliIo io) =>
         [Login(global, io), WhoAmI(global, io), Project(global, io), Token(global, io), Audit(global, io)];
 
-    /// <summary><c>login --api URL --token-file F</c>: checks the token with the API, then saves where the API is.</summary>
+    /// <summary><c>login --api URL --token-file F [--ca FILE]</c>: checks the token with the API, then saves where the API is.</summary>
     private static Command Login(GlobalOptions global, CliIo io)
     {
-        var api = new Option<string>("--api") { Description = "The API's base URL (e.g. http://127.0.0.1:8081; ./fabric up writes it to .fabric/api-url)", HelpName = "URL", Required = true };
+        var api = new Option<string>("--api") { Description = "The API's base URL (e.g. https://127.0.0.1:8080; ./fabric up writes it to .fabric/api-url)", HelpName = "URL", Required = true };
         var tokenFile = new Option<string>("--token-file")
         {
             Description = "A file holding the token ('-' for standard input); the saved settings name the file, so the secret is not copied (a token from standard input is saved, mode 0600)",
             HelpName = "FILE",
             Required = true,
         };
-        var command = new Command("login", "Check a token with a fabric's API and save both for later commands (in $XDG_CONFIG_HOME/fabric/config.json)") { api, tokenFile };
+        var ca = new Option<string>("--ca")
+        {
+            Description = "The fabric's CA bundle (PEM, .fabric/pki/ca.crt): the API's certificate must chain to it, whatever the system trusts",
+            HelpName = "FILE",
+        };
+        var command = new Command("login", "Check a token with a fabric's API and save both for later commands (in $XDG_CONFIG_HOME/fabric/config.json)") { api, tokenFile, ca };
         command.SetRunAction(global, io, async context =>
         {
             var file = context.Get(tokenFile)!;
             var fromInput = file == "-";
             var token = fromInput ? await ReadTokenAsync(io.In) : FabricApiConnection.ReadTokenFile("token-file", file);
-            var connection = FabricApiConnection.Create(context.Get(api)!, token, "api", "token-file");
+            var caFile = context.Get(ca) is { Length: > 0 } given ? Path.GetFullPath(given) : null;
+            var connection = FabricApiConnection.Create(context.Get(api)!, token, "api", "token-file") with { CaFile = caFile };
             var path = FabricApiConfigFile.PathFor(io.Variables)
                 ?? throw FabricException.InvalidSpec("config", "neither XDG_CONFIG_HOME nor HOME is set: there is nowhere to save the settings");
 
@@ -40,7 +46,7 @@ internal static partial class AccessCommands
                 caller = await client.WhoAmIAsync(context.CancellationToken);
             }
 
-            FabricApiConfigFile.Write(path, connection.BaseUrl, fromInput ? connection.Token : null, fromInput ? null : Path.GetFullPath(file));
+            FabricApiConfigFile.Write(path, connection.BaseUrl, fromInput ? connection.Token : null, fromInput ? null : Path.GetFullPath(file), caFile);
             if (context.Json)
             {
                 await Json.WriteAsync(io.Out, new LoggedIn(connection.BaseUrl.ToString(), caller.User, caller.Project, caller.Role, caller.ExpiresAt, path));

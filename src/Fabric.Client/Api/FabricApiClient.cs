@@ -73,7 +73,7 @@ public sealed partial class FabricApiClient : IDisposable
     private static SocketsHttpHandler CreateHandler(FabricApiConnection connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        return new SocketsHttpHandler
+        var handler = new SocketsHttpHandler
         {
             ConnectTimeout = connection.ConnectTimeout,
             AutomaticDecompression = DecompressionMethods.None,
@@ -81,6 +81,13 @@ public sealed partial class FabricApiClient : IDisposable
             AllowAutoRedirect = false,
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
         };
+        if (connection.CaFile is { } caFile)
+        {
+            var trust = FabricTrust.Load(FabricApiConnection.CaFileVariable, caFile);
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => trust.TrustsServer(certificate, errors);
+        }
+
+        return handler;
     }
 
     /// <summary>A path segment: a name escaped whole, so that no name can reach another route.</summary>

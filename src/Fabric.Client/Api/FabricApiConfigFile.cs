@@ -6,10 +6,14 @@ namespace Fabric.Client;
 /// <summary>
 /// The settings <c>fabricctl login</c> saves: <c>$XDG_CONFIG_HOME/fabric/config.json</c> (default
 /// <c>~/.config/fabric/config.json</c>), mode 0600 in a 0700 directory, holding <c>{"api": URL, "tokenFile": PATH}</c>
-/// (the token stays in its own file) or <c>{"api": URL, "token": TOKEN}</c>.
+/// (the token stays in its own file) or <c>{"api": URL, "token": TOKEN}</c>, and <c>"caFile": PATH</c>, the CA bundle
+/// the API's certificate must chain to.
 /// </summary>
 public sealed record FabricApiConfigFile(string Path, string Api, string? Token, string? TokenFile)
 {
+    /// <summary>The fabric's CA bundle (PEM) the API's certificate must chain to; null to trust the system's CAs.</summary>
+    public string? CaFile { get; init; }
+
     /// <summary>A config file is a few hundred bytes; anything much larger is not one.</summary>
     private const int MaxBytes = 64 * 1024;
 
@@ -52,7 +56,7 @@ public sealed record FabricApiConfigFile(string Path, string Api, string? Token,
             throw Invalid(path, $"cannot be read: {ex.Message}");
         }
 
-        string? api, token, tokenFile;
+        string? api, token, tokenFile, caFile;
         try
         {
             using var document = JsonDocument.Parse(bytes);
@@ -60,6 +64,7 @@ public sealed record FabricApiConfigFile(string Path, string Api, string? Token,
             api = root.ValueKind == JsonValueKind.Object ? Text(root, "api") : throw Invalid(path, "is not a JSON object");
             token = Text(root, "token");
             tokenFile = Text(root, "tokenFile");
+            caFile = Text(root, "caFile");
         }
         catch (JsonException ex)
         {
@@ -67,7 +72,7 @@ public sealed record FabricApiConfigFile(string Path, string Api, string? Token,
         }
         catch (InvalidOperationException)
         {
-            throw Invalid(path, "has a field of the wrong type (api, token and tokenFile are strings)");
+            throw Invalid(path, "has a field of the wrong type (api, token, tokenFile and caFile are strings)");
         }
 
         if (api is null)
@@ -86,14 +91,17 @@ public sealed record FabricApiConfigFile(string Path, string Api, string? Token,
             throw Invalid(path, $"holds a token but others may read it (mode {Octal(File.GetUnixFileMode(path))}); chmod 600 it");
         }
 
-        return new FabricApiConfigFile(path, api, token, tokenFile);
+        return new FabricApiConfigFile(path, api, token, tokenFile) { CaFile = caFile };
     }
 
     /// <summary>
     /// Saves a config file at <paramref name="path"/> (replacing any): the directory is made 0700, the file 0600, and it
     /// appears whole or not at all. Give <paramref name="tokenFile"/> (an absolute path) to keep the secret out of it.
     /// </summary>
-    public static FabricApiConfigFile Write(string path, Uri api, string? token, string? tokenFile)
+    public static FabricApiConfigFile Write(string path, Uri api, string? token, string? tokenFile) => Write(path, api, token, tokenFile, caFile: null);
+
+    /// <summary>As above, also naming the CA bundle (<paramref name="caFile"/>, an absolute path) the API's certificate must chain to.</summary>
+    public static FabricApiConfigFile Write(string path, Uri api, string? token, string? tokenFile, string? caFile)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(api);
@@ -137,6 +145,11 @@ public sealed record FabricApiConfigFile(string Path, string Api, string? Token,
                     writer.WriteString("token", token);
                 }
 
+                if (caFile is not null)
+                {
+                    writer.WriteString("caFile", caFile);
+                }
+
                 writer.WriteEndObject();
             }
 
@@ -148,7 +161,7 @@ public sealed record FabricApiConfigFile(string Path, string Api, string? Token,
             throw Invalid(path, $"cannot be written: {ex.Message}");
         }
 
-        return new FabricApiConfigFile(path, api.ToString(), token, tokenFile);
+        return new FabricApiConfigFile(path, api.ToString(), token, tokenFile) { CaFile = caFile };
     }
 
     /// <summary>The token this file gives: its own, or its token file's content.</summary>

@@ -3,8 +3,8 @@ using Fabric.Contracts;
 namespace Fabric.Client;
 
 /// <summary>
-/// How to reach a fabric's HTTP API: its base URL and a bearer token. Never prints the token (not even in
-/// <see cref="ToString"/>).
+/// How to reach a fabric's HTTP API: its base URL, a bearer token, and the CA bundle its HTTPS certificate must chain
+/// to. Never prints the token (not even in <see cref="ToString"/>).
 /// </summary>
 public sealed record FabricApiConnection
 {
@@ -20,6 +20,9 @@ public sealed record FabricApiConnection
     /// <summary>The environment variable naming a file that holds the token.</summary>
     public const string TokenFileVariable = "FABRIC_TOKEN_FILE";
 
+    /// <summary>The environment variable naming the fabric's CA bundle (PEM), which the API's certificate must chain to.</summary>
+    public const string CaFileVariable = "FABRIC_CA_FILE";
+
     /// <summary>What every command says when nothing tells it where the fabric is.</summary>
     public const string NotConfigured = "no API configured: set FABRIC_API and FABRIC_TOKEN, or run fabricctl login";
 
@@ -34,6 +37,12 @@ public sealed record FabricApiConnection
 
     /// <summary>The bearer token (<c>fabric_&lt;id&gt;_&lt;secret&gt;</c>).</summary>
     public string Token { get; }
+
+    /// <summary>
+    /// The fabric's CA bundle (PEM): the API's certificate must chain to one of its CAs and name the address dialled; the
+    /// system's CAs are not consulted. Null trusts the system's CAs (an API behind a publicly trusted certificate).
+    /// </summary>
+    public string? CaFile { get; init; }
 
     /// <summary>How long opening a connection to the API may take before a call fails with <c>unavailable</c>.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
@@ -53,7 +62,8 @@ public sealed record FabricApiConnection
 
     /// <summary>
     /// The connection the process environment describes: <c>FABRIC_API</c> with <c>FABRIC_TOKEN</c> (or
-    /// <c>FABRIC_TOKEN_FILE</c>), else the file <c>fabricctl login</c> wrote (<see cref="FabricApiConfigFile"/>).
+    /// <c>FABRIC_TOKEN_FILE</c>) and <c>FABRIC_CA_FILE</c>, else the file <c>fabricctl login</c> wrote
+    /// (<see cref="FabricApiConfigFile"/>), whose CA file <c>FABRIC_CA_FILE</c> may override.
     /// </summary>
     public static FabricApiConnection FromEnvironment() => FromEnvironment(Environment.GetEnvironmentVariable);
 
@@ -63,12 +73,13 @@ public sealed record FabricApiConnection
         ArgumentNullException.ThrowIfNull(variables);
         var api = NonEmpty(variables(ApiVariable));
         var token = EnvironmentToken(variables);
+        var caFile = NonEmpty(variables(CaFileVariable));
         if (api is not null)
         {
             // A token from the config file is only ever sent to the API it was saved with.
             return token is null
                 ? throw FabricException.InvalidSpec(TokenVariable, $"is required with {ApiVariable} (or {TokenFileVariable}, a file holding the token)")
-                : new(ParseUrl(ApiVariable, api), token);
+                : new(ParseUrl(ApiVariable, api), token) { CaFile = caFile };
         }
 
         var path = FabricApiConfigFile.PathFor(variables);
@@ -78,7 +89,7 @@ public sealed record FabricApiConnection
             throw FabricException.Unavailable(NotConfigured);
         }
 
-        return new(ParseUrl($"{path}: api", config.Api), token ?? config.ReadToken());
+        return new(ParseUrl($"{path}: api", config.Api), token ?? config.ReadToken()) { CaFile = caFile ?? config.CaFile };
     }
 
     /// <summary>Reads a token file (its content, trimmed), or <c>invalid-spec</c> naming <paramref name="field"/>.</summary>
@@ -143,7 +154,7 @@ public sealed record FabricApiConnection
             || (url.Scheme != Uri.UriSchemeHttp && url.Scheme != Uri.UriSchemeHttps)
             || url.UserInfo.Length > 0 || url.Query.Length > 0 || url.Fragment.Length > 0)
         {
-            throw FabricException.InvalidSpec(field, $"'{Names.Printable(text ?? "")}' is not an http:// or https:// base URL (such as http://127.0.0.1:8081)");
+            throw FabricException.InvalidSpec(field, $"'{Names.Printable(text ?? "")}' is not an http:// or https:// base URL (such as https://127.0.0.1:8080)");
         }
 
         return url.AbsolutePath.EndsWith('/') ? url : new Uri(url.GetLeftPart(UriPartial.Path) + "/");

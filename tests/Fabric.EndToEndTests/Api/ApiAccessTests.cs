@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using System.Net;
 using System.Net.WebSockets;
 using System.Text.Json;
+using Fabric.Client;
 using Fabric.Contracts;
 using Microsoft.OpenApi;
 using Xunit.Abstractions;
@@ -46,8 +47,8 @@ public sealed class ApiAccessTests(ApiFabric fabric, ITestOutputHelper output) :
             Assert.Contains(operations, o => o.Path == routeName);
         }
 
-        using var forged = new ApiCaller(fabric.Environment.ApiUrl, "fabric_0123456789ab_" + new string('A', 43));
-        using var malformed = new ApiCaller(fabric.Environment.ApiUrl, "not-a-token");
+        using var forged = fabric.Caller("fabric_0123456789ab_" + new string('A', 43));
+        using var malformed = fabric.Caller("not-a-token");
         foreach (var (method, path) in operations)
         {
             foreach (var caller in new[] { fabric.Anonymous, forged, malformed })
@@ -124,6 +125,7 @@ public sealed class ApiAccessTests(ApiFabric fabric, ITestOutputHelper output) :
         using (var refused = new ClientWebSocket())
         {
             refused.Options.SetRequestHeader("Authorization", $"Bearer {operatorB.Token}");
+            TrustFabric(refused);
             var error = await Assert.ThrowsAsync<WebSocketException>(() => refused.ConnectAsync(WebSocketUri("/v1/vms/alpha-1/console"), CancellationToken.None));
             output.WriteLine($"beta's console WebSocket: {error.Message}");
         }
@@ -131,6 +133,7 @@ public sealed class ApiAccessTests(ApiFabric fabric, ITestOutputHelper output) :
         using (var console = new ClientWebSocket())
         {
             console.Options.SetRequestHeader("Authorization", $"Bearer {operatorA.Token}");
+            TrustFabric(console);
             await console.ConnectAsync(WebSocketUri("/v1/vms/alpha-1/console"), CancellationToken.None);
             var text = "";
             var buffer = new byte[64 * 1024];
@@ -281,7 +284,13 @@ public sealed class ApiAccessTests(ApiFabric fabric, ITestOutputHelper output) :
         return secret;
     }
 
-    private Uri WebSocketUri(string path) => new($"ws://{fabric.Environment.ApiUrl.Authority}{path}");
+    private void TrustFabric(ClientWebSocket socket)
+    {
+        var trust = FabricTrust.Load("CaFile", fabric.Pki.CaFile);
+        socket.Options.RemoteCertificateValidationCallback = (_, certificate, _, errors) => trust.TrustsServer(certificate, errors);
+    }
+
+    private Uri WebSocketUri(string path) => new($"wss://{fabric.Environment.ApiUrl.Authority}{path}");
 
     private static EventReader ReadEventsAsync(ApiCaller caller, CancellationToken cancellationToken) => new(caller, cancellationToken);
 }

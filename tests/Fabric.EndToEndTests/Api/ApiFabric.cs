@@ -24,28 +24,14 @@ public sealed class ApiFabric : IAsyncLifetime
     public ApiCaller Anonymous { get; private set; } = null!;
 
     /// <summary>The fabric's CA: it signed the API's HTTPS certificate and the client certificates callers present.</summary>
-    public TestPki Pki { get; private set; } = null!;
-
-    /// <summary>The API's HTTPS listener, which also accepts client certificates.</summary>
-    public Uri TlsUrl { get; private set; } = null!;
+    public TestPki Pki => Environment.Pki;
 
     public async Task InitializeAsync()
     {
-        Environment = await FabricEnvironment.StartAsync(NetworkTopology.Loopback, FabricEnvironment.FastReconcile);
-        Pki = TestPki.Create(Path.Combine(Environment.Directory, "pki"));
-        var (certificate, key) = Pki.IssueServer("host-a-api", IPAddress.Loopback);
-        var tlsPort = Ports.Free();
-        await Environment.StartSiloAsync("host-a", new Dictionary<string, string>
-        {
-            ["Fabric__Api__TlsPort"] = tlsPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Fabric__Api__CertificateFile"] = certificate,
-            ["Fabric__Api__KeyFile"] = key,
-            ["Fabric__Api__ClientCaFile"] = Pki.CaFile,
-        });
-        TlsUrl = new Uri($"https://127.0.0.1:{tlsPort}");
+        Environment = await FabricEnvironment.StartAsync(NetworkTopology.Loopback, FabricEnvironment.FastReconcile, "host-a");
         Cluster = await Environment.ConnectAsync();
-        Anonymous = new ApiCaller(Environment.ApiUrl, token: null);
-        Admin = new ApiCaller(Environment.ApiUrl, Environment.AdminToken);
+        Anonymous = Caller(token: null);
+        Admin = Caller(Environment.AdminToken);
 
         // Every silo registers the bootstrap token once it runs; wait until the API accepts it.
         var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(30);
@@ -61,8 +47,11 @@ public sealed class ApiFabric : IAsyncLifetime
     {
         var issued = await Admin.PostAsync<IssuedToken>("/v1/tokens", new TokenRequest { User = user, Project = project, Role = role, ExpiresAt = expiresAt });
         Assert.Equal((user, project, role), (issued.Info.User, issued.Info.Project, issued.Info.Role));
-        return new ApiCaller(Environment.ApiUrl, issued.Token) { TokenId = issued.Info.Id };
+        return new ApiCaller(Environment.ApiHandler(), Environment.ApiUrl, issued.Token) { TokenId = issued.Info.Id };
     }
+
+    /// <summary>A caller of the API holding <paramref name="token"/> (or none), trusting the fabric's CA.</summary>
+    public ApiCaller Caller(string? token) => new(Environment.ApiHandler(), Environment.ApiUrl, token);
 
     public async Task DisposeAsync()
     {
@@ -77,10 +66,10 @@ public sealed class ApiCaller : IDisposable
 {
     private readonly HttpClient _http;
 
-    public ApiCaller(Uri baseUrl, string? token)
+    public ApiCaller(HttpMessageHandler handler, Uri baseUrl, string? token)
     {
         Token = token;
-        _http = new HttpClient { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(120) };
+        _http = new HttpClient(handler, disposeHandler: true) { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(120) };
         if (token is not null)
         {
             _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);

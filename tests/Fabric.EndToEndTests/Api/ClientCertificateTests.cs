@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Fabric.Contracts;
@@ -56,22 +55,8 @@ public sealed class ClientCertificateTests(ApiFabric fabric) : IClassFixture<Api
     /// <summary>An HTTPS client that trusts only the fabric's CA and presents <paramref name="certificate"/>.</summary>
     private HttpClient Over(X509Certificate2? certificate)
     {
-        var ca = X509CertificateLoader.LoadCertificateFromFile(fabric.Pki.CaFile);
-        var handler = new SocketsHttpHandler
-        {
-            SslOptions = new SslClientAuthenticationOptions
-            {
-                ClientCertificates = certificate is null ? null : new X509CertificateCollection { certificate },
-                RemoteCertificateValidationCallback = (_, server, _, _) =>
-                {
-                    using var chain = new X509Chain();
-                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                    chain.ChainPolicy.CustomTrustStore.Add(ca);
-                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                    return server is not null && chain.Build(new X509Certificate2(server));
-                },
-            },
-        };
-        return new HttpClient(handler, disposeHandler: true) { BaseAddress = fabric.TlsUrl, Timeout = TimeSpan.FromSeconds(30) };
+        var handler = fabric.Environment.ApiHandler();
+        handler.SslOptions.ClientCertificates = certificate is null ? null : new X509CertificateCollection { certificate };
+        return new HttpClient(handler, disposeHandler: true) { BaseAddress = fabric.Environment.ApiUrl, Timeout = TimeSpan.FromSeconds(30) };
     }
 }

@@ -11,7 +11,7 @@ public sealed class CurlClientTests(ApiFabric fabric, ITestOutputHelper output) 
     {
         var script = Path.Combine(AppContext.BaseDirectory, "Api", "curl-lifecycle.sh");
         var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { script, fabric.Environment.ApiUrl.ToString().TrimEnd('/'), fabric.Environment.AdminTokenFile, "curl-vm" })
+        foreach (var argument in new[] { script, fabric.Environment.ApiUrl.ToString().TrimEnd('/'), fabric.Environment.AdminTokenFile, fabric.Pki.CaFile, "curl-vm" })
         {
             start.ArgumentList.Add(argument);
         }

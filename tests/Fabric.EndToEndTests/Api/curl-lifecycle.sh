@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # A client of the REST API in another language than .NET: bash and curl only (grep and sed to read JSON).
-# Usage: curl-lifecycle.sh API_URL TOKEN_FILE VM
+# Usage: curl-lifecycle.sh API_URL TOKEN_FILE CA_FILE VM   (CA_FILE: the fabric's CA, which the API's certificate chains to)
 # Creates a tiny VM, starts it, reads its console until the guest is ready, types a line, stops and deletes it.
 set -euo pipefail
-api=$1 token_file=$2 vm=$3
+api=$1 token_file=$2 ca_file=$3 vm=$4
 
 # call METHOD PATH [JSON]: prints the body; fails (with the problem detail) on any status of 400 or more.
 call() {
     local method=$1 path=$2 body=${3:-} out status
     out=$(mktemp)
-    status=$(curl -sS -o "$out" -w '%{http_code}' -X "$method" -H "@$headers" \
+    status=$(curl -sS --cacert "$ca_file" -o "$out" -w '%{http_code}' -X "$method" -H "@$headers" \
         ${body:+-H 'Content-Type: application/json' --data "$body"} "$api$path")
     if ((status >= 400)); then
         printf 'error: %s %s: %s %s\n' "$method" "$path" "$status" "$(cat "$out")" >&2

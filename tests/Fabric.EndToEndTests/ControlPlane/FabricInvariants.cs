@@ -59,7 +59,7 @@ internal sealed class FabricInvariants(FabricEnvironment environment, FabricClie
     private async Task<List<string>> ViolationsAsync()
     {
         var violations = new List<string>();
-        using var redis = await ConnectionMultiplexer.ConnectAsync(environment.Redis.ConnectionString);
+        using var redis = await ConnectionMultiplexer.ConnectAsync(environment.Redis.ClientOptions());
         var database = redis.GetDatabase();
         var records = await ReadRecordsAsync(redis, database);
         var processes = ReadProcesses();

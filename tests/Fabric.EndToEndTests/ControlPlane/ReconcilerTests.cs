@@ -18,7 +18,7 @@ public sealed class ReconcilerTests
         await scenario.Client.CreateVmAsync(FaultScenario.Tiny("indexed", "host-a"));
         await scenario.Client.CreateVmAsync(FaultScenario.Tiny("unledgered", "host-a"));
         await scenario.RunTinyAsync("runner", "host-a");
-        using var redis = await ConnectionMultiplexer.ConnectAsync(scenario.Environment.Redis.ConnectionString);
+        using var redis = await ConnectionMultiplexer.ConnectAsync(scenario.Environment.Redis.ClientOptions());
         var database = redis.GetDatabase();
         var prefix = $"fabric:{scenario.Environment.ServiceId}:";
 

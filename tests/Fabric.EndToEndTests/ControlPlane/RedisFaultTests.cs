@@ -11,7 +11,9 @@ public sealed class RedisFaultTests
     {
         await using var scenario = await FaultScenario.StartAsync("host-a");
         await scenario.Client.CreateVmAsync(FaultScenario.Tiny("writer", "host-a"));
-        using var redis = await ConnectionMultiplexer.ConnectAsync(scenario.Environment.Redis.ConnectionString + ",allowAdmin=true");
+        var options = scenario.Environment.Redis.ClientOptions();
+        options.AllowAdmin = true;
+        using var redis = await ConnectionMultiplexer.ConnectAsync(options);
         var server = redis.GetServer(redis.GetEndPoints()[0]);
 
         // With no replica, this makes Redis refuse every write (NOREPLICAS) while reads go on.

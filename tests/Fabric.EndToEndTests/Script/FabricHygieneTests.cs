@@ -56,13 +56,16 @@ public sealed class FabricHygieneTests
         var foreignDirectory = TestDirectories.Create();
         try
         {
-            await using var foreign = await RedisServer.StartAsync(foreignDirectory);
-            await using var fabric = FabricScript.Create(redisPort: foreign.Port);
+            // Someone else's Redis, plaintext and without a password: the script asks it for its directory.
+            var port = Ports.Free();
+            await using var foreign = ChildProcess.Start("redis-server", ["--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", foreignDirectory, "--save", ""], new Dictionary<string, string>(), Path.Combine(foreignDirectory, "redis.log"));
+            await foreign.WaitForOutputAsync("Ready to accept connections", TimeSpan.FromSeconds(20));
+            await using var fabric = FabricScript.Create(redisPort: port);
 
             // Namespaces mode as root, loopback otherwise: the check comes before either.
             var up = await fabric.RunAsync("up", "--hosts", "2");
             Assert.NotEqual(0, up.ExitCode);
-            Assert.Contains($"error: conflict: port {foreign.Port} answers but is not this fabric's Redis", up.Error, StringComparison.Ordinal);
+            Assert.Contains($"error: conflict: port {port} answers but is not this fabric's Redis", up.Error, StringComparison.Ordinal);
             Assert.Contains(foreignDirectory, up.Error, StringComparison.Ordinal);
             Assert.Empty(fabric.LiveProcesses());
             if (Underlay.UnavailableReason is null)
@@ -74,7 +77,7 @@ public sealed class FabricHygieneTests
             var down = await fabric.RunAsync("down");
             Assert.True(down.ExitCode == 0, down.ToString());
             using var probe = new TcpClient();
-            await probe.ConnectAsync("127.0.0.1", foreign.Port);
+            await probe.ConnectAsync("127.0.0.1", port);
         }
         finally
         {

@@ -42,7 +42,6 @@ internal sealed class FabricScript : IAsyncDisposable
 
     public int ApiPort { get; } = Ports.Free();
 
-    public int ApiTlsPort { get; } = Ports.Free();
 
     public string Prefix { get; } = Underlay.NewPrefix();
 
@@ -77,7 +76,6 @@ internal sealed class FabricScript : IAsyncDisposable
         startInfo.Environment["FABRIC_SILO_PORT"] = SiloPort.ToString(CultureInfo.InvariantCulture);
         startInfo.Environment["FABRIC_GATEWAY_PORT"] = GatewayPort.ToString(CultureInfo.InvariantCulture);
         startInfo.Environment["FABRIC_API_PORT"] = ApiPort.ToString(CultureInfo.InvariantCulture);
-        startInfo.Environment["FABRIC_API_TLS_PORT"] = ApiTlsPort.ToString(CultureInfo.InvariantCulture);
         startInfo.Environment["FABRIC_NETNS_PREFIX"] = Prefix;
         startInfo.Environment["FABRIC_UNDERLAY"] = Subnet;
 

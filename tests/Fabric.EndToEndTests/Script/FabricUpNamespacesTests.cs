@@ -22,6 +22,12 @@ public sealed class FabricUpNamespacesTests
         Assert.Equal("namespaces", status.GetProperty("mode").GetString());
         Assert.Equal($"127.0.0.1:{fabric.RedisPort}", status.GetProperty("redis").GetProperty("address").GetString());
         Assert.True(status.GetProperty("redis").GetProperty("running").GetBoolean());
+
+        // Secrets in files only their owner reads, in directories only their owner enters; status names files, never contents.
+        var password = (await File.ReadAllTextAsync(Path.Combine(fabric.Home, "redis.password"))).Trim();
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(fabric.Home, "redis.password")));
+        Assert.All(["pki", "redis", "logs", "run"], d => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(fabric.Home, d))));
+        Assert.DoesNotContain(password, status.GetRawText(), StringComparison.Ordinal);
         var hosts = FabricScript.Hosts(status);
         Assert.Equal(["host-a", "host-b"], hosts.Select(h => h.HostId));
         Assert.All(hosts, h => Assert.True(h.Running, $"{h.HostId} is not running"));
