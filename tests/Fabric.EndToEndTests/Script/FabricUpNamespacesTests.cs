@@ -27,7 +27,16 @@ public sealed class FabricUpNamespacesTests
         var password = (await File.ReadAllTextAsync(Path.Combine(fabric.Home, "redis.password"))).Trim();
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(fabric.Home, "redis.password")));
         Assert.All(["pki", "redis", "logs", "run"], d => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(fabric.Home, d))));
-        Assert.DoesNotContain(password, status.GetRawText(), StringComparison.Ordinal);
+        var admin = (await File.ReadAllTextAsync(Path.Combine(fabric.Home, "admin.token"))).Trim();
+        var text = await fabric.RunAsync("status");
+        Assert.True(text.ExitCode == 0, text.ToString());
+        var commandLines = Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit))
+            .Select(n => string.Join(' ', Processes.Arguments(int.Parse(n!, System.Globalization.CultureInfo.InvariantCulture))));
+        foreach (var shown in new[] { status.GetRawText(), text.Output, string.Join('\n', commandLines) })
+        {
+            Assert.DoesNotContain(password, shown, StringComparison.Ordinal);
+            Assert.DoesNotContain(admin, shown, StringComparison.Ordinal);
+        }
         var hosts = FabricScript.Hosts(status);
         Assert.Equal(["host-a", "host-b"], hosts.Select(h => h.HostId));
         Assert.All(hosts, h => Assert.True(h.Running, $"{h.HostId} is not running"));
