@@ -69,6 +69,7 @@ public sealed partial class FabricClient : IAsyncDisposable
             if (connection.Redis is { } redis)
             {
                 var options = FabricRedis.Options(redis, connection.RedisPasswordFile, connection.Tls?.LoadTrust());
+                options.AbortOnConnectFail = false;
                 client.UseRedisClustering(o => o.ConfigurationOptions = options);
             }
             else

@@ -17,7 +17,6 @@ public static class FabricRedis
     public static ConfigurationOptions Options(string address, string? passwordFile, FabricTrust? trust)
     {
         var options = ConfigurationOptions.Parse(address);
-        options.AbortOnConnectFail = false;
         if (passwordFile is not null)
         {
             options.Password = ReadPassword(passwordFile);
