@@ -9,7 +9,8 @@ namespace Fabric.Hypervisor.Qemu;
 /// have the source's device tree wherever a device was hot-plugged. A port's PCIe slot number is the device's
 /// <c>PciSlot</c> (chassis 1); its address on <c>pcie.0</c> packs eight ports into the functions of one device
 /// number: NICs at 02.0–02.7, disks at 03.0–04.7 (00.0 is the host bridge, 01.0 the boot disk, 1f the ICH9 chipset).
-/// SeaBIOS gives an empty port no I/O window (virtio devices on PCIe need none), so 24 ports fit its I/O space.
+/// SeaBIOS gives an empty port no I/O window, so 24 ports fit its I/O space; virtio devices behind a PCIe port are
+/// modern-only and need none.
 /// </summary>
 public static class PcieRootPorts
 {
