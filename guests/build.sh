@@ -4,8 +4,8 @@
 # Builds Fabric's test guest images from the sources in guests/ and Debian
 # packages into OUT_DIR (./fabric images uses $FABRIC_HOME/images):
 #
-#   OUT_DIR/tiny/image.json    OUT_DIR/tiny/tiny.img          (boot sector)
-#   OUT_DIR/memwalk/image.json OUT_DIR/memwalk/memwalk.img    (1.44 MB floppy)
+#   OUT_DIR/tiny/image.json    OUT_DIR/tiny/tiny.img          (boot sector disk)
+#   OUT_DIR/memwalk/image.json OUT_DIR/memwalk/memwalk.img    (boot disk)
 #   OUT_DIR/linux/image.json   OUT_DIR/linux/vmlinuz          (Debian cloud kernel)
 #                              OUT_DIR/linux/initrd.gz        (busybox initramfs)
 #
@@ -24,6 +24,12 @@ SELF="$GUESTS/build.sh"
 
 KERNEL_META_PACKAGE=linux-image-cloud-amd64
 LINUX_CMDLINE="console=ttyS0 quiet panic=-1"
+
+# A boot disk image is one whole cylinder of 16 heads of 63 sectors (504 KiB):
+# QEMU's geometry guess for a small disk, and SeaBIOS reads by CHS only
+# within whole cylinders.
+DISK_CYLINDER=$((16 * 63 * 512))
+
 # Kernel modules the initramfs carries (paths below lib/modules/<version>/kernel).
 # The virtio ones in load order: the PCI transport, then block devices, then
 # network devices (virtio_net needs net_failover, which needs failover: the
@@ -91,7 +97,8 @@ publish() {
 }
 
 # ---------------------------------------------------------------------------
-# tiny: a 512-byte boot sector (guests/tiny/tiny.asm), booted from a floppy.
+# tiny: a 512-byte boot sector (guests/tiny/tiny.asm) on a one-cylinder hard
+# disk (16 heads of 63 sectors), booted from a read-only virtio-blk device.
 
 build_tiny() {
     local dir="$OUT/tiny" src="$GUESTS/tiny/tiny.asm" hash stage size
@@ -107,7 +114,7 @@ build_tiny() {
     stage=$(new_temp_dir tiny)
     nasm -f bin -o "$stage/tiny.img" "$src"
     size=$(stat -c %s "$stage/tiny.img")
-    [[ $size -eq 512 ]] || die "tiny.img is $size bytes, expected 512"
+    [[ $size -eq $DISK_CYLINDER ]] || die "tiny.img is $size bytes, expected $DISK_CYLINDER (one cylinder)"
     chmod 644 "$stage/tiny.img"
     cat >"$stage/image.json" <<'EOF'
 {"name":"tiny","boot":"disk","disk":"tiny.img","minMemoryMiB":2,"description":"512-byte boot sector: serial ready line and ticks every 0.5 s, boots in milliseconds"}
@@ -117,7 +124,7 @@ EOF
 
 # ---------------------------------------------------------------------------
 # memwalk: a boot sector plus protected-mode code (guests/memwalk/memwalk.asm)
-# on a 1.44 MB floppy, dirtying one byte per 4 KiB page per pass.
+# on a one-cylinder hard disk, dirtying one byte per 4 KiB page per pass.
 
 build_memwalk() {
     local dir="$OUT/memwalk" src="$GUESTS/memwalk/memwalk.asm" hash stage size
@@ -133,10 +140,10 @@ build_memwalk() {
     stage=$(new_temp_dir memwalk)
     nasm -f bin -o "$stage/memwalk.img" "$src"
     size=$(stat -c %s "$stage/memwalk.img")
-    [[ $size -eq 1474560 ]] || die "memwalk.img is $size bytes, expected 1474560 (a 1.44 MB floppy)"
+    [[ $size -eq $DISK_CYLINDER ]] || die "memwalk.img is $size bytes, expected $DISK_CYLINDER (one cylinder)"
     chmod 644 "$stage/memwalk.img"
     cat >"$stage/image.json" <<'EOF'
-{"name":"memwalk","boot":"disk","disk":"memwalk.img","minMemoryMiB":32,"description":"floppy guest that increments one byte per 4 KiB page from 2 MiB to 1 MiB below the top of RAM, pass after pass; serial ready, range and pass lines"}
+{"name":"memwalk","boot":"disk","disk":"memwalk.img","minMemoryMiB":32,"description":"boot-disk guest that increments one byte per 4 KiB page from 2 MiB to 1 MiB below the top of RAM, pass after pass; serial ready, range and pass lines"}
 EOF
     publish "$stage" "$dir" "$hash"
 }

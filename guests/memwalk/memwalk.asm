@@ -1,8 +1,9 @@
-; memwalk.asm - Fabric's "memwalk" test guest: a floppy that dirties memory
+; memwalk.asm - Fabric's "memwalk" test guest: a boot disk that dirties memory
 ; page by page, as fast as the CPU allows.
 ;
-; Build:  nasm -f bin -o memwalk.img memwalk.asm      (a 1.44 MB floppy image)
-; Boot:   qemu-system-x86_64 -m 64M -drive file=memwalk.img,format=raw,if=floppy,readonly=on ...
+; Build:  nasm -f bin -o memwalk.img memwalk.asm      (a one-cylinder hard disk)
+; Boot:   qemu-system-x86_64 -machine q35 -m 64M -blockdev node-name=boot,driver=raw,read-only=on,file.driver=file,
+;         file.filename=memwalk.img -device virtio-blk-pci,drive=boot,bootindex=0 ...
 ;
 ; It speaks Fabric's test-guest console protocol on COM1, with pass lines in
 ; place of tiny's ticks:
@@ -106,8 +107,8 @@ start:
 
         ; --- Load the rest of the program --------------------------------
         ; Sectors 2 .. 1+STAGE2_SECTORS of the boot drive are all on
-        ; cylinder 0, head 0 of the floppy. Floppy reads may fail once while
-        ; the motor spins up: reset and try again.
+        ; cylinder 0, head 0 (CHS, so any BIOS disk service can read them).
+        ; A read that fails is tried again after a reset of the disk system.
         mov     si, DISK_TRIES
 .read:
         mov     ax, 0x0200 + STAGE2_SECTORS ; AH=02 read sectors, AL=count
@@ -466,10 +467,11 @@ stage2_end:
 
 STAGE2_SECTORS  equ (stage2_end - stage2_real) / 512
 
-        ; Cylinder 0, head 0 holds sectors 1-18: the program must fit there
+        ; Cylinder 0, head 0 holds sectors 1-63: the program must fit there
         ; (a negative count here stops the build).
-        times 17 * 512 - (stage2_end - stage2_real) db 0
+        times 62 * 512 - (stage2_end - stage2_real) db 0
 
-        ; A standard 1.44 MB floppy (80 cylinders, 2 heads, 18 sectors), so
-        ; QEMU's geometry guess matches the image exactly.
-        times 1474560 - ($ - $$) db 0
+        ; A hard disk of one whole cylinder (16 heads of 63 sectors), so
+        ; QEMU's geometry guess matches the image exactly: SeaBIOS reads by CHS
+        ; only within whole cylinders.
+        times 16 * 63 * 512 - ($ - $$) db 0

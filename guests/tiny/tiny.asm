@@ -1,7 +1,8 @@
 ; tiny.asm - Fabric's "tiny" test guest: a 512-byte boot sector.
 ;
 ; Build:  nasm -f bin -o tiny.img tiny.asm
-; Boot:   qemu-system-x86_64 -drive file=tiny.img,format=raw,if=floppy,readonly=on ...
+; Boot:   qemu-system-x86_64 -machine q35 -blockdev node-name=boot,driver=raw,read-only=on,file.driver=file,file.filename=tiny.img
+;         -device virtio-blk-pci,drive=boot,bootindex=0 ...
 ;
 ; The BIOS (SeaBIOS) loads this sector at 0000:7C00 and jumps to it in 16-bit
 ; real mode. The guest then speaks Fabric's test-guest console protocol on COM1:
@@ -216,3 +217,8 @@ boot_id:        dd 0            ; written once at boot, read by every line
 
         times 510 - ($ - $$) db 0   ; pad to 510 bytes (fails if code is too big)
         dw 0xAA55                   ; boot signature the BIOS checks for
+
+        ; The image is a hard disk of one whole cylinder (16 heads of 63
+        ; sectors, QEMU's geometry guess for a small disk): SeaBIOS reads by
+        ; CHS only within whole cylinders, so a lone sector would not boot.
+        times 16 * 63 * 512 - ($ - $$) db 0

@@ -3,8 +3,9 @@ using System.Text.RegularExpressions;
 namespace Fabric.Hypervisor;
 
 /// <summary>
-/// A disk of a VM's process: a volume file attached as a virtio-blk device. The slot fixes the device's PCI address
-/// (<see cref="FirstPciSlot"/> + slot), its node and device ids (<c>disk&lt;slot&gt;</c>), so that a migration's target
+/// A disk of a VM's process: a volume file attached as a virtio-blk device. The slot fixes the PCI Express root port the
+/// device sits behind (<c>port-d&lt;slot&gt;</c>, PCIe slot number <see cref="FirstPciSlot"/> + slot), its node and
+/// device ids (<c>disk&lt;slot&gt;</c>), so that a migration's target
 /// and a snapshot's restore get exactly the devices the source had, wherever they were hot-plugged. The format is
 /// always given to QEMU; it is never probed.
 /// </summary>
@@ -16,7 +17,7 @@ public sealed partial record DiskSpec(int Slot, string Path, string Format, stri
 {
     public const int MaxDisks = 16;
 
-    /// <summary>The PCI slot of disk 0 on the machine's root bus (the slots below are the chipset's).</summary>
+    /// <summary>The PCIe slot number of disk 0's root port (the NICs' ports have the numbers below).</summary>
     public const int FirstPciSlot = 0x10;
 
     public const int MaxSerialLength = 20;
@@ -28,6 +29,7 @@ public sealed partial record DiskSpec(int Slot, string Path, string Format, stri
     public string DeviceId => $"disk{Slot}-dev";
 
     public int PciSlot => FirstPciSlot + Slot;
+
 
     /// <summary>Throws <see cref="HypervisorException"/> (<c>InvalidRequest</c>) unless the disk can go on a QEMU command line as it is.</summary>
     public void EnsureValid()

@@ -14,6 +14,9 @@ public interface IHypervisorDriver : IVmProcesses, IAsyncDisposable
 
     HostFacts Facts { get; }
 
+    /// <summary>What a VM's process takes beyond its guest's RAM; the host's capacity counts it.</summary>
+    MemoryOverheadFormula MemoryOverhead { get; }
+
     /// <summary>The guest images this machine can boot, by name.</summary>
     IReadOnlyDictionary<string, GuestImage> Images { get; }
 

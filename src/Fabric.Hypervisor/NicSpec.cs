@@ -4,8 +4,8 @@ namespace Fabric.Hypervisor;
 
 /// <summary>
 /// A network interface of a VM's process: a virtio-net device on a tap the host's network realization made
-/// (<see cref="IHostNetworks"/>). The slot fixes the device's PCI address (<see cref="FirstPciSlot"/> + slot) and its
-/// netdev and device ids (<c>net&lt;slot&gt;</c>), so that a migration's target and a snapshot's restore get exactly
+/// (<see cref="IHostNetworks"/>). The slot fixes the PCI Express root port the device sits behind (<c>port-n&lt;slot&gt;</c>,
+/// PCIe slot number <see cref="FirstPciSlot"/> + slot) and its netdev and device ids (<c>net&lt;slot&gt;</c>), so that a migration's target and a snapshot's restore get exactly
 /// the devices the source had, wherever they were hot-plugged.
 /// </summary>
 /// <param name="Slot">0 to <see cref="MaxNics"/> - 1, unique within the VM.</param>
@@ -16,7 +16,7 @@ public sealed partial record NicSpec(int Slot, string Tap, string Mac, int Mtu)
 {
     public const int MaxNics = 8;
 
-    /// <summary>The PCI slot of NIC 0 on the machine's root bus (disks start at 0x10).</summary>
+    /// <summary>The PCIe slot number of NIC 0's root port (the disks' ports start at 0x10).</summary>
     public const int FirstPciSlot = 0x08;
 
     public const int MinMtu = 576;
@@ -30,6 +30,7 @@ public sealed partial record NicSpec(int Slot, string Tap, string Mac, int Mtu)
     public string DeviceId => $"net{Slot}-dev";
 
     public int PciSlot => FirstPciSlot + Slot;
+
 
     /// <summary>Throws <see cref="HypervisorException"/> (<c>InvalidRequest</c>) unless the NIC can go on a QEMU command line as it is.</summary>
     public void EnsureValid()

@@ -40,8 +40,18 @@ public sealed class FabricTestCluster : IAsyncDisposable
     /// <summary>The audit trail the silos share, as the API layer reaches it.</summary>
     public IAuditLog AuditLog => _cluster.GetSiloServiceProvider(_cluster.Silos[0].SiloAddress).GetRequiredService<IAuditLog>();
 
-    /// <summary>Starts one silo per entry of <paramref name="hosts"/>, each host offering <paramref name="vcpus"/> and <paramref name="memoryMiB"/> (no overcommit).</summary>
-    public static async Task<FabricTestCluster> StartAsync(string[][] hosts, int vcpus = 8, long memoryMiB = 8192, PlacementPolicy defaultPolicy = PlacementPolicy.Spread, Dictionary<string, Dictionary<string, string>>? labels = null)
+    /// <summary>
+    /// Starts one silo per entry of <paramref name="hosts"/>, each host offering <paramref name="vcpus"/> and
+    /// <paramref name="memoryMiB"/> (no overcommit) and charging each VM <paramref name="overhead"/> beyond its RAM (none
+    /// unless given).
+    /// </summary>
+    public static async Task<FabricTestCluster> StartAsync(
+        string[][] hosts,
+        int vcpus = 8,
+        long memoryMiB = 8192,
+        PlacementPolicy defaultPolicy = PlacementPolicy.Spread,
+        Dictionary<string, Dictionary<string, string>>? labels = null,
+        MemoryOverheadFormula? overhead = null)
     {
         var siloIndex = 0;
         var grainState = new ConcurrentDictionary<string, (BinaryData, string)>(StringComparer.Ordinal);
@@ -85,7 +95,7 @@ public sealed class FabricTestCluster : IAsyncDisposable
             siloBuilder.Services.AddSingleton<IEpochSource>(epochs);
             siloBuilder.Services.AddSingleton<IProjectCharges>(charges);
             siloBuilder.Services.AddSingleton<IAuditLog>(audit);
-            siloBuilder.AddFabric(options, (_, _, _) => Task.FromResult<IHypervisorDriver>(new SimulatedDriver(new SimulatedDriverOptions { Cpus = vcpus, MemoryMiB = memoryMiB })));
+            siloBuilder.AddFabric(options, (_, _, _) => Task.FromResult<IHypervisorDriver>(new SimulatedDriver(new SimulatedDriverOptions { Cpus = vcpus, MemoryMiB = memoryMiB, MemoryOverhead = overhead ?? new(0, 0, 0) })));
             siloBuilder.Services.Configure<SchedulerOptions>(o => o.DefaultPolicy = defaultPolicy);
         });
         builder.ConfigureClient(client => client.AddMemoryStreams(FleetStreams.Provider));

@@ -43,7 +43,8 @@ internal static class HostOutput
         grid.Row("Hypervisor", host.HypervisorVersion);
         grid.Row("Accelerator", string.IsNullOrEmpty(host.AcceleratorReason) ? host.Accelerator : $"{host.Accelerator} ({host.AcceleratorReason})");
         grid.Row("Capacity", Describe(host.Capacity));
-        grid.Row("Allocated", Describe(host.Allocated));
+        grid.Row("Allocated", host.AllocatedOverheadMiB == 0 ? Describe(host.Allocated) : $"{Describe(host.Allocated)} (memory includes {Cells.Memory(host.AllocatedOverheadMiB)} of hypervisor overhead)");
+        grid.Row("Overhead", string.Create(CultureInfo.InvariantCulture, $"{host.MemoryOverhead.BaseMiB} MiB + {host.MemoryOverhead.PerVCpuMiB} MiB per vCPU + {host.MemoryOverhead.PerGiBMiB} MiB per GiB of RAM, per VM"));
         grid.Row("Free", Describe(host.Free));
         grid.Row("Physical", Describe(host.Physical));
         grid.Row("Overcommit", string.Create(CultureInfo.InvariantCulture, $"cpu {host.CpuOvercommit:0.##}x, memory {host.MemoryOvercommit:0.##}x"));

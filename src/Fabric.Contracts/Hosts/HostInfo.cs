@@ -53,6 +53,7 @@ public sealed record HostInfo
     [Id(2)]
     public required Resources Capacity { get; init; }
 
+    /// <summary>What the VMs placed here hold: their vCPUs, and their memory plus each one's <see cref="MemoryOverhead"/>.</summary>
     [Id(3)]
     public required Resources Allocated { get; init; }
 
@@ -133,6 +134,14 @@ public sealed record HostInfo
     /// <summary>The virtual networks realized on the host, as last observed; filled by <c>host get</c>.</summary>
     [Id(24)]
     public ImmutableArray<HostNetwork> Networks { get; init; } = [];
+
+    /// <summary>The memory the host charges each VM beyond its RAM (its driver's formula): counted in <see cref="Allocated"/>.</summary>
+    [Id(25)]
+    public MemoryOverhead MemoryOverhead { get; init; } = MemoryOverhead.None;
+
+    /// <summary>How much of <see cref="Allocated"/>'s memory is the VMs' overhead rather than their RAM.</summary>
+    [Id(26)]
+    public long AllocatedOverheadMiB { get; init; }
 
     public Resources Free => Capacity - Allocated;
 }

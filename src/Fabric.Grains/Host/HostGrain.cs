@@ -65,6 +65,8 @@ internal sealed partial class HostGrain(
     private Resources _physical = Resources.Zero;
     private Resources _capacity = Resources.Zero;
     private Resources _allocated = Resources.Zero;
+    private long _allocatedOverheadMiB;
+    private MemoryOverhead _overhead = MemoryOverhead.None;
     private string _address = "";
     private HostSequence _summarySequence;
     private bool _changed;
@@ -82,6 +84,7 @@ internal sealed partial class HostGrain(
 
         _driver = drivers.Get(Name);
         _console = _driver.Capability<IGuestConsole>();
+        _overhead = new MemoryOverhead(_driver.MemoryOverhead.BaseMiB, _driver.MemoryOverhead.PerVCpuMiB, _driver.MemoryOverhead.PerGiBMiB);
         var facts = _driver.Facts;
         _physical = new Resources(
             options.Value.VCpus > 0 ? options.Value.VCpus : facts.Cpus,
@@ -660,9 +663,9 @@ internal sealed partial class HostGrain(
             return $"anti-affinity group '{group}' already has a VM here";
         }
 
-        if (!_allocated.Fits(reservation.Resources, _capacity))
+        if (!_allocated.Fits(_overhead.Charge(reservation.Resources), _capacity))
         {
-            return $"needs {reservation.Resources}, {_capacity - _allocated} free of {_capacity}";
+            return $"needs {_overhead.Describe(reservation.Resources)}, {_capacity - _allocated} free of {_capacity}";
         }
 
         if (reservation.IncomingMigration is not null && MigrationCount(incoming: true) >= options.Value.MaxIncomingMigrations)
@@ -681,7 +684,8 @@ internal sealed partial class HostGrain(
         _entries[entry.Vm] = entry;
         if (entry.Fenced is null)
         {
-            _allocated += entry.Resources;
+            _allocated += _overhead.Charge(entry.Resources);
+            _allocatedOverheadMiB += _overhead.MiB(entry.Resources.VCpus, entry.Resources.MemoryMiB);
             Count(_antiAffinity, entry.AntiAffinityGroup, +1);
             Count(_affinity, entry.AffinityGroup, +1);
         }
@@ -691,7 +695,8 @@ internal sealed partial class HostGrain(
     {
         if (_entries.Remove(vm, out var entry) && entry.Fenced is null)
         {
-            _allocated -= entry.Resources;
+            _allocated -= _overhead.Charge(entry.Resources);
+            _allocatedOverheadMiB -= _overhead.MiB(entry.Resources.VCpus, entry.Resources.MemoryMiB);
             Count(_antiAffinity, entry.AntiAffinityGroup, -1);
             Count(_affinity, entry.AffinityGroup, -1);
         }
@@ -746,6 +751,8 @@ internal sealed partial class HostGrain(
         State = _row.Cordoned ? HostState.Cordoned : HostState.Ready,
         Capacity = _capacity,
         Allocated = _allocated,
+        MemoryOverhead = _overhead,
+        AllocatedOverheadMiB = _allocatedOverheadMiB,
         VmCount = _entries.Count - _entries.Values.Count(e => e.Fenced is not null),
         Physical = _physical,
         CpuOvercommit = options.Value.CpuOvercommit,

@@ -94,6 +94,18 @@ public sealed record HostSummaryRow
     [Id(23), JsonPropertyName("networking")]
     public bool Networking { get; init; }
 
+    [Id(24), JsonPropertyName("overheadBaseMiB")]
+    public long OverheadBaseMiB { get; init; }
+
+    [Id(25), JsonPropertyName("overheadPerVCpuMiB")]
+    public long OverheadPerVCpuMiB { get; init; }
+
+    [Id(26), JsonPropertyName("overheadPerGiBMiB")]
+    public long OverheadPerGiBMiB { get; init; }
+
+    [Id(27), JsonPropertyName("allocatedOverheadMiB")]
+    public long AllocatedOverheadMiB { get; init; }
+
     public static HostSummaryRow From(HostInfo host)
     {
         ArgumentNullException.ThrowIfNull(host);
@@ -123,6 +135,10 @@ public sealed record HostSummaryRow
             Address = host.Address,
             Machine = host.Machine,
             Networking = host.Networking,
+            OverheadBaseMiB = host.MemoryOverhead.BaseMiB,
+            OverheadPerVCpuMiB = host.MemoryOverhead.PerVCpuMiB,
+            OverheadPerGiBMiB = host.MemoryOverhead.PerGiBMiB,
+            AllocatedOverheadMiB = host.AllocatedOverheadMiB,
         };
     }
 
@@ -149,5 +165,7 @@ public sealed record HostSummaryRow
         Address = Address,
         Machine = Machine,
         Networking = Networking,
+        MemoryOverhead = new MemoryOverhead(OverheadBaseMiB, OverheadPerVCpuMiB, OverheadPerGiBMiB),
+        AllocatedOverheadMiB = AllocatedOverheadMiB,
     };
 }

@@ -94,6 +94,7 @@ internal static class PlacementEngine
         var requestedKnown = placement.Host is null;
         HostInfo? mostCpus = null;
         HostInfo? mostMemory = null;
+        var memoryFits = false;
         foreach (var (host, up) in hosts)
         {
             requestedKnown |= host.Name == placement.Host;
@@ -109,6 +110,7 @@ internal static class PlacementEngine
                 mostCpus = host;
             }
 
+            memoryFits |= host.MemoryOverhead.Charge(reservation.Resources).MemoryMiB <= host.Capacity.MemoryMiB;
             if (mostMemory is null || host.Capacity.MemoryMiB > mostMemory.Capacity.MemoryMiB)
             {
                 mostMemory = host;
@@ -136,9 +138,10 @@ internal static class PlacementEngine
             throw FabricException.InvalidSpec("vcpus", $"{reservation.Resources.VCpus} vCPU exceeds the capacity of every host (largest: {mostCpus.Name} with {mostCpus.Capacity.VCpus} vCPU)");
         }
 
-        if (reservation.Resources.MemoryMiB > mostMemory!.Capacity.MemoryMiB)
+        if (!memoryFits)
         {
-            throw FabricException.InvalidSpec("memory", $"{Sizes.FormatMiB(reservation.Resources.MemoryMiB)} exceeds the capacity of every host (largest: {mostMemory.Name} with {Sizes.FormatMiB(mostMemory.Capacity.MemoryMiB)})");
+            var overhead = mostMemory!.MemoryOverhead.MiB(reservation.Resources.VCpus, reservation.Resources.MemoryMiB);
+            throw FabricException.InvalidSpec("memory", $"{Sizes.FormatMiB(reservation.Resources.MemoryMiB)}{(overhead == 0 ? "" : $" (+ {Sizes.FormatMiB(overhead)} overhead)")} exceeds the capacity of every host (largest: {mostMemory.Name} with {Sizes.FormatMiB(mostMemory.Capacity.MemoryMiB)})");
         }
     }
 
@@ -195,9 +198,9 @@ internal static class PlacementEngine
             return explain ? $"anti-affinity group '{group}' already has a VM here" : Excluded;
         }
 
-        if (!host.Allocated.Fits(reservation.Resources, host.Capacity))
+        if (!host.Allocated.Fits(host.MemoryOverhead.Charge(reservation.Resources), host.Capacity))
         {
-            return explain ? $"needs {reservation.Resources}, {host.Free} free" : Excluded;
+            return explain ? $"needs {host.MemoryOverhead.Describe(reservation.Resources)}, {host.Free} free" : Excluded;
         }
 
         return null;

@@ -73,9 +73,9 @@ internal sealed partial class SchedulerGrain(
 
             // The view may have changed while an earlier candidate was tried.
             var effective = view.Effective;
-            if (!effective.Allocated.Fits(reservation.Resources, effective.Capacity))
+            if (!effective.Allocated.Fits(effective.MemoryOverhead.Charge(reservation.Resources), effective.Capacity))
             {
-                refusals[hostName] = $"needs {reservation.Resources}, {effective.Free} free";
+                refusals[hostName] = $"needs {effective.MemoryOverhead.Describe(reservation.Resources)}, {effective.Free} free";
                 continue;
             }
 
@@ -300,7 +300,7 @@ internal sealed partial class SchedulerGrain(
                 ? _reported
                 : _reported with
                 {
-                    Allocated = _pending.Aggregate(_reported.Allocated, (sum, r) => sum + r.Resources),
+                    Allocated = _pending.Aggregate(_reported.Allocated, (sum, r) => sum + _reported.MemoryOverhead.Charge(r.Resources)),
                     AntiAffinityGroups = _reported.AntiAffinityGroups.AddRange(_pending.Select(r => r.AntiAffinityGroup).OfType<string>()),
                     AffinityGroups = _reported.AffinityGroups.AddRange(_pending.Select(r => r.AffinityGroup).OfType<string>()),
                 };

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using Fabric.Hypervisor.Accel;
 
 namespace Fabric.Hypervisor.Qemu;
@@ -12,6 +13,16 @@ namespace Fabric.Hypervisor.Qemu;
 /// </summary>
 public static class QemuCommandLine
 {
+    /// <summary>
+    /// The TCG translation cache's size (<c>tb-size</c>, MiB). QEMU 7.2's default is 1 GiB, allocated as guest code is
+    /// translated; a fixed cap bounds what a process can take beyond its guest's RAM (docs/hypervisor.md, Memory
+    /// overhead). When full, QEMU flushes it and translates again.
+    /// </summary>
+    public const int TcgTranslationCacheMiB = 64;
+
+    /// <summary>The boot disk's address on <c>pcie.0</c> (below the root ports, <see cref="PcieRootPorts"/>).</summary>
+    public const string BootDiskAddress = "0x1";
+
     public static IReadOnlyList<string> Build(LaunchSpec spec, GuestImage image, AcceleratorChoice accelerator, VmPaths paths)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -26,8 +37,8 @@ public static class QemuCommandLine
             "-uuid", spec.InstanceId.ToString("D"),
             "-nodefaults",
             "-no-user-config",
-            "-machine", "pc",
-            "-accel", accelerator.IsKvm ? "kvm" : "tcg",
+            "-machine", "q35",
+            "-accel", accelerator.IsKvm ? "kvm" : $"tcg,tb-size={TcgTranslationCacheMiB.ToString(CultureInfo.InvariantCulture)}",
             "-cpu", accelerator.IsKvm ? "host" : "max",
             "-smp", spec.VCpus.ToString(CultureInfo.InvariantCulture),
             "-m", $"{spec.MemoryMiB.ToString(CultureInfo.InvariantCulture)}M",
@@ -50,6 +61,12 @@ public static class QemuCommandLine
             args.Add("defer");
         }
 
+        foreach (var port in PcieRootPorts.DeviceOptions())
+        {
+            args.Add("-device");
+            args.Add(port);
+        }
+
         foreach (var disk in spec.Disks.OrderBy(d => d.Slot))
         {
             args.AddRange(DiskArguments(disk));
@@ -63,8 +80,7 @@ public static class QemuCommandLine
         switch (image.Boot)
         {
             case GuestBoot.Disk:
-                args.Add("-drive");
-                args.Add($"file={Escape(image.Disk!)},format=raw,if=floppy,readonly=on");
+                args.AddRange(BootDiskArguments(image.Disk!));
                 break;
             case GuestBoot.Kernel:
                 args.Add("-kernel");
@@ -88,8 +104,26 @@ public static class QemuCommandLine
     }
 
     /// <summary>
+    /// A disk image's boot disk: read-only virtio-blk on <c>pcie.0</c>, first in SeaBIOS's boot order. q35 has no floppy
+    /// controller, and an IDE hard disk cannot be read-only in QEMU. Not hot-pluggable, so it needs no port.
+    /// </summary>
+    public static IEnumerable<string> BootDiskArguments(string image)
+    {
+        yield return "-blockdev";
+        yield return new JsonObject
+        {
+            ["node-name"] = "boot",
+            ["driver"] = "raw",
+            ["read-only"] = true,
+            ["file"] = new JsonObject { ["driver"] = "file", ["filename"] = image, ["read-only"] = true },
+        }.ToJsonString();
+        yield return "-device";
+        yield return $"virtio-blk-pci,id=boot-dev,drive=boot,bus=pcie.0,addr={BootDiskAddress},bootindex=0";
+    }
+
+    /// <summary>
     /// A disk as a <c>-blockdev</c> (JSON, so no path needs escaping; format given, never probed) and its virtio-blk
-    /// device at the slot's fixed PCI address; a hot-plug adds the same objects (<see cref="VirtioDisk"/>).
+    /// device behind the slot's own root port; a hot-plug adds the same objects (<see cref="VirtioDisk"/>).
     /// </summary>
     public static IEnumerable<string> DiskArguments(DiskSpec disk)
     {
@@ -103,7 +137,7 @@ public static class QemuCommandLine
 
     /// <summary>
     /// A NIC as a <c>-netdev</c> (JSON, as QEMU 7.1 and later accept it: the same object as QMP <c>netdev_add</c>) over
-    /// its tap, and its virtio-net device at the slot's fixed PCI address; a hot-plug adds the same objects
+    /// its tap, and its virtio-net device behind the slot's own root port; a hot-plug adds the same objects
     /// (<see cref="VirtioNic"/>).
     /// </summary>
     public static IEnumerable<string> NicArguments(NicSpec nic)

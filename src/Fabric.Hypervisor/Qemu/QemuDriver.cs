@@ -44,6 +44,8 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
 
     public HostFacts Facts { get; }
 
+    public MemoryOverheadFormula MemoryOverhead => QemuMemoryOverhead.Formula;
+
     public IReadOnlyDictionary<string, GuestImage> Images { get; }
 
     public ChannelReader<ProcessEvent> Events => _events.Reader;

@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -36,11 +35,12 @@ public static class VirtioDisk
             new("id", disk.DeviceId),
             new("drive", disk.NodeName),
             new("serial", disk.Serial),
-            new("addr", "0x" + disk.PciSlot.ToString("x", CultureInfo.InvariantCulture)),
+            new("bus", PcieRootPorts.DiskPort(disk.Slot)),
+            new("addr", "0x0"),
         ];
     }
 
-    /// <summary>The <c>-device</c> value: <c>virtio-blk-pci,id=…,drive=…,serial=…,addr=0x…</c> (every value is a safe token).</summary>
+    /// <summary>The <c>-device</c> value: <c>virtio-blk-pci,id=…,drive=…,serial=…,bus=port-d…,addr=0x0</c> (every value is a safe token).</summary>
     public static string DeviceOption(DiskSpec disk) => QemuDevice.Option(DeviceProperties(disk));
 
     /// <summary>The arguments of QMP <c>device_add</c>: the same properties as <see cref="DeviceOption"/>.</summary>

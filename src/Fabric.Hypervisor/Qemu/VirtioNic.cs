@@ -6,7 +6,7 @@ namespace Fabric.Hypervisor.Qemu;
 /// <summary>
 /// How a <see cref="NicSpec"/> becomes QEMU objects, in one place for the command line and for QMP (as
 /// <see cref="VirtioDisk"/> does for disks): a tap backend (<c>-netdev</c> / <c>netdev_add</c>) and a virtio-net device
-/// on it at the slot's fixed PCI address (<c>-device</c> / <c>device_add</c>), so that a migration's target and a
+/// on it behind the slot's own PCIe root port (<c>-device</c> / <c>device_add</c>), so that a migration's target and a
 /// snapshot's restore, launched with the NICs on their command line, have the source's device tree.
 /// </summary>
 public static class VirtioNic
@@ -45,12 +45,12 @@ public static class VirtioNic
 
             // Offered to the guest (VIRTIO_NET_F_MTU): the guest's interface comes up with the network's MTU.
             new("host_mtu", nic.Mtu.ToString(CultureInfo.InvariantCulture)),
-            new("bus", "pci.0"),
-            new("addr", "0x" + nic.PciSlot.ToString("x", CultureInfo.InvariantCulture)),
+            new("bus", PcieRootPorts.NicPort(nic.Slot)),
+            new("addr", "0x0"),
         ];
     }
 
-    /// <summary>The <c>-device</c> value: <c>virtio-net-pci,id=…,netdev=…,mac=…,host_mtu=…,bus=pci.0,addr=0x…</c>.</summary>
+    /// <summary>The <c>-device</c> value: <c>virtio-net-pci,id=…,netdev=…,mac=…,host_mtu=…,bus=port-n…,addr=0x0</c>.</summary>
     public static string DeviceOption(NicSpec nic) => QemuDevice.Option(DeviceProperties(nic));
 
     /// <summary>The arguments of QMP <c>device_add</c>: the same properties as <see cref="DeviceOption"/>.</summary>

@@ -15,6 +15,12 @@ public sealed class SimulatedDriverOptions
 
     /// <summary>How long a simulated launch takes.</summary>
     public TimeSpan LaunchLatency { get; set; } = TimeSpan.Zero;
+
+    /// <summary>
+    /// The memory the simulation charges per VM beyond its RAM: none by default (no process exists), so simulated
+    /// fleets fit exactly what their sizes say; a test of the overhead's accounting sets one.
+    /// </summary>
+    public MemoryOverheadFormula MemoryOverhead { get; set; } = new(0, 0, 0);
 }
 
 /// <summary>
@@ -38,6 +44,9 @@ public sealed class SimulatedDriver(SimulatedDriverOptions options) : IHyperviso
     public string Kind => "simulated";
 
     public HostFacts Facts { get; } = new(options.Cpus, options.MemoryMiB, "simulated", "simulation: no guest runs on this host", "simulation");
+
+    /// <summary>SIMULATED: the options' formula (none by default), not a measured one.</summary>
+    public MemoryOverheadFormula MemoryOverhead => options.MemoryOverhead;
 
     public IReadOnlyDictionary<string, GuestImage> Images => SimulatedImages;
 

@@ -166,7 +166,8 @@ internal sealed class FabricInvariants(FabricEnvironment environment, FabricClie
         {
             var info = await client.GetHostAsync(host);
             var placed = records.Values.Where(r => r.Host == host).ToList();
-            var sum = new Resources(placed.Sum(r => r.VCpus), placed.Sum(r => (long)r.MemoryMiB));
+            // Each VM holds its RAM plus the memory overhead its host charges for its process.
+            var sum = placed.Aggregate(Resources.Zero, (total, r) => total + info.MemoryOverhead.Charge(new Resources(r.VCpus, r.MemoryMiB)));
             if (info.Allocated != sum)
             {
                 violations.Add($"host {host} has {info.Allocated} allocated; its records add up to {sum}");

@@ -47,7 +47,7 @@ public sealed class NicDriverTests(ITestOutputHelper output) : QemuDriverTest(ou
         Assert.True(File.Exists(Path.Combine(Sandbox.DataDirectory, "vms", Vm, "nics.json")));
 
         // The device at its slot's PCI address, on the tap the test made (QEMU holds it: the tap has a carrier).
-        Assert.Equal(NicSpec.FirstPciSlot, PciSlotOf(await host.Driver.QmpForTestsAsync(Vm, "query-pci"), nic.DeviceId));
+        Assert.Equal(PcieRootPorts.NicPort(0), PortOf(await host.Driver.QmpForTestsAsync(Vm, "query-pci"), nic.DeviceId));
         Assert.DoesNotContain("NO-CARRIER", await net.LinkAsync("tap0"), StringComparison.Ordinal);
 
         await host.StopAsync(Vm, QemuSandbox.Force);
@@ -129,7 +129,7 @@ public sealed class NicDriverTests(ITestOutputHelper output) : QemuDriverTest(ou
         var up = await console.WaitForAsync(GuestConsole.NetUp(), GuestNotices);
         Output.WriteLine($"the guest had eth1's lease {plugging.ElapsedMilliseconds} ms after the request");
         Assert.Equal(("eth1", MacB, $"{TapNetwork.Subnet}.51/24"), (up.Groups["if"].Value, up.Groups["mac"].Value, up.Groups["ip"].Value));
-        Assert.Equal(NicSpec.FirstPciSlot + 1, PciSlotOf(await host.Driver.QmpForTestsAsync(Vm, "query-pci"), second.DeviceId));
+        Assert.Equal(PcieRootPorts.NicPort(1), PortOf(await host.Driver.QmpForTestsAsync(Vm, "query-pci"), second.DeviceId));
 
         // Attaching it again changes nothing; another NIC in its slot, or its tap or MAC in another slot, is refused.
         await nics.AttachNicAsync(Vm, second, CancellationToken.None);
@@ -145,7 +145,7 @@ public sealed class NicDriverTests(ITestOutputHelper output) : QemuDriverTest(ou
         Output.WriteLine($"detach (the guest released it): {unplugging.ElapsedMilliseconds} ms");
         Assert.Equal([first], nics.Nics(Vm));
         Assert.Equal("eth1", (await console.WaitForAsync(GuestConsole.NetGone(), GuestNotices)).Groups["if"].Value);
-        Assert.Null(PciSlotOf(await host.Driver.QmpForTestsAsync(Vm, "query-pci"), second.DeviceId));
+        Assert.Null(PortOf(await host.Driver.QmpForTestsAsync(Vm, "query-pci"), second.DeviceId));
         Assert.DoesNotContain(second.DeviceId, QemuDevice.PeripheralIds(await host.Driver.QmpForTestsAsync(Vm, "qom-list", new() { ["path"] = "/machine/peripheral" })));
         Assert.Contains("NO-CARRIER", await net.LinkAsync("tap1"), StringComparison.Ordinal);
         await nics.DetachNicAsync(Vm, 1, GuestNotices, CancellationToken.None);
@@ -312,7 +312,7 @@ public sealed class NicDriverTests(ITestOutputHelper output) : QemuDriverTest(ou
         Assert.Contains(targetSandbox.Logger.Entries, e => e.Contains($"VM {Vm}: announced its 1 NICs", StringComparison.Ordinal));
         await WaitUntilLearnedAsync(net, MacB, "tdst", TimeSpan.FromSeconds(2));
         Output.WriteLine($"the bridge has the guest on the target's tap {resuming.ElapsedMilliseconds} ms after the resume");
-        Assert.Equal(NicSpec.FirstPciSlot, PciSlotOf(await target.Driver.QmpForTestsAsync(Vm, "query-pci"), incoming.Nics[0].DeviceId));
+        Assert.Equal(PcieRootPorts.NicPort(0), PortOf(await target.Driver.QmpForTestsAsync(Vm, "query-pci"), incoming.Nics[0].DeviceId));
         await peer.MustAsync(Ping(moverAddress), GuestNotices);
 
         // The fabric can announce again: with the guest quiet, only the announcement teaches the bridge where it is.
@@ -375,16 +375,27 @@ public sealed class NicDriverTests(ITestOutputHelper output) : QemuDriverTest(ou
         }
     }
 
-    /// <summary>The PCI slot of the device <paramref name="deviceId"/> on bus 0 in QMP <c>query-pci</c>'s answer, or null.</summary>
-    private static int? PciSlotOf(JsonElement queryPci, string deviceId)
+    /// <summary>
+    /// The id of the root port whose bus holds the device <paramref name="deviceId"/> at slot 0 in QMP
+    /// <c>query-pci</c>'s answer, or null.
+    /// </summary>
+    private static string? PortOf(JsonElement queryPci, string deviceId)
     {
         foreach (var bus in queryPci.EnumerateArray())
         {
-            foreach (var device in bus.GetProperty("devices").EnumerateArray())
+            foreach (var port in bus.GetProperty("devices").EnumerateArray())
             {
-                if (device.TryGetProperty("qdev_id", out var id) && id.GetString() == deviceId)
+                if (!port.TryGetProperty("pci_bridge", out var bridge) || !bridge.TryGetProperty("devices", out var devices))
                 {
-                    return device.GetProperty("slot").GetInt32();
+                    continue;
+                }
+
+                foreach (var device in devices.EnumerateArray())
+                {
+                    if (device.TryGetProperty("qdev_id", out var id) && id.GetString() == deviceId && device.GetProperty("slot").GetInt32() == 0)
+                    {
+                        return port.GetProperty("qdev_id").GetString();
+                    }
                 }
             }
         }

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Fabric.Hypervisor;
 using Fabric.Hypervisor.Accel;
 using Fabric.Hypervisor.Qemu;
@@ -34,12 +35,41 @@ public sealed class QemuCommandLineTests
         Assert.Contains("-nodefaults", args);
         Assert.Contains("-no-user-config", args);
         Assert.Equal("none", ValueOf(args, "-display"));
-        Assert.Equal("pc", ValueOf(args, "-machine"));
+        Assert.Equal("q35", ValueOf(args, "-machine"));
+        Assert.DoesNotContain("-drive", args);
+        Assert.DoesNotContain(args, a => a.Contains("floppy", StringComparison.Ordinal) || a.Contains("isa-fdc", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Build_GivesEveryHotPluggableSlotItsOwnRootPortWhateverTheVmHolds()
+    {
+        var ports = ValuesOf(Build(), "-device").Where(d => d.StartsWith(PcieRootPorts.Driver + ",", StringComparison.Ordinal)).Select(QemuOption.Parse).ToList();
+        Dictionary<string, string>[] ends = [ports[0], ports[7], ports[8], ports[^1]];
+
+        Assert.Equal(NicSpec.MaxNics + DiskSpec.MaxDisks, ports.Count);
+        Assert.Equal(["port-n0", "port-n7", "port-d0", "port-d15"], ends.Select(p => p["id"]));
+        Assert.Equal(["8", "15", "16", "31"], ends.Select(p => p["slot"]));
+        Assert.Equal(["0x2.0", "0x2.7", "0x3.0", "0x4.7"], ends.Select(p => p["addr"]));
+        Assert.All(ports, p => Assert.Equal("pcie.0", p["bus"]));
+        Assert.All(ports, p => Assert.Equal("1", p["chassis"]));
+        Assert.Equal(ports.Count, ports.Select(p => p["slot"]).Distinct().Count());
+        Assert.Equal(ports.Count, ports.Select(p => p["addr"]).Distinct().Count());
+
+        // Function 0 of each device number announces the others.
+        Assert.Equal(["0x2.0", "0x3.0", "0x4.0"], ports.Where(p => p.ContainsKey("multifunction")).Select(p => p["addr"]));
+        Assert.Equal(ports.Select(p => p["id"]), ValuesOf(Build(image: Linux), "-device").Select(QemuOption.Parse).Select(p => p["id"]));
+    }
+
+    [Fact]
+    public void Build_BoundsTheTcgTranslationCache()
+    {
+        Assert.Equal("tcg,tb-size=64", ValueOf(Build(accelerator: Tcg), "-accel"));
+        Assert.Equal("kvm", ValueOf(Build(accelerator: Kvm), "-accel"));
     }
 
     [Theory]
     [InlineData(true, "kvm", "host")]
-    [InlineData(false, "tcg", "max")]
+    [InlineData(false, "tcg,tb-size=64", "max")]
     public void Build_ChoosesAcceleratorAndCpuModelTogether(bool kvm, string accel, string cpu)
     {
         var args = Build(accelerator: kvm ? Kvm : Tcg);
@@ -70,14 +100,18 @@ public sealed class QemuCommandLineTests
     }
 
     [Fact]
-    public void Build_BootsADiskImageReadOnlyWithoutKernel()
+    public void Build_BootsADiskImageFromAReadOnlyVirtioDiskWithoutKernel()
     {
         var args = Build(image: Tiny);
 
-        var drive = QemuOption.Parse(ValueOf(args, "-drive"));
-        Assert.Equal("/images/tiny/tiny.img", drive["file"]);
-        Assert.Equal("raw", drive["format"]);
-        Assert.Equal("on", drive["readonly"]);
+        Assert.Equal(
+            """{"node-name":"boot","driver":"raw","read-only":true,"file":{"driver":"file","filename":"/images/tiny/tiny.img","read-only":true}}""",
+            ValueOf(args, "-blockdev"));
+        var device = QemuOption.Parse(Assert.Single(ValuesOf(args, "-device"), d => d.StartsWith("virtio-blk-pci,", StringComparison.Ordinal)));
+        Assert.Equal("boot", device["drive"]);
+        Assert.Equal("pcie.0", device["bus"]);
+        Assert.Equal("0x1", device["addr"]);
+        Assert.Equal("0", device["bootindex"]);
         Assert.DoesNotContain("-kernel", args);
         Assert.DoesNotContain("-initrd", args);
         Assert.DoesNotContain("-append", args);
@@ -91,7 +125,7 @@ public sealed class QemuCommandLineTests
         Assert.Equal("/images/linux/vmlinuz", ValueOf(args, "-kernel"));
         Assert.Equal("/images/linux/initrd.gz", ValueOf(args, "-initrd"));
         Assert.Equal("console=ttyS0 quiet panic=-1", ValueOf(args, "-append"));
-        Assert.DoesNotContain("-drive", args);
+        Assert.DoesNotContain("-blockdev", args);
     }
 
     [Fact]
@@ -147,9 +181,8 @@ public sealed class QemuCommandLineTests
         Assert.Equal(paths.QmpSocket, chardevs["qmp"]["path"]);
         Assert.Equal("on", chardevs["qmp"]["server"]);
         Assert.Equal(paths.ConsoleLog, chardevs["console"]["logfile"]);
-        var drive = QemuOption.Parse(ValueOf(args, "-drive"));
-        Assert.Equal("/images/a,format=qcow2/tiny.img", drive["file"]);
-        Assert.Equal("raw", drive["format"]);
+        var node = JsonNode.Parse(ValueOf(args, "-blockdev"))!;
+        Assert.Equal("/images/a,format=qcow2/tiny.img", (string?)node["file"]!["filename"]);
 
         // Plain-path options are not option strings: they are passed verbatim.
         Assert.Equal(paths.PidFile, ValueOf(args, "-pidfile"));

@@ -19,7 +19,7 @@ public sealed class VirtioDiskTests
     }
 
     [Fact]
-    public void DeviceOption_PutsTheDiskAtItsSlotsPciAddress()
+    public void DeviceOption_PutsTheDiskBehindItsSlotsRootPort()
     {
         var device = QemuOption.Parse(VirtioDisk.DeviceOption(Data));
 
@@ -27,8 +27,9 @@ public sealed class VirtioDiskTests
         Assert.Equal("disk2-dev", device["id"]);
         Assert.Equal("disk2", device["drive"]);
         Assert.Equal("data-1", device["serial"]);
-        Assert.Equal("0x12", device["addr"]);
-        Assert.Equal(5, device.Count);
+        Assert.Equal("port-d2", device["bus"]);
+        Assert.Equal("0x0", device["addr"]);
+        Assert.Equal(6, device.Count);
     }
 
     [Fact]
@@ -48,13 +49,13 @@ public sealed class VirtioDiskTests
     public void CommandLine_CarriesEveryDiskAsBlockdevAndDevice()
     {
         var spec = new LaunchSpec("web-1", 1, Guid.NewGuid(), 1, 128, "tiny") { Disks = [Data, Scratch] };
-        var image = new GuestImage("tiny", GuestBoot.Disk, "/images/tiny/tiny.img", null, null, null, 2, "boot sector");
+        var image = new GuestImage("linux", GuestBoot.Kernel, null, "/images/linux/vmlinuz", null, null, 128, "kernel");
 
         var args = QemuCommandLine.Build(spec, image, new AcceleratorChoice("tcg", "test"), VmPaths.For("/srv/fabric", "web-1"));
 
         var blockdevs = args.Select((a, i) => (a, i)).Where(p => p.a == "-blockdev").Select(p => args[p.i + 1]).ToList();
         Assert.Equal([VirtioDisk.Blockdev(Scratch).ToJsonString(), VirtioDisk.Blockdev(Data).ToJsonString()], blockdevs);
-        var devices = args.Select((a, i) => (a, i)).Where(p => p.a == "-device").Select(p => args[p.i + 1]).ToList();
+        var devices = args.Select((a, i) => (a, i)).Where(p => p.a == "-device").Select(p => args[p.i + 1]).Where(d => !d.StartsWith(PcieRootPorts.Driver, StringComparison.Ordinal)).ToList();
         Assert.Equal([VirtioDisk.DeviceOption(Scratch), VirtioDisk.DeviceOption(Data)], devices);
     }
 

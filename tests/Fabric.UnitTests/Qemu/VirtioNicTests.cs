@@ -19,7 +19,7 @@ public sealed class VirtioNicTests
     }
 
     [Fact]
-    public void DeviceOption_PutsTheNicAtItsSlotsPciAddressWithItsMacAndMtu()
+    public void DeviceOption_PutsTheNicBehindItsSlotsRootPortWithItsMacAndMtu()
     {
         var device = QemuOption.Parse(VirtioNic.DeviceOption(Back));
 
@@ -28,8 +28,8 @@ public sealed class VirtioNicTests
         Assert.Equal("net3", device["netdev"]);
         Assert.Equal("02:00:0a:00:00:07", device["mac"]);
         Assert.Equal("1400", device["host_mtu"]);
-        Assert.Equal("pci.0", device["bus"]);
-        Assert.Equal("0xb", device["addr"]);
+        Assert.Equal("port-n3", device["bus"]);
+        Assert.Equal("0x0", device["addr"]);
         Assert.Equal(7, device.Count);
     }
 
@@ -50,13 +50,13 @@ public sealed class VirtioNicTests
     {
         var disk = new DiskSpec(0, "/pools/p1/volumes/root.qcow2", "qcow2", "root");
         var spec = new LaunchSpec("web-1", 1, Guid.NewGuid(), 1, 128, "tiny") { Disks = [disk], Nics = [Back, Front] };
-        var image = new GuestImage("tiny", GuestBoot.Disk, "/images/tiny/tiny.img", null, null, null, 2, "boot sector");
+        var image = new GuestImage("linux", GuestBoot.Kernel, null, "/images/linux/vmlinuz", null, null, 128, "kernel");
 
         var args = QemuCommandLine.Build(spec, image, new AcceleratorChoice("tcg", "test"), VmPaths.For("/srv/fabric", "web-1"));
 
         var netdevs = args.Select((a, i) => (a, i)).Where(p => p.a == "-netdev").Select(p => args[p.i + 1]).ToList();
         Assert.Equal([VirtioNic.Netdev(Front).ToJsonString(), VirtioNic.Netdev(Back).ToJsonString()], netdevs);
-        var devices = args.Select((a, i) => (a, i)).Where(p => p.a == "-device").Select(p => args[p.i + 1]).ToList();
+        var devices = args.Select((a, i) => (a, i)).Where(p => p.a == "-device").Select(p => args[p.i + 1]).Where(d => !d.StartsWith(PcieRootPorts.Driver, StringComparison.Ordinal)).ToList();
         Assert.Equal([VirtioDisk.DeviceOption(disk), VirtioNic.DeviceOption(Front), VirtioNic.DeviceOption(Back)], devices);
     }
 
@@ -64,7 +64,7 @@ public sealed class VirtioNicTests
     public void CommandLine_WithoutNicsHasNoNetdev()
     {
         var spec = new LaunchSpec("web-1", 1, Guid.NewGuid(), 1, 128, "tiny");
-        var image = new GuestImage("tiny", GuestBoot.Disk, "/images/tiny/tiny.img", null, null, null, 2, "boot sector");
+        var image = new GuestImage("linux", GuestBoot.Kernel, null, "/images/linux/vmlinuz", null, null, 128, "kernel");
 
         var args = QemuCommandLine.Build(spec, image, new AcceleratorChoice("tcg", "test"), VmPaths.For("/srv/fabric", "web-1"));
 
