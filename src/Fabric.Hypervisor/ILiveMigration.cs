@@ -56,6 +56,9 @@ public sealed record MigrationProgress
 
     public long TransferredBytes { get; init; }
 
+    /// <summary>The id of the TLS credentials this side's stream uses (QEMU's <c>tls-creds</c>); empty: in the clear.</summary>
+    public string TlsCredentials { get; init; } = "";
+
     public long RemainingBytes { get; init; }
 
     public long TotalBytes { get; init; }

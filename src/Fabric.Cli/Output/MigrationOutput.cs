@@ -22,6 +22,7 @@ internal static class MigrationOutput
         grid.Row("Total", $"{info.TotalMs} ms");
         grid.Row("Downtime (QEMU)", Ms(info.DowntimeMs));
         grid.Row("Guest pause", Ms(info.GuestPauseMs));
+        grid.Row("Encrypted", info.Encrypted switch { true => "yes (TLS, fabric CA)", false => "no", null => "not yet known" });
         grid.Row("Transferred", Sizes.FormatBytes(info.TransferredBytes));
         grid.Row("Passes", info.Passes.ToString(CultureInfo.InvariantCulture));
         if (info.Postcopy)

@@ -209,6 +209,13 @@ public sealed record MigrationInfo
     [Id(22)]
     public string? Coordinator { get; init; }
 
+    /// <summary>
+    /// Whether both ends of the stream used TLS with the hosts' certificates (QEMU's <c>tls-creds</c> on the source
+    /// and on the target); null until the switch-over, when both are read.
+    /// </summary>
+    [Id(23)]
+    public bool? Encrypted { get; init; }
+
     public bool IsFinished => Phase is MigrationPhase.Succeeded or MigrationPhase.Failed or MigrationPhase.Cancelled;
 }
 
@@ -269,6 +276,10 @@ public sealed record MigrationSide
 
     [Id(16)]
     public string? ProcessReason { get; init; }
+
+    /// <summary>The id of the TLS credentials this side's stream uses; empty: in the clear.</summary>
+    [Id(17)]
+    public string TlsCredentials { get; init; } = "";
 }
 
 /// <summary>Features both sides of a migration enable alike, and how the source sends.</summary>

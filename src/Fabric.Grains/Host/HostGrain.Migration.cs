@@ -132,6 +132,7 @@ internal sealed partial class HostGrain
                 BytesPerSecond = progress.BytesPerSecond,
                 Passes = progress.Passes,
                 ThrottlePercent = progress.ThrottlePercent,
+                TlsCredentials = progress.TlsCredentials,
                 TotalMs = progress.TotalMs,
                 DowntimeMs = progress.DowntimeMs,
                 Error = progress.Error,

@@ -784,8 +784,10 @@ internal sealed partial class MigrationGrain(
         }
 
         // The guest's pause, by QEMU's own clocks: the source's STOP (of this migration) to the target's RESUME.
-        var resumedAt = (await TargetHost().QueryMigration(Vm, Record.TargetEpoch)).ResumedAt;
+        var received = await TargetHost().QueryMigration(Vm, Record.TargetEpoch);
+        var resumedAt = received.ResumedAt;
         var figures = Record.Copy();
+        figures.Encrypted = Record.Figures is { TlsCredentials.Length: > 0 } && received.TlsCredentials.Length > 0;
         if (source.WasRunning && Record.Figures?.StoppedAt is { } stopped && stopped >= Record.StartedAt && resumedAt is { } resumed && resumed >= stopped)
         {
             figures.GuestPauseMs = (long)(resumed - stopped).TotalMilliseconds;
@@ -1080,6 +1082,7 @@ internal sealed partial class MigrationGrain(
             Version = _version,
             Request = Record.Request,
             Coordinator = RuntimeIdentity,
+            Encrypted = Record.Encrypted,
         };
     }
 

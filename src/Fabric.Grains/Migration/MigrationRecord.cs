@@ -81,6 +81,10 @@ public sealed class MigrationRecord
     [Id(20), JsonPropertyName("copiesCommitted")]
     public bool CopiesCommitted { get; set; }
 
+    /// <summary>Both ends of the stream used TLS (read at the switch-over); null before.</summary>
+    [Id(21), JsonPropertyName("encrypted")]
+    public bool? Encrypted { get; set; }
+
     [JsonIgnore]
     public bool IsActive => Id.Length > 0 && Phase is not (MigrationPhase.Succeeded or MigrationPhase.Failed or MigrationPhase.Cancelled);
 

@@ -25,6 +25,8 @@ public sealed partial class QemuDriver : ILiveMigration
 
         var qemu = Require(vm);
         await SetCapabilitiesAsync(qemu, features, autoConverge: false, pauseBeforeSwitchover: false, cancellationToken).ConfigureAwait(false);
+        var credentials = await StreamCredentialsAsync(qemu, vm, server: true, cancellationToken).ConfigureAwait(false);
+        await qemu.CommandAsync("migrate-set-parameters", new JsonObject { ["tls-creds"] = credentials }, cancellationToken).ConfigureAwait(false);
         var host = ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip}]" : ip.ToString();
         await qemu.CommandAsync("migrate-incoming", new JsonObject { ["uri"] = $"tcp:{host}:0" }, cancellationToken).ConfigureAwait(false);
 
@@ -65,17 +67,37 @@ public sealed partial class QemuDriver : ILiveMigration
 
             // 0 would mean "QEMU's default" (32 MiB/s) in 7.2, not "unlimited": ask for a very large cap instead.
             ["max-bandwidth"] = settings.BandwidthBytesPerSecond ?? (1L << 40),
+
+            // Always set, so a process that once migrated with TLS never silently reuses (or drops) it. The client
+            // checks the target's certificate against the address it dials (QEMU's default tls-hostname).
+            ["tls-creds"] = await StreamCredentialsAsync(qemu, vm, server: false, cancellationToken).ConfigureAwait(false),
         };
         await qemu.CommandAsync("migrate-set-parameters", parameters, cancellationToken).ConfigureAwait(false);
         await qemu.CommandAsync("migrate", new JsonObject { ["uri"] = uri }, cancellationToken).ConfigureAwait(false);
         LogMigrationSent(vm, uri, settings.AutoConverge, settings.Features.Postcopy);
     }
 
+    /// <summary>
+    /// The id of the VM's TLS credentials for one end of a stream to another host, or "" (no TLS) when the host has no
+    /// certificate (<see cref="QemuDriverOptions.StreamTls"/>).
+    /// </summary>
+    private async Task<string> StreamCredentialsAsync(QemuVm qemu, string vm, bool server, CancellationToken cancellationToken) =>
+        _options.StreamTls is { } files
+            ? await StreamTls.CreateAsync(qemu, files, Path.Combine(VmPaths.For(_options.DataDirectory, vm).Directory, "tls"), server, GiveToVm(vm), cancellationToken).ConfigureAwait(false)
+            : "";
+
+    /// <summary>
+    /// Makes a file the driver wrote into a VM's directory readable by that VM's QEMU. QEMU runs as the driver's own
+    /// user for now, so there is nothing to hand over.
+    /// </summary>
+    private static Action<string> GiveToVm(string vm) => _ => { };
+
     public async Task<MigrationProgress> QueryAsync(string vm, CancellationToken cancellationToken)
     {
         var qemu = Require(vm);
         var info = await qemu.CommandAsync("query-migrate", null, cancellationToken).ConfigureAwait(false);
         var status = await qemu.CommandAsync("query-status", null, cancellationToken).ConfigureAwait(false);
+        var parameters = await qemu.CommandAsync("query-migrate-parameters", null, cancellationToken).ConfigureAwait(false);
         var ram = info.TryGetProperty("ram", out var r) ? r : default;
         var pageSize = Long(ram, "page-size") ?? 4096;
         return new MigrationProgress
@@ -83,6 +105,7 @@ public sealed partial class QemuDriver : ILiveMigration
             Status = String(info, "status") ?? "none",
             RunState = String(status, "status") ?? "unknown",
             TransferredBytes = Long(ram, "transferred") ?? 0,
+            TlsCredentials = String(parameters, "tls-creds") ?? "",
             RemainingBytes = Long(ram, "remaining") ?? 0,
             TotalBytes = Long(ram, "total") ?? 0,
             DirtyBytesPerSecond = (Long(ram, "dirty-pages-rate") ?? 0) * pageSize,

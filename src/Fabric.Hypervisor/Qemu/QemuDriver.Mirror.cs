@@ -82,7 +82,8 @@ public sealed partial class QemuDriver : IDiskMirror
         // A repeated call replaces the earlier server: the port it returned cannot be read back from QEMU, and no
         // source can be mirroring into it yet, since a source starts only after it has the endpoint.
         await StopNbdServerAsync(qemu, cancellationToken).ConfigureAwait(false);
-        var port = await StartNbdServerAsync(qemu, ip, cancellationToken).ConfigureAwait(false);
+        var credentials = await StreamCredentialsAsync(qemu, vm, server: true, cancellationToken).ConfigureAwait(false);
+        var port = await StartNbdServerAsync(qemu, ip, credentials, cancellationToken).ConfigureAwait(false);
         try
         {
             foreach (var slot in slots)
@@ -145,11 +146,12 @@ public sealed partial class QemuDriver : IDiskMirror
         // A repeated call starts over: whatever an earlier one left is ended first, and the full sync then copies every
         // block again into the same export.
         await EndMirrorAsync(vm, cancellationToken).ConfigureAwait(false);
+        var credentials = await StreamCredentialsAsync(qemu, vm, server: false, cancellationToken).ConfigureAwait(false);
         try
         {
             foreach (var slot in slots)
             {
-                await StartOneMirrorAsync(qemu, target, slot, bandwidthBytesPerSecond, cancellationToken).ConfigureAwait(false);
+                await StartOneMirrorAsync(qemu, target, slot, bandwidthBytesPerSecond, credentials, cancellationToken).ConfigureAwait(false);
             }
         }
         catch
@@ -339,7 +341,7 @@ public sealed partial class QemuDriver : IDiskMirror
     }
 
     /// <summary>The NBD client node to the target's export of the slot's disk, then the mirror job into it.</summary>
-    private static async Task StartOneMirrorAsync(QemuVm qemu, IPEndPoint target, int slot, long? bandwidth, CancellationToken cancellationToken)
+    private static async Task StartOneMirrorAsync(QemuVm qemu, IPEndPoint target, int slot, long? bandwidth, string credentials, CancellationToken cancellationToken)
     {
         var node = MirrorNode(slot);
         var client = new JsonObject
@@ -353,6 +355,11 @@ public sealed partial class QemuDriver : IDiskMirror
             // error the caller sees, and write-blocking guest writes are not held back by a dead target.
             ["reconnect-delay"] = 0,
         };
+        if (credentials.Length > 0)
+        {
+            client["tls-creds"] = credentials;
+        }
+
         await qemu.CommandAsync("blockdev-add", client, cancellationToken).ConfigureAwait(false);
 
         var mirror = new JsonObject
@@ -386,7 +393,7 @@ public sealed partial class QemuDriver : IDiskMirror
     /// 0, so the driver asks the kernel for a free one and hands it over. Between closing its probe socket and QEMU's
     /// bind, another process may take that port: QEMU then says so, and another port is tried.
     /// </summary>
-    private static async Task<int> StartNbdServerAsync(QemuVm qemu, IPAddress ip, CancellationToken cancellationToken)
+    private static async Task<int> StartNbdServerAsync(QemuVm qemu, IPAddress ip, string credentials, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
@@ -399,6 +406,11 @@ public sealed partial class QemuDriver : IDiskMirror
                     ["data"] = new JsonObject { ["host"] = ip.ToString(), ["port"] = port.ToString(CultureInfo.InvariantCulture) },
                 },
             };
+            if (credentials.Length > 0)
+            {
+                arguments["tls-creds"] = credentials;
+            }
+
             try
             {
                 await qemu.CommandAsync("nbd-server-start", arguments, cancellationToken).ConfigureAwait(false);

@@ -75,7 +75,9 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             QmpTimeout = options.QmpTimeout,
             QuitTimeout = options.QuitTimeout,
             ConsoleLogLimitBytes = new ConsoleLogLimit(options.ConsoleLogLimitBytes).Bytes,
+            StreamTls = options.StreamTls,
         };
+        options.StreamTls?.EnsureReadable();
         Directory.CreateDirectory(Path.Combine(dataDirectory, "vms"));
         Directory.CreateDirectory(Path.Combine(dataDirectory, "run"));
         var version = await ReadVersionAsync(options.QemuBinary, cancellationToken).ConfigureAwait(false);
@@ -92,6 +94,11 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             }
 
             LogImages(logger, images.Count, images.Keys);
+            if (options.StreamTls is null)
+            {
+                LogStreamsInTheClear(logger);
+            }
+
             Processes.BecomeSubreaper();
 
             var facts = new HostFacts(Environment.ProcessorCount, ReadMemoryMiB(), accelerator.Name, accelerator.Reason, version);
@@ -640,6 +647,9 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Guest image problem: {Problem}")]
     private static partial void LogImageProblem(ILogger logger, string problem);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "No stream TLS certificate configured: live migrations and disk mirrors to other hosts travel in the clear (development only)")]
+    private static partial void LogStreamsInTheClear(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Count} guest images: {Names}")]
     private static partial void LogImages(ILogger logger, int count, IEnumerable<string> names);

@@ -29,4 +29,10 @@ public sealed class QemuDriverOptions
     /// (docs/hypervisor.md, Console).
     /// </summary>
     public long ConsoleLogLimitBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>
+    /// The host's certificate for migration and disk-mirror streams to other hosts; null sends them in the clear, which
+    /// only a development fabric on one machine should do (the driver says so when it starts).
+    /// </summary>
+    public StreamTlsFiles? StreamTls { get; set; }
 }
