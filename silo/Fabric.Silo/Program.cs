@@ -167,6 +167,9 @@ static HostDriverFactory CreateDriverFactory(SiloSettings settings) => settings.
             Accelerator = settings.Accelerator,
             QemuBinary = settings.QemuBinary,
             ConsoleLogLimitBytes = settings.ConsoleLogLimitBytes,
+
+            // The host's one certificate also secures its QEMUs' migration and disk-mirror streams to other hosts.
+            StreamTls = settings.Tls is { } tls ? new StreamTlsFiles(tls.CaFile, tls.CertificateFile, tls.KeyFile) : null,
         },
         services.GetRequiredService<ILogger<QemuDriver>>(),
         cancellationToken,

@@ -57,22 +57,6 @@ public sealed class TestPki
         return Write(name, key, Sign(request));
     }
 
-    /// <summary>
-    /// A host's certificate, as <c>./fabric up</c> makes it: one for both ends of a link (serverAuth and clientAuth),
-    /// naming the host and its address; returns its certificate and key files.
-    /// </summary>
-    public (string Certificate, string Key) IssueHost(string host, IPAddress address)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={host}", key, HashAlgorithmName.SHA256);
-        var names = new SubjectAlternativeNameBuilder();
-        names.AddDnsName(host);
-        names.AddIpAddress(address);
-        request.CertificateExtensions.Add(names.Build());
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2")], critical: false));
-        return Write(host, key, Sign(request));
-    }
-
     /// <summary>A client certificate whose subject is <c>CN=user, O=project, OU=role</c>, as a certificate with its private key.</summary>
     public X509Certificate2 IssueClient(string user, string project, string role)
     {
