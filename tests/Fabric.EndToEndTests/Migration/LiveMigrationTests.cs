@@ -45,6 +45,9 @@ public sealed class LiveMigrationTests(ITestOutputHelper output)
         Assert.True(result.TransferredBytes > 0, "QEMU reported no bytes transferred");
         Assert.True(result.Passes >= 1, $"QEMU reported {result.Passes} passes");
 
+        // Between hosts the stream is TLS with the hosts' certificates: QEMU's tls-creds, read on both sides.
+        Assert.True(result.Encrypted, "the migration's stream was not TLS on both sides");
+
         var moved = await client.GetVmAsync("mover");
         Assert.Equal(VmState.Running, moved.State);
         Assert.Equal("host-b", moved.Host);
