@@ -255,8 +255,10 @@ public sealed partial class FabricApiClient : IDisposable
         return builder.ToString();
     }
 
-    private FabricException Unreachable(HttpRequestException ex) =>
-        FabricException.Unavailable($"cannot reach the fabric's API at {BaseUrl}: {ex.Message}");
+    // A refused certificate says why only in the inner exception ("see inner exception" helps no one at a shell).
+    private FabricException Unreachable(HttpRequestException ex) => ex.HttpRequestError == HttpRequestError.SecureConnectionError
+        ? FabricException.Unavailable($"cannot reach the fabric's API at {BaseUrl}: TLS failed ({ex.InnerException?.Message ?? ex.Message}); is FABRIC_CA_FILE the fabric's CA?")
+        : FabricException.Unavailable($"cannot reach the fabric's API at {BaseUrl}: {ex.Message}");
 
     private FabricException TimedOut(HttpMethod method, string path, TimeSpan timeout) =>
         FabricException.Unavailable($"the fabric's API at {BaseUrl} did not answer {method} /{PathOnly(path)} within {timeout.TotalSeconds:0} s");

@@ -50,5 +50,6 @@ public sealed class ApiTlsTests(SecureFabric fabric, ITestOutputHelper output)
         var refused = await Assert.ThrowsAsync<FabricException>(() => misled.WhoAmIAsync());
         output.WriteLine($"client trusting another CA: {refused.Code}: {refused.Message}");
         Assert.Equal(ErrorCodes.Unavailable, refused.Code);
+        Assert.Contains("TLS failed", refused.Message, StringComparison.Ordinal);
     }
 }
