@@ -42,6 +42,7 @@ public sealed class DiskMigrationTests(MigrationFabric fabric, ITestOutputHelper
         var moved = await client.WaitForMigrationAsync(Vm);
         output.WriteLine($"migration with a 64 MiB local-pool disk: {moved.Phase} after {moved.TotalMs} ms, {moved.TransferredBytes} bytes of memory, guest pause {moved.GuestPauseMs} ms: {moved.Reason}");
         Assert.Equal(MigrationPhase.Succeeded, moved.Phase);
+        Assert.True(moved.Encrypted, "the migration's memory stream was not TLS on both sides");
 
         var vm = await client.GetVmAsync(Vm);
         Assert.Equal(("host-b", VmState.Running), (vm.Host, vm.State));
