@@ -5,8 +5,8 @@ using Fabric.Contracts;
 namespace Fabric.EndToEndTests.Security;
 
 /// <summary>
-/// Secrets stay in their files: Redis's password, the admin token and the private keys appear in no log, no audit row
-/// and no process's command line.
+/// Secrets stay in their files: Redis's password, the admin token and the private keys appear in no log, no audit row,
+/// no host's description and no process's command line.
 /// </summary>
 [Collection(SecureFabricCollection.Name)]
 public sealed class SecretHygieneTests(SecureFabric fabric)
@@ -30,8 +30,10 @@ public sealed class SecretHygieneTests(SecureFabric fabric)
         var trail = await admin.GetStringAsync("/v1/audit?limit=10000");
         Assert.Contains("hygiene", trail, StringComparison.Ordinal);
 
+        var host = await admin.GetStringAsync("/v1/hosts/host-a");
+        Assert.Contains("host-a", host, StringComparison.Ordinal);
         var logs = Directory.EnumerateFiles(environment.Directory, "*.log", SearchOption.AllDirectories).Select(File.ReadAllText);
-        var everything = string.Join('\n', [trail, await CommandLinesAsync(), .. logs]);
+        var everything = string.Join('\n', [trail, host, await CommandLinesAsync(), .. logs]);
         Assert.True(ApiTokens.TryParse(environment.AdminToken, out _, out var tokenSecret));
         var secrets = new Dictionary<string, string>
         {
@@ -47,7 +49,7 @@ public sealed class SecretHygieneTests(SecureFabric fabric)
         foreach (var (what, secret) in secrets)
         {
             Assert.True(secret.Length >= 32, $"{what} is too short to search for");
-            Assert.False(everything.Contains(secret, StringComparison.Ordinal), $"{what} appears in a log, the audit trail or a command line");
+            Assert.False(everything.Contains(secret, StringComparison.Ordinal), $"{what} appears in a log, the audit trail, host get or a command line");
         }
     }
 
