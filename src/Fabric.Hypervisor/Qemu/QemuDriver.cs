@@ -3,14 +3,17 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Threading.Channels;
 using Fabric.Hypervisor.Accel;
+using Fabric.Hypervisor.Confinement;
 using Fabric.Hypervisor.Linux;
 using Microsoft.Extensions.Logging;
 
 namespace Fabric.Hypervisor.Qemu;
 
 /// <summary>
-/// Runs VMs as real QEMU processes on this machine. Each process daemonizes (so it outlives the silo), is watched over
-/// QMP, and is found again by <see cref="AttachAllAsync"/> after a silo restart from its runtime directory.
+/// Runs VMs as real QEMU processes on this machine, each confined (docs/confinement.md): a uid of its own, QEMU's
+/// seccomp sandbox, its own files only, and a cgroup. Each process runs in a session of its own (so it outlives the
+/// silo), is watched over QMP, and is found again by <see cref="AttachAllAsync"/> after a silo restart from its runtime
+/// directory.
 /// </summary>
 public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
 {
@@ -18,6 +21,12 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
 
     /// <summary>What a QEMU process is called even when started through a wrapper that execs it.</summary>
     private const string DefaultQemuCommand = "qemu-system-x86_64";
+
+    /// <summary>How much of <c>qemu.log</c> a failed start quotes, and the most it may grow to before it is cut back.</summary>
+    private const int QemuLogQuote = 2000;
+    private const long QemuLogLimit = 1 << 20;
+
+    private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
     private static readonly TimeSpan LogCatchUp = TimeSpan.FromMilliseconds(2);
     private static readonly TimeSpan ExitPollInterval = TimeSpan.FromMilliseconds(50);
 
@@ -27,10 +36,12 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     private readonly ConcurrentDictionary<string, QemuVm> _vms = new(StringComparer.Ordinal);
     private readonly Channel<ProcessEvent> _events = Channel.CreateUnbounded<ProcessEvent>(new UnboundedChannelOptions { SingleReader = true });
     private readonly FileStream _dataDirectoryLock;
+    private readonly int _gid;
     private int _disposed;
 
-    private QemuDriver(QemuDriverOptions options, AcceleratorChoice accelerator, IReadOnlyDictionary<string, GuestImage> images, HostFacts facts, FileStream dataDirectoryLock, ILogger<QemuDriver> logger, IHostNetworks? networks)
+    private QemuDriver(QemuDriverOptions options, AcceleratorChoice accelerator, IReadOnlyDictionary<string, GuestImage> images, HostFacts facts, FileStream dataDirectoryLock, ILogger<QemuDriver> logger, IHostNetworks? networks, int gid)
     {
+        _gid = gid;
         _networks = networks;
         _options = options;
         _dataDirectoryLock = dataDirectoryLock;
@@ -67,15 +78,29 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         {
             DataDirectory = dataDirectory,
             ImagesDirectory = Path.GetFullPath(options.ImagesDirectory),
-            QemuBinary = options.QemuBinary,
+            QemuBinary = QemuLauncher.ResolveBinary(options.QemuBinary),
+            VmUidBase = options.VmUidBase,
+            VmUidCount = options.VmUidCount,
+            PidsLimit = options.PidsLimit,
+            CgroupHost = options.CgroupHost.Length > 0 ? options.CgroupHost : Path.GetFileName(dataDirectory),
+            NetworkNamespace = options.NetworkNamespace,
+            MemoryLimitMiBForTests = options.MemoryLimitMiBForTests,
             Accelerator = options.Accelerator,
             LaunchTimeout = options.LaunchTimeout,
             QmpTimeout = options.QmpTimeout,
             QuitTimeout = options.QuitTimeout,
             ConsoleLogLimitBytes = new ConsoleLogLimit(options.ConsoleLogLimitBytes).Bytes,
         };
-        Directory.CreateDirectory(Path.Combine(dataDirectory, "vms"));
-        Directory.CreateDirectory(Path.Combine(dataDirectory, "run"));
+        // QEMU runs as a VM uid in group fabric-qemu: it may pass through the data directory, vms/ and run/ (0710) to its
+        // own directories, list none of them, and must reach the guest images.
+        var gid = QemuGroup.Resolve();
+        foreach (var directory in new[] { dataDirectory, Path.Combine(dataDirectory, "vms"), Path.Combine(dataDirectory, "run") })
+        {
+            Ownership.EnsureTraversalDirectory(directory, gid);
+        }
+
+        Ownership.EnsureTraversable(dataDirectory, gid, "data directory");
+        Ownership.EnsureTraversable(options.ImagesDirectory, gid, "images directory");
         var version = await ReadVersionAsync(options.QemuBinary, cancellationToken).ConfigureAwait(false);
         var dataDirectoryLock = LockDataDirectory(dataDirectory);
         try
@@ -93,7 +118,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             Processes.BecomeSubreaper();
 
             var facts = new HostFacts(Environment.ProcessorCount, ReadMemoryMiB(), accelerator.Name, accelerator.Reason, version);
-            return new QemuDriver(options, accelerator, images, facts, dataDirectoryLock, logger, networks);
+            return new QemuDriver(options, accelerator, images, facts, dataDirectoryLock, logger, networks, gid);
         }
         catch
         {
@@ -176,19 +201,32 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{spec.Vm}' already has a running process (pid {orphan}) that this driver has not attached; call AttachAllAsync first");
         }
 
+        // Every file QEMU is to open is checked before anything of the launch is written: a path crafted to leave the
+        // allowed places is refused here, not discovered by QEMU.
+        EnsureAllowedFiles(spec, image);
         var createdDirectory = !Directory.Exists(paths.Directory);
         var previous = createdDirectory ? null : InstanceRecord.TryRead(paths.InstanceFile);
         Directory.CreateDirectory(paths.Directory);
-        foreach (var stale in new[] { paths.QmpSocket, paths.ConsoleSocket, paths.PidFile })
+        foreach (var stale in new[] { paths.PidFile, paths.QemuLog })
         {
             File.Delete(stale);
         }
 
+        // The sockets' directory is made anew, so nothing an earlier process (another uid) left there survives.
+        if (Directory.Exists(paths.RunDirectory))
+        {
+            Directory.Delete(paths.RunDirectory, recursive: true);
+        }
+
+        Directory.CreateDirectory(paths.RunDirectory);
+
         // QEMU appends to its console log (so that the driver can rotate it): a new process needs a new one.
         (existing?.ConsoleLog ?? ConsoleLogOf(spec.Vm, paths)).StartFresh();
 
+        var uid = AllocateUid(spec.InstanceId);
+        var cgroup = VmCgroup.For(_options.CgroupHost, spec.Vm, spec.InstanceId);
         var arguments = QemuCommandLine.Build(spec, image, _accelerator, paths);
-        var record = new InstanceRecord(spec.Vm, spec.Epoch, spec.InstanceId, DateTimeOffset.UtcNow, arguments, Exit: null);
+        var record = new InstanceRecord(spec.Vm, spec.Epoch, spec.InstanceId, DateTimeOffset.UtcNow, arguments, Exit: null, Uid: uid, Cgroup: cgroup.Relative);
         record.Write(paths.InstanceFile);
         new DiskRecord(spec.InstanceId, spec.Disks).Write(paths.DisksFile);
         new NicRecord(spec.InstanceId, spec.Nics).Write(paths.NicsFile);
@@ -197,26 +235,30 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         QemuVm vm;
         try
         {
-            var pid = await DaemonizeAsync(record, paths, cancellationToken).ConfigureAwait(false);
+            GiveToVm(paths, uid, spec);
+            cgroup.Create(Limits(spec));
+            var pid = await StartConfinedAsync(record, paths, cgroup, cancellationToken).ConfigureAwait(false);
             try
             {
+                await AwaitMonitorSocketAsync(spec.Vm, pid, paths, record.LaunchedAt + _options.LaunchTimeout, cancellationToken).ConfigureAwait(false);
                 vm = await QemuVm.AttachAsync(record, pid, paths, _options, _logger, Publish, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
                 // Never leave a process we cannot control behind.
                 await Processes.KillAndReapAsync(pid, _options.QuitTimeout).ConfigureAwait(false);
-                if (ex is OperationCanceledException)
+                if (ex is OperationCanceledException or HypervisorException)
                 {
                     throw;
                 }
 
-                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{spec.Vm}': QEMU started (pid {pid}) but its monitor did not answer: {ex.Message}", ex);
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{spec.Vm}': QEMU started (pid {pid}) but its monitor did not answer: {ex.Message}{QemuLogTail(paths)}", ex);
             }
         }
         catch
         {
             // A launch that failed leaves nothing behind: no record a later AttachAllAsync would mistake for a crash.
+            cgroup.TryRemove();
             ForgetFailedLaunch(paths, createdDirectory, previous);
             throw;
         }
@@ -324,13 +366,30 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         }
 
         _vms.TryRemove(vm, out _);
+        if (InstanceRecord.TryRead(paths.InstanceFile) is { } record)
+        {
+            // The VM's disks go back to root, and its cgroup away, with the VM.
+            foreach (var disk in DiskRecord.Read(paths.DisksFile, record.InstanceId).Where(d => File.Exists(d.Path)))
+            {
+                TakeDiskBack(disk);
+            }
+
+            if (record.Cgroup is { } cgroup)
+            {
+                VmCgroup.Existing(cgroup).TryRemove();
+            }
+        }
+
         if (Directory.Exists(paths.Directory))
         {
             Directory.Delete(paths.Directory, recursive: true);
         }
 
-        File.Delete(paths.QmpSocket);
-        File.Delete(paths.ConsoleSocket);
+        if (Directory.Exists(paths.RunDirectory))
+        {
+            Directory.Delete(paths.RunDirectory, recursive: true);
+        }
+
         return Task.CompletedTask;
     }
 
@@ -414,6 +473,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         {
             try
             {
+                await AwaitMonitorSocketAsync(record.Vm, pid, paths, DateTimeOffset.UtcNow + _options.QmpTimeout, cancellationToken).ConfigureAwait(false);
                 var vm = await QemuVm.AttachAsync(record, pid, paths, _options, _logger, Publish, cancellationToken).ConfigureAwait(false);
                 LogReattached(record.Vm, pid, vm.Status.Power);
                 return vm;
@@ -429,7 +489,12 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             }
         }
 
-        var gone = await DescribeExitWhileDetachedAsync(paths).ConfigureAwait(false);
+        var gone = await DescribeExitWhileDetachedAsync(record, paths).ConfigureAwait(false);
+        if (record.Cgroup is { } relative)
+        {
+            VmCgroup.Existing(relative).TryRemove();
+        }
+
         (record with { Exit = gone }).Write(paths.InstanceFile);
         File.Delete(paths.PidFile);
         LogFoundGone(record.Vm, gone.Power, gone.Reason);
@@ -437,31 +502,28 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     }
 
     /// <summary>
-    /// A launch a previous driver started but did not see through (its silo died meanwhile): the launcher may still be
-    /// on its way to a running QEMU. Concluding now that the process is gone would let it come up unwatched, so wait for
-    /// the launcher to finish, within the launch timeout counted from the launch; a launcher past that is killed, with
-    /// whatever daemon it already made, as the launch itself would have done.
+    /// A launch a previous driver started but did not see through (its silo died meanwhile): QEMU may still be on its
+    /// way to serving its monitor. Concluding now that it is gone would let it come up unwatched, so wait for its QMP
+    /// socket, within the launch timeout counted from the launch; a process past that is killed, as the launch itself
+    /// would have done.
     /// </summary>
     private async Task AwaitLaunchInFlightAsync(InstanceRecord record, VmPaths paths, CancellationToken cancellationToken)
     {
-        if (record.LauncherPid is not { } launcher || !Processes.IsAlive(launcher) || !IsProcessOf(launcher, paths))
+        if (record.LauncherPid is not { } launcher || !Processes.IsAlive(launcher) || !IsProcessOf(launcher, paths) || File.Exists(paths.QmpSocket))
         {
             return;
         }
 
         LogLaunchInFlight(record.Vm, launcher);
-        var deadline = record.LaunchedAt + _options.LaunchTimeout;
-        while (Processes.IsAlive(launcher) && DateTimeOffset.UtcNow < deadline)
+        try
         {
-            await Task.Delay(ExitPollInterval, cancellationToken).ConfigureAwait(false);
+            await AwaitMonitorSocketAsync(record.Vm, launcher, paths, record.LaunchedAt + _options.LaunchTimeout, cancellationToken).ConfigureAwait(false);
         }
-
-        if (Processes.IsAlive(launcher))
+        catch (HypervisorException)
         {
-            Processes.Kill(launcher);
-            if (ReadPid(paths.PidFile) is { } daemon && Processes.IsAlive(daemon) && IsProcessOf(daemon, paths))
+            if (Processes.IsAlive(launcher))
             {
-                await Processes.KillAndReapAsync(daemon, _options.QuitTimeout).ConfigureAwait(false);
+                await Processes.KillAndReapAsync(launcher, _options.QuitTimeout).ConfigureAwait(false);
             }
         }
     }
@@ -470,9 +532,16 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     /// How a process nobody watched ended. QEMU removes its pid file when it exits cleanly (the guest powered off or
     /// it was told to quit); a pid file naming a dead process means it was killed or crashed.
     /// </summary>
-    private static async Task<ExitRecord> DescribeExitWhileDetachedAsync(VmPaths paths)
+    private static async Task<ExitRecord> DescribeExitWhileDetachedAsync(InstanceRecord record, VmPaths paths)
     {
         var now = DateTimeOffset.UtcNow;
+        if (record.Cgroup is { } relative && VmCgroup.Existing(relative) is { } cgroup && cgroup.OomKills() > 0)
+        {
+            var limit = cgroup.MemoryLimitBytes is { } bytes ? $" ({bytes >> 20} MiB)" : "";
+            cgroup.TryRemove();
+            return new ExitRecord(ProcessPower.Crashed, $"QEMU was killed by the out-of-memory limit of its cgroup{limit} while no host agent was attached", now);
+        }
+
         if (ReadPid(paths.PidFile) is not { } pid)
         {
             return new ExitRecord(ProcessPower.ShutDown, "QEMU shut down while no host agent was attached (its pid file is gone)", now);
@@ -488,23 +557,33 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         return new ExitRecord(ProcessPower.Crashed, $"QEMU pid {pid} exited while no host agent was attached ({how ?? "killed or crashed"})", now);
     }
 
-    /// <summary>Guards against pid reuse: the process must carry this VM's name and instance id on its command line.</summary>
+    /// <summary>
+    /// Guards against pid reuse: the process must carry this VM's name and instance id on its command line and, for a
+    /// confined launch, run as the instance's uid.
+    /// </summary>
     private static bool IsOurProcess(int pid, InstanceRecord record)
     {
         var arguments = Processes.Arguments(pid);
-        return arguments.Contains($"guest={record.Vm},debug-threads=on") && arguments.Contains(record.InstanceId.ToString("D"));
+        return arguments.Contains($"guest={record.Vm},debug-threads=on") && arguments.Contains(record.InstanceId.ToString("D"))
+            && (record.Uid is not { } uid || Processes.Uid(pid) == uid);
     }
 
-    private async Task<int> DaemonizeAsync(InstanceRecord record, VmPaths paths, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts QEMU through its launcher (<see cref="QemuLauncher"/>) and returns its pid, which the launcher's shell
+    /// prints before it joins the cgroup and execs on (so the pid stays QEMU's). The setsid the .NET process runs
+    /// forks and exits at once: QEMU is re-parented to this process, its subreaper, and reaped by its monitor.
+    /// </summary>
+    private async Task<int> StartConfinedAsync(InstanceRecord record, VmPaths paths, VmCgroup cgroup, CancellationToken cancellationToken)
     {
         var vm = record.Vm;
-        var startInfo = new ProcessStartInfo(_options.QemuBinary)
+        var startInfo = new ProcessStartInfo(QemuLauncher.Setsid)
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
-        foreach (var argument in record.Arguments)
+        var arguments = QemuLauncher.Arguments(_options.QemuBinary, record.Arguments, record.Uid!.Value, _gid, paths.QemuLog, cgroup.ProcsFiles, _options.NetworkNamespace);
+        foreach (var argument in arguments)
         {
             startInfo.ArgumentList.Add(argument);
         }
@@ -512,66 +591,184 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         Process process;
         try
         {
-            process = Process.Start(startInfo) ?? throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': could not start {_options.QemuBinary}");
+            process = Process.Start(startInfo) ?? throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': could not start {QemuLauncher.Setsid}");
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
-            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': cannot run {_options.QemuBinary}: {ex.Message}", ex);
+            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': cannot run {QemuLauncher.Setsid}: {ex.Message}", ex);
         }
 
         using (process)
         {
+            // The pipes close when the shell execs with its stdio on qemu.log (or exits, having failed).
+            var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+            var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
             try
             {
-                // A driver that takes over mid-launch (this silo died) must know a launcher is still on its way.
-                (record with { LauncherPid = process.Id }).Write(paths.InstanceFile);
-                return await AwaitDaemonAsync(vm, process, paths, cancellationToken).ConfigureAwait(false);
+                await Task.WhenAll(stdout, stderr, process.WaitForExitAsync(cancellationToken)).WaitAsync(_options.LaunchTimeout, cancellationToken).ConfigureAwait(false);
             }
-            finally
+            catch (TimeoutException)
             {
-                // Daemonizing leaves QEMU's intermediate process (and, when the start failed, the daemon itself) as
-                // zombies re-parented to us, the subreaper; nobody else would ever collect them.
-                ReapLeftovers();
+                process.Kill(entireProcessTree: true);
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': the QEMU launcher did not start within {_options.LaunchTimeout.TotalSeconds:0} s");
             }
+
+            var output = (await stdout.ConfigureAwait(false)).Trim();
+            var errors = (await stderr.ConfigureAwait(false)).Trim();
+            if (!int.TryParse(output.Split('\n')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': the QEMU launcher failed (exit code {process.ExitCode}): {Quote(errors)}");
+            }
+
+            // A driver that takes over mid-launch (this silo died) must know a launch is on its way.
+            (record with { LauncherPid = pid }).Write(paths.InstanceFile);
+            if (errors.Length > 0)
+            {
+                await Processes.KillAndReapAsync(pid, _options.QuitTimeout).ConfigureAwait(false);
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': the QEMU launcher failed: {Quote(errors)}");
+            }
+
+            return pid;
         }
     }
 
-    private async Task<int> AwaitDaemonAsync(string vm, Process process, VmPaths paths, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits until QEMU serves its QMP socket (it then initialised its devices and opened every file it was given), or
+    /// until it exits, which is reported with the end of its <c>qemu.log</c>.
+    /// </summary>
+    private async Task AwaitMonitorSocketAsync(string vm, int pid, VmPaths paths, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
-        // The parent exits once the daemon is initialised; the daemon then points its stdio at /dev/null, closing our pipes.
-        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        while (!File.Exists(paths.QmpSocket))
+        {
+            if (!Processes.IsAlive(pid))
+            {
+                var how = await Processes.ReapAsync(pid, ExitPollInterval * 20).ConfigureAwait(false);
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU exited ({how ?? "ended"}) before its monitor came up{QemuLogTail(paths)}");
+            }
+
+            if (DateTimeOffset.UtcNow > deadline)
+            {
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU did not initialise within {_options.LaunchTimeout.TotalSeconds:0} s{QemuLogTail(paths)}");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(5), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The end of QEMU's own log, to explain a failed start (": …"), or nothing.</summary>
+    private static string QemuLogTail(VmPaths paths)
+    {
         try
         {
-            await process.WaitForExitAsync(cancellationToken).WaitAsync(_options.LaunchTimeout, cancellationToken).ConfigureAwait(false);
+            using var log = FileSystem.OpenNoFollow(paths.QemuLog);
+            using var stream = new FileStream(log, FileAccess.Read);
+            var length = stream.Length;
+            stream.Seek(Math.Max(0, length - QemuLogQuote), SeekOrigin.Begin);
+            using var reader = new StreamReader(stream);
+            var text = reader.ReadToEnd().Trim();
+            return text.Length == 0 ? "" : ": " + text;
         }
-        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or SystemCallException)
         {
-            // The daemon may already have written its pid file; never leave it running uncontrolled.
-            process.Kill(entireProcessTree: true);
-            if (ReadPid(paths.PidFile) is { } daemon && IsProcessOf(daemon, paths))
-            {
-                await Processes.KillAndReapAsync(daemon, _options.QuitTimeout).ConfigureAwait(false);
-            }
-
-            await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-            if (ex is OperationCanceledException)
-            {
-                throw;
-            }
-
-            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU did not initialise within {_options.LaunchTimeout.TotalSeconds:0} s");
+            return "";
         }
-
-        var errors = (await stderr.ConfigureAwait(false) + await stdout.ConfigureAwait(false)).Trim();
-        if (process.ExitCode != 0)
-        {
-            var message = errors.Length > 800 ? errors[..800] + "…" : errors;
-            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU exited with code {process.ExitCode}: {message}");
-        }
-
-        return ReadPid(paths.PidFile) ?? throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU daemonized but wrote no pid file");
     }
+
+    /// <summary>QEMU's log grows only with its warnings; one that passed its limit is cut back (it is opened to append).</summary>
+    internal static void KeepQemuLogBounded(VmPaths paths)
+    {
+        try
+        {
+            if (new FileInfo(paths.QemuLog) is { Exists: true, LinkTarget: null } file && file.Length > QemuLogLimit)
+            {
+                File.WriteAllText(paths.QemuLog, "");
+            }
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static string Quote(string text) => text.Length > 800 ? text[..800] + "…" : text;
+
+    /// <summary>A uid no process runs as and no VM directory is owned by (<see cref="VmUids"/>).</summary>
+    private int AllocateUid(Guid instanceId)
+    {
+        var taken = VmUids.OfRunningProcesses();
+        foreach (var folder in new[] { "vms", "run" })
+        {
+            foreach (var directory in Directory.EnumerateDirectories(Path.Combine(_options.DataDirectory, folder)))
+            {
+                if (Ownership.Of(directory) is { } owner)
+                {
+                    taken.Add(owner.Uid);
+                }
+            }
+        }
+
+        return VmUids.Allocate(instanceId, _options.VmUidBase, _options.VmUidCount, taken.Contains);
+    }
+
+    /// <summary>
+    /// Hands the VM what its QEMU must open, and only that: its directory and socket directory (0700), its disks
+    /// (0600) and its taps. Done as the last step before the start, when no process of the new uid exists yet.
+    /// </summary>
+    private void GiveToVm(VmPaths paths, int uid, LaunchSpec spec)
+    {
+        Ownership.Set(paths.Directory, uid, _gid, OwnerOnly);
+        Ownership.Set(paths.RunDirectory, uid, _gid, OwnerOnly);
+
+        // The log is the launcher's (root's) file, created anew so no link an earlier process left can redirect it.
+        FileSystem.CreateExclusive(paths.QemuLog);
+        foreach (var disk in spec.Disks)
+        {
+            GiveDisk(disk, uid);
+        }
+
+        foreach (var nic in spec.Nics)
+        {
+            TapOwner.Give(nic.Tap, uid, _options.NetworkNamespace);
+        }
+    }
+
+    private void GiveDisk(DiskSpec disk, int uid) =>
+        Ownership.Set(disk.Path, uid, _gid, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+    /// <summary>A disk given back to root once no process of the VM holds it.</summary>
+    private void TakeDiskBack(DiskSpec disk)
+    {
+        if (Ownership.Of(disk.Path) is { Uid: >= 1 } owner && owner.Uid >= _options.VmUidBase && owner.Uid - _options.VmUidBase < _options.VmUidCount)
+        {
+            Ownership.Set(disk.Path, 0, 0, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+    }
+
+    /// <summary>The files of a launch must be plain files in allowed places (<see cref="Ownership.EnsurePlainFile"/>).</summary>
+    private void EnsureAllowedFiles(LaunchSpec spec, GuestImage image)
+    {
+        foreach (var disk in spec.Disks)
+        {
+            EnsureAllowedDisk(disk);
+        }
+
+        foreach (var file in new[] { image.Disk, image.Kernel, image.Initrd }.OfType<string>())
+        {
+            if (!Path.GetFullPath(file).StartsWith(_options.ImagesDirectory + "/", StringComparison.Ordinal))
+            {
+                throw new HypervisorException(HypervisorErrorKind.InvalidRequest, $"image '{image.Name}': '{file}' is outside the images directory");
+            }
+        }
+    }
+
+    private void EnsureAllowedDisk(DiskSpec disk)
+    {
+        disk.EnsureValid();
+        Ownership.EnsurePlainFile(disk.Path, $"disk {disk.Slot}", [.. new[] { "vms", "run", SnapshotsFolder }.Select(f => Path.Combine(_options.DataDirectory, f))]);
+    }
+
+    /// <summary>The VM's cgroup limits: its vCPUs, its RAM plus QEMU's overhead (<see cref="QemuMemoryOverhead"/>), bounded tasks.</summary>
+    private CgroupLimits Limits(LaunchSpec spec) =>
+        new(spec.VCpus, _options.MemoryLimitMiBForTests ?? spec.MemoryMiB + QemuMemoryOverhead.MiB(spec.VCpus, spec.MemoryMiB), _options.PidsLimit);
 
     /// <summary>Whether <paramref name="pid"/> is a QEMU started for these paths (its command line names the pid file).</summary>
     private static bool IsProcessOf(int pid, VmPaths paths) => Processes.Arguments(pid).Contains(paths.PidFile);

@@ -111,7 +111,8 @@ public sealed class QemuCommandLineTests
         var args = Build(paths: paths);
 
         Assert.Equal("/srv/fabric/vms/web-1/qemu.pid", ValueOf(args, "-pidfile"));
-        Assert.Contains("-daemonize", args);
+        Assert.DoesNotContain("-daemonize", args);
+        Assert.Equal("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny", ValueOf(args, "-sandbox"));
 
         var chardevs = ValuesOf(args, "-chardev").Select(QemuOption.Parse).ToDictionary(c => c["id"]);
         Assert.Equal(["console", "qmp"], chardevs.Keys.Order());

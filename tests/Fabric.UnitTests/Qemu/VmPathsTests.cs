@@ -17,8 +17,10 @@ public sealed class VmPathsTests
         Assert.Equal("/srv/fabric/vms/web-1/qemu.pid", paths.PidFile);
         Assert.Equal("/srv/fabric/vms/web-1/console.log", paths.ConsoleLog);
         Assert.Equal("/srv/fabric/vms/web-1/instance.json", paths.InstanceFile);
-        Assert.Matches("^/srv/fabric/run/[0-9a-f]{12}\\.qmp$", paths.QmpSocket);
-        Assert.Equal(paths.QmpSocket[..^".qmp".Length] + ".con", paths.ConsoleSocket);
+        Assert.Matches("^/srv/fabric/run/[0-9a-f]{12}/qmp$", paths.QmpSocket);
+        Assert.Equal(paths.RunDirectory + "/con", paths.ConsoleSocket);
+        Assert.Equal(paths.RunDirectory + "/mig", paths.MigrationSocket);
+        Assert.Equal("/srv/fabric/vms/web-1/qemu.log", paths.QemuLog);
     }
 
     [Fact]
