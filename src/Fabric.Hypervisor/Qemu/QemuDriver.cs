@@ -437,6 +437,11 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
                 File.Delete(file);
             }
 
+            if (Directory.Exists(paths.RunDirectory))
+            {
+                Directory.Delete(paths.RunDirectory, recursive: true);
+            }
+
             if (createdDirectory)
             {
                 Directory.Delete(paths.Directory, recursive: true);

@@ -31,6 +31,12 @@ internal sealed class QemuSandbox : IAsyncDisposable
     /// <summary>The log of every driver of this sandbox.</summary>
     public CapturingLogger<QemuDriver> Logger { get; }
 
+    /// <summary>
+    /// QEMU 7.2's background-snapshot needs userfaultfd, which an unprivileged process (every confined QEMU) gets only
+    /// where <c>vm.unprivileged_userfaultfd</c> is 1; elsewhere the driver falls back to a pre-copy (docs/confinement.md).
+    /// </summary>
+    public static bool UnprivilegedUserfaultfd => File.ReadAllText("/proc/sys/vm/unprivileged_userfaultfd").Trim() == "1";
+
     public static LaunchSpec Tiny(string vm) => new(vm, Epoch: 1, Guid.NewGuid(), VCpus: 1, MemoryMiB: 16, Image: TestGuestImages.Tiny);
 
     public static LaunchSpec Linux(string vm) => new(vm, Epoch: 1, Guid.NewGuid(), VCpus: 1, MemoryMiB: 256, Image: TestGuestImages.Linux);
