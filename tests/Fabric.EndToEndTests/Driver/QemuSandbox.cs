@@ -80,6 +80,8 @@ internal sealed class QemuSandbox : IAsyncDisposable
             await Processes.KillAndReapAsync(pid, KillPatience);
         }
 
+        ProcessSweep.RemoveCgroups(DataDirectory, hostsBelow: false);
+
         try
         {
             Directory.Delete(DataDirectory, recursive: true);

@@ -1,0 +1,128 @@
+using System.Text.Json.Nodes;
+using Fabric.EndToEndTests.Driver;
+using Fabric.Hypervisor;
+using Fabric.Hypervisor.Confinement;
+using Xunit.Abstractions;
+
+namespace Fabric.EndToEndTests.Confinement;
+
+/// <summary>What confinement gives every QEMU (docs/confinement.md), checked on real processes from the outside.</summary>
+public sealed class ConfinedQemuTests(ITestOutputHelper output) : QemuDriverTest(output)
+{
+    private const string Vm = "conf-1";
+
+    [Fact]
+    public async Task Launch_RunsQemuAsItsOwnUid_InGroupFabricQemu_Sandboxed_AndInItsCgroup()
+    {
+        var host = await StartDriverAsync();
+        var spec = QemuSandbox.Tiny(Vm);
+        var pid = await host.LaunchAsync(spec);
+
+        var status = Status(pid);
+        var uid = int.Parse(status["Uid"].Split('\t')[0]);
+        Output.WriteLine($"uid {status["Uid"]}, gid {status["Gid"]}, groups '{status["Groups"]}', seccomp {status["Seccomp"]}, threads {status["Threads"]}");
+        Assert.NotEqual(0, uid);
+        Assert.All(status["Uid"].Split('\t'), u => Assert.Equal(uid, int.Parse(u)));
+        Assert.Equal(uid, RecordedUid());
+        Assert.All(status["Gid"].Split('\t'), g => Assert.Equal(QemuGroup.Resolve(), int.Parse(g)));
+        Assert.Equal("", status["Groups"].Trim());
+        Assert.Equal("2", status["Seccomp"]);
+        Assert.Equal("1", status["NoNewPrivs"]);
+        Assert.Equal("0000000000000000", status["CapBnd"]);
+
+        var memory = File.ReadLines($"/proc/{pid}/cgroup").Single(l => l.Split(':')[1].Split(',').Contains("memory") || l.StartsWith("0::", StringComparison.Ordinal)).Split(':')[2];
+        var cgroup = VmCgroup.Existing(memory.TrimStart('/'));
+        Assert.Equal($"fabric/{Path.GetFileName(Sandbox.DataDirectory)}/{Vm}-{spec.InstanceId.ToString("N")[..8]}", cgroup.Relative);
+        Assert.Equal((spec.MemoryMiB + QemuMemoryOverheadMiB(spec)) << 20, cgroup.MemoryLimitBytes);
+        if (!cgroup.Unified)
+        {
+            Assert.Equal("100000", Read($"/sys/fs/cgroup/cpu/{cgroup.Relative}/cpu.cfs_period_us"));
+            Assert.Equal("100000", Read($"/sys/fs/cgroup/cpu/{cgroup.Relative}/cpu.cfs_quota_us"));
+            Assert.Equal("256", Read($"/sys/fs/cgroup/pids/{cgroup.Relative}/pids.max"));
+            Output.WriteLine($"pids.current {Read($"/sys/fs/cgroup/pids/{cgroup.Relative}/pids.current")}, memory.usage {cgroup.MemoryUsageBytes >> 20} MiB of {cgroup.MemoryLimitBytes >> 20} MiB");
+        }
+
+        await host.StopAsync(Vm, QemuSandbox.Force);
+        await host.EndedAsync(Vm, ProcessEnd);
+        await WaitUntilAsync(() => !cgroup.Exists, "the cgroup was removed with the process");
+    }
+
+    [Fact]
+    public async Task Qemu_CannotOpenAFileOutsideItsOwn()
+    {
+        var host = await StartDriverAsync();
+        await host.LaunchAsync(QemuSandbox.Tiny(Vm));
+        var foreign = Path.Combine(Sandbox.DataDirectory, "foreign.raw");
+        await File.WriteAllBytesAsync(foreign, new byte[1 << 20]);
+
+        foreach (var path in new[] { foreign, Path.Combine(Sandbox.DataDirectory, "vms", Vm, "instance.json") + "/../../../driver.lock", "/root/.bashrc" })
+        {
+            var error = await Assert.ThrowsAsync<HypervisorException>(() => host.Driver.QmpForTestsAsync(Vm, "blockdev-add", new JsonObject
+            {
+                ["node-name"] = "probe",
+                ["driver"] = "file",
+                ["filename"] = path,
+            }));
+            Output.WriteLine($"{path}: {error.Message}");
+            Assert.Contains("Permission denied", error.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Launch_WithADiskPathThatLeavesItsPlace_IsRefusedBeforeQemuStarts()
+    {
+        var host = await StartDriverAsync();
+        var real = Path.Combine(Sandbox.DataDirectory, "real.raw");
+        await File.WriteAllBytesAsync(real, new byte[1 << 20]);
+        var link = Path.Combine(Sandbox.DataDirectory, "link.raw");
+        File.CreateSymbolicLink(link, "/etc/shadow");
+
+        foreach (var path in new[] { link, Path.Combine(Sandbox.DataDirectory, "sub", "..", "real.raw"), Path.Combine(Sandbox.DataDirectory, "vms", "other", "disk.raw") })
+        {
+            var spec = QemuSandbox.Tiny(Vm) with { Disks = [new DiskSpec(0, path, "raw", "d0")] };
+            var error = await Assert.ThrowsAsync<HypervisorException>(() => host.Driver.LaunchAsync(spec, CancellationToken.None));
+            Output.WriteLine(error.Message);
+            Assert.Equal(HypervisorErrorKind.InvalidRequest, error.Kind);
+            Assert.Contains("refused before QEMU could open it", error.Message, StringComparison.Ordinal);
+            Assert.Empty(Sandbox.ProcessesUsingDirectory());
+        }
+
+        Assert.Equal(0, Ownership.Of("/etc/shadow")?.Uid);
+    }
+
+    [Fact]
+    public async Task AGuestThatOutgrowsItsCgroup_IsOomKilled_AndTheExitSaysSo()
+    {
+        // The test-only limit sits well below RAM plus overhead, so the guest walking its memory passes it.
+        var host = await StartDriverAsync(o => o.MemoryLimitMiBForTests = 96);
+        await host.LaunchAsync(QemuSandbox.Memwalk(Vm, 256));
+
+        var ended = await host.EndedAsync(Vm, TimeSpan.FromSeconds(60));
+        Output.WriteLine(ended.Status.Reason);
+        Assert.Equal(ProcessPower.Crashed, ended.Status.Power);
+        Assert.Equal("QEMU was killed by the out-of-memory limit of its cgroup (96 MiB)", ended.Status.Reason);
+    }
+
+    private static long QemuMemoryOverheadMiB(LaunchSpec spec) => Fabric.Hypervisor.Qemu.QemuMemoryOverhead.MiB(spec.VCpus, spec.MemoryMiB);
+
+    private int RecordedUid()
+    {
+        var record = JsonNode.Parse(File.ReadAllText(Path.Combine(Sandbox.DataDirectory, "vms", Vm, "instance.json")))!;
+        return record["uid"]!.GetValue<int>();
+    }
+
+    private static Dictionary<string, string> Status(int pid) =>
+        File.ReadLines($"/proc/{pid}/status").Select(l => l.Split(':', 2)).ToDictionary(p => p[0], p => p[1].Trim());
+
+    private static string Read(string path) => File.ReadAllText(path).Trim();
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        for (var attempt = 0; attempt < 100 && !condition(); attempt++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(condition(), what);
+    }
+}
