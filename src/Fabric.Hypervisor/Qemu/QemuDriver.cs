@@ -22,11 +22,13 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     /// <summary>What a QEMU process is called even when started through a wrapper that execs it.</summary>
     private const string DefaultQemuCommand = "qemu-system-x86_64";
 
-    /// <summary>How much of <c>qemu.log</c> a failed start quotes, and the most it may grow to before it is cut back.</summary>
+    /// <summary>How much of <c>qemu.log</c> a failed start quotes.</summary>
     private const int QemuLogQuote = 2000;
-    private const long QemuLogLimit = 1 << 20;
 
     private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    /// <summary><c>vms/&lt;vm&gt;/</c>: root's (0710, group fabric-qemu), so a QEMU may reach its console log but change no entry.</summary>
+    private const UnixFileMode VmDirectoryMode = OwnerOnly | UnixFileMode.GroupExecute;
     private static readonly TimeSpan LogCatchUp = TimeSpan.FromMilliseconds(2);
     private static readonly TimeSpan ExitPollInterval = TimeSpan.FromMilliseconds(50);
 
@@ -85,6 +87,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             CgroupHost = options.CgroupHost.Length > 0 ? options.CgroupHost : Path.GetFileName(dataDirectory),
             NetworkNamespace = options.NetworkNamespace,
             MemoryLimitMiBForTests = options.MemoryLimitMiBForTests,
+            DiskRoots = [.. options.DiskRoots.Select(root => Path.GetFullPath(root).TrimEnd('/'))],
             Accelerator = options.Accelerator,
             LaunchTimeout = options.LaunchTimeout,
             QmpTimeout = options.QmpTimeout,
@@ -115,6 +118,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             }
 
             LogImages(logger, images.Count, images.Keys);
+            GiveImagesToGroup(images.Values, options.ImagesDirectory, gid);
             Processes.BecomeSubreaper();
 
             var facts = new HostFacts(Environment.ProcessorCount, ReadMemoryMiB(), accelerator.Name, accelerator.Reason, version);
@@ -196,7 +200,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         // A process of an earlier driver that nobody re-attached: launching over it would unlink its sockets and
         // leave a guest running that nothing can control.
         if (existing is null && InstanceRecord.TryRead(paths.InstanceFile) is { Exit: null } earlier
-            && ReadPid(paths.PidFile) is { } orphan && Processes.IsAlive(orphan) && IsOurProcess(orphan, earlier))
+            && PidOf(earlier, paths) is { } orphan && Processes.IsAlive(orphan) && IsOurProcess(orphan, earlier))
         {
             throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{spec.Vm}' already has a running process (pid {orphan}) that this driver has not attached; call AttachAllAsync first");
         }
@@ -206,8 +210,12 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         EnsureAllowedFiles(spec, image);
         var createdDirectory = !Directory.Exists(paths.Directory);
         var previous = createdDirectory ? null : InstanceRecord.TryRead(paths.InstanceFile);
+
+        // root's directory before anything is written in it (one an older driver gave to a VM's uid is taken back):
+        // QEMU may pass through it to its console log, never create, rename or delete an entry in it.
         Directory.CreateDirectory(paths.Directory);
-        foreach (var stale in new[] { paths.PidFile, paths.QemuLog })
+        Ownership.Set(paths.Directory, 0, _gid, VmDirectoryMode);
+        foreach (var stale in new[] { paths.QemuLog, Path.Combine(paths.Directory, "qemu.pid") })
         {
             File.Delete(stale);
         }
@@ -219,11 +227,11 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         }
 
         Directory.CreateDirectory(paths.RunDirectory);
-
-        // QEMU appends to its console log (so that the driver can rotate it): a new process needs a new one.
-        (existing?.ConsoleLog ?? ConsoleLogOf(spec.Vm, paths)).StartFresh();
-
         var uid = AllocateUid(spec.InstanceId);
+
+        // QEMU appends to its console log (so that the driver can rotate it): a new process needs a new one, its own.
+        (existing?.ConsoleLog ?? ConsoleLogOf(spec.Vm, paths)).StartFresh(uid, _gid);
+
         var cgroup = VmCgroup.For(_options.CgroupHost, spec.Vm, spec.InstanceId);
         var arguments = QemuCommandLine.Build(spec, image, _accelerator, paths);
         var record = new InstanceRecord(spec.Vm, spec.Epoch, spec.InstanceId, DateTimeOffset.UtcNow, arguments, Exit: null, Uid: uid, Cgroup: cgroup.Relative);
@@ -235,7 +243,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         QemuVm vm;
         try
         {
-            GiveToVm(paths, uid, spec);
+            GiveLaunchFilesToVm(paths, uid, spec);
             cgroup.Create(Limits(spec));
             var pid = await StartConfinedAsync(record, paths, cgroup, cancellationToken).ConfigureAwait(false);
             try
@@ -474,7 +482,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
 
         await AwaitLaunchInFlightAsync(record, paths, cancellationToken).ConfigureAwait(false);
 
-        if (ReadPid(paths.PidFile) is { } pid && Processes.IsAlive(pid) && IsOurProcess(pid, record))
+        if (PidOf(record, paths) is { } pid && Processes.IsAlive(pid) && IsOurProcess(pid, record))
         {
             try
             {
@@ -547,7 +555,9 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             return new ExitRecord(ProcessPower.Crashed, $"QEMU was killed by the out-of-memory limit of its cgroup{limit} while no host agent was attached", now);
         }
 
-        if (ReadPid(paths.PidFile) is not { } pid)
+        // The pid file is QEMU's (in its run directory): only whether it is still there is used, and only for the
+        // VM's own exit reason; the pid is the one the launcher reported, recorded by the driver.
+        if (FileSystem.Lstat(paths.PidFile) is null || PidOf(record, paths) is not { } pid)
         {
             return new ExitRecord(ProcessPower.ShutDown, "QEMU shut down while no host agent was attached (its pid file is gone)", now);
         }
@@ -557,8 +567,9 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             return new ExitRecord(ProcessPower.Crashed, $"QEMU exited while no host agent was attached (pid {pid} now belongs to another process)", now);
         }
 
-        // If it was our child (this process was its subreaper), collect the zombie and learn how it died.
-        var how = await Processes.ReapAsync(pid, TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        // If it was our child (this process was its subreaper), collect the zombie and learn how it died. The pid is the
+        // launcher's report (root's record), never the pid file's content: a QEMU cannot make the driver reap another's child.
+        var how = record.LauncherPid == pid ? await Processes.ReapAsync(pid, TimeSpan.FromSeconds(2)).ConfigureAwait(false) : null;
         return new ExitRecord(ProcessPower.Crashed, $"QEMU pid {pid} exited while no host agent was attached ({how ?? "killed or crashed"})", now);
     }
 
@@ -679,18 +690,15 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         }
     }
 
-    /// <summary>QEMU's log grows only with its warnings; one that passed its limit is cut back (it is opened to append).</summary>
-    internal static void KeepQemuLogBounded(VmPaths paths)
+    /// <summary>Guest image files: root's, readable by group fabric-qemu (every VM's QEMU) and nobody else (0640).</summary>
+    private static void GiveImagesToGroup(IEnumerable<GuestImage> images, string imagesDirectory, int gid)
     {
-        try
+        foreach (var file in images.SelectMany(image => new[] { image.Disk, image.Kernel, image.Initrd }).OfType<string>().Select(Path.GetFullPath).Distinct(StringComparer.Ordinal))
         {
-            if (new FileInfo(paths.QemuLog) is { Exists: true, LinkTarget: null } file && file.Length > QemuLogLimit)
+            if (file.StartsWith(imagesDirectory + "/", StringComparison.Ordinal) && FileSystem.Lstat(file) is { Kind: FileKind.Regular })
             {
-                File.WriteAllText(paths.QemuLog, "");
+                Ownership.Set(file, 0, gid, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
             }
-        }
-        catch (IOException)
-        {
         }
     }
 
@@ -715,12 +723,28 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     }
 
     /// <summary>
-    /// Hands the VM what its QEMU must open, and only that: its directory and socket directory (0700), its disks
-    /// (0600) and its taps. Done as the last step before the start, when no process of the new uid exists yet.
+    /// For what a running VM's QEMU must open beyond its launch (e.g. a migration's TLS files, copied into a directory
+    /// root made): gives <paramref name="path"/> itself (never a symlink's target) to the VM's uid and group
+    /// fabric-qemu with <paramref name="mode"/>.
     /// </summary>
-    private void GiveToVm(VmPaths paths, int uid, LaunchSpec spec)
+    internal void GiveToVm(string vm, string path, UnixFileMode mode)
     {
-        Ownership.Set(paths.Directory, uid, _gid, OwnerOnly);
+        var qemu = Require(vm);
+        if (qemu.Uid is not { } uid || !qemu.Status.IsAlive)
+        {
+            throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{vm}' has no running confined process to give '{path}' to");
+        }
+
+        Ownership.Set(path, uid, _gid, mode);
+    }
+
+    /// <summary>
+    /// Hands the VM what its QEMU must open, and only that: its socket directory (0700; the VM directory stays root's,
+    /// its console log was made the VM's by <see cref="ConsoleLog.StartFresh"/>), its disks (0600) and its taps. Done as
+    /// the last step before the start, when no process of the new uid exists yet.
+    /// </summary>
+    private void GiveLaunchFilesToVm(VmPaths paths, int uid, LaunchSpec spec)
+    {
         Ownership.Set(paths.RunDirectory, uid, _gid, OwnerOnly);
 
         // The log is the launcher's (root's) file, created anew so no link an earlier process left can redirect it.
@@ -765,9 +789,20 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         }
     }
 
+    /// <summary>
+    /// A disk must lie directly in the <c>volumes/</c> folder of a storage pool of this host (<see cref="Volumes.VolumeStore.IsVolumeFolder"/>)
+    /// or in one of <see cref="QemuDriverOptions.DiskRoots"/>, and be a plain file there: the file is given to the VM's uid.
+    /// </summary>
     private void EnsureAllowedDisk(DiskSpec disk)
     {
         disk.EnsureValid();
+        var folder = Path.GetDirectoryName(disk.Path);
+        if (!Path.IsPathFullyQualified(disk.Path) || folder is null || !(_volumes.IsVolumeFolder(folder) || _options.DiskRoots.Contains(folder, StringComparer.Ordinal)))
+        {
+            throw new HypervisorException(HypervisorErrorKind.InvalidRequest,
+                $"disk {disk.Slot} '{disk.Path}' is not in the volumes folder of a storage pool of this host: refused before QEMU could open it");
+        }
+
         Ownership.EnsurePlainFile(disk.Path, $"disk {disk.Slot}", [.. new[] { "vms", "run", SnapshotsFolder }.Select(f => Path.Combine(_options.DataDirectory, f))]);
     }
 
@@ -782,11 +817,27 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     private void ReapLeftovers() =>
         Processes.ReapZombieChildren([Path.GetFileName(_options.QemuBinary), DefaultQemuCommand], QemuVm.WatchedPids);
 
+    /// <summary>
+    /// The pid of a record's process: the one its launcher reported (root's record); for a record without one (the
+    /// driver died before writing it), QEMU's pid file — untrusted, so read without following a symlink, at most a few
+    /// bytes, and only used behind <see cref="IsOurProcess"/>.
+    /// </summary>
+    private static int? PidOf(InstanceRecord record, VmPaths paths) => record.LauncherPid ?? ReadPid(paths.PidFile);
+
     private static int? ReadPid(string pidFile)
     {
         try
         {
-            return File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+            using var handle = FileSystem.OpenNoFollow(pidFile);
+            if (FileSystem.Fstat(handle, pidFile).Kind != FileKind.Regular)
+            {
+                return null;
+            }
+
+            var buffer = new byte[16];
+            var count = RandomAccess.Read(handle, buffer, 0);
+            var text = System.Text.Encoding.ASCII.GetString(buffer, 0, count).Trim();
+            return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid > 1 ? pid : null;
         }
         catch (IOException)
         {

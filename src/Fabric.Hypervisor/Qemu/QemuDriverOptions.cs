@@ -49,6 +49,12 @@ public sealed class QemuDriverOptions
     /// </summary>
     public long ConsoleLogLimitBytes { get; set; } = 16 * 1024 * 1024;
 
+    /// <summary>
+    /// Folders, besides the <c>volumes/</c> folders of the storage pools this driver prepared, that VM disks may lie in
+    /// (directly): for tests and tools that make disk files themselves. A disk anywhere else is refused.
+    /// </summary>
+    public IReadOnlyList<string> DiskRoots { get; set; } = [];
+
     /// <summary>For tests: a cgroup memory limit below RAM plus overhead, to see the out-of-memory killer at work.</summary>
     internal long? MemoryLimitMiBForTests { get; set; }
 }

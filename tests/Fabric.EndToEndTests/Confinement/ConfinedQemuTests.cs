@@ -73,12 +73,12 @@ public sealed class ConfinedQemuTests(ITestOutputHelper output) : QemuDriverTest
     public async Task Launch_WithADiskPathThatLeavesItsPlace_IsRefusedBeforeQemuStarts()
     {
         var host = await StartDriverAsync();
-        var real = Path.Combine(Sandbox.DataDirectory, "real.raw");
+        var real = Path.Combine(Sandbox.DisksDirectory, "real.raw");
         await File.WriteAllBytesAsync(real, new byte[1 << 20]);
-        var link = Path.Combine(Sandbox.DataDirectory, "link.raw");
+        var link = Path.Combine(Sandbox.DisksDirectory, "link.raw");
         File.CreateSymbolicLink(link, "/etc/shadow");
 
-        foreach (var path in new[] { link, Path.Combine(Sandbox.DataDirectory, "sub", "..", "real.raw"), Path.Combine(Sandbox.DataDirectory, "vms", "other", "disk.raw") })
+        foreach (var path in new[] { link, Path.Combine(Sandbox.DisksDirectory, "sub", "..", "real.raw"), Path.Combine(Sandbox.DataDirectory, "vms", "other", "disk.raw") })
         {
             var spec = QemuSandbox.Tiny(Vm) with { Disks = [new DiskSpec(0, path, "raw", "d0")] };
             var error = await Assert.ThrowsAsync<HypervisorException>(() => host.Driver.LaunchAsync(spec, CancellationToken.None));
@@ -89,6 +89,65 @@ public sealed class ConfinedQemuTests(ITestOutputHelper output) : QemuDriverTest
         }
 
         Assert.Equal(0, Ownership.Of("/etc/shadow")?.Uid);
+    }
+
+    [Fact]
+    public async Task Launch_WithADiskOutsideEveryPool_IsRefusedBeforeAnyChown()
+    {
+        var host = await StartDriverAsync();
+        var elsewhere = Path.Combine(Sandbox.DataDirectory, "elsewhere");
+        Directory.CreateDirectory(elsewhere);
+        var plain = Path.Combine(elsewhere, "plain.raw");
+        await File.WriteAllBytesAsync(plain, new byte[1 << 20]);
+
+        foreach (var path in new[] { "/etc/shadow", plain })
+        {
+            var before = Ownership.Of(path);
+            var spec = QemuSandbox.Tiny(Vm) with { Disks = [new DiskSpec(3, path, "raw", "d3")] };
+            var error = await Assert.ThrowsAsync<HypervisorException>(() => host.Driver.LaunchAsync(spec, CancellationToken.None));
+            Output.WriteLine(error.Message);
+            Assert.Equal(HypervisorErrorKind.InvalidRequest, error.Kind);
+            Assert.Contains($"disk 3 '{path}' is not in the volumes folder of a storage pool of this host", error.Message, StringComparison.Ordinal);
+            Assert.Equal(before, Ownership.Of(path));
+            Assert.Empty(Sandbox.ProcessesUsingDirectory());
+            Assert.False(Directory.Exists(Path.Combine(Sandbox.DataDirectory, "vms", Vm)));
+        }
+    }
+
+    [Fact]
+    public async Task TheVmDirectoryIsRoots_OnlyTheConsoleLogIsTheVms_AndQemuWritesItsPidFileInItsRunDirectory()
+    {
+        var host = await StartDriverAsync();
+        await host.LaunchAsync(QemuSandbox.Tiny(Vm));
+        var uid = RecordedUid();
+        var gid = QemuGroup.Resolve();
+        var directory = Path.Combine(Sandbox.DataDirectory, "vms", Vm);
+        Assert.Equal((0, gid, (UnixFileMode)Convert.ToInt32("710", 8)), Ownership.Of(directory));
+        foreach (var record in new[] { "instance.json", "disks.json", "nics.json", "qemu.log" })
+        {
+            Assert.Equal((0, 0, UnixFileMode.UserRead | UnixFileMode.UserWrite), Ownership.Of(Path.Combine(directory, record)));
+        }
+
+        Assert.Equal((uid, gid, UnixFileMode.UserRead | UnixFileMode.UserWrite), Ownership.Of(Path.Combine(directory, "console.log")));
+        Assert.False(File.Exists(Path.Combine(directory, "qemu.pid")));
+        var runDirectory = Path.GetDirectoryName(Directory.EnumerateFiles(Path.Combine(Sandbox.DataDirectory, "run"), "qemu.pid", SearchOption.AllDirectories).Single())!;
+        Assert.Equal(uid, Ownership.Of(runDirectory)?.Uid);
+        Assert.Equal(uid, Ownership.Of(Path.Combine(runDirectory, "qemu.pid"))?.Uid);
+
+        // QEMU cannot create anything in the VM's directory, however it tries.
+        var error = await Assert.ThrowsAsync<HypervisorException>(() => host.Driver.QmpForTestsAsync(Vm, "pmemsave", new JsonObject
+        {
+            ["val"] = 0,
+            ["size"] = 4096,
+            ["filename"] = Path.Combine(directory, "disks.json"),
+        }));
+        Output.WriteLine(error.Message);
+        Assert.Contains("Permission denied", error.Message, StringComparison.Ordinal);
+
+        // A clean quit removes the pid file (QEMU may write its run directory).
+        await host.StopAsync(Vm, QemuSandbox.Graceful(TimeSpan.FromSeconds(1)));
+        await host.EndedAsync(Vm, ProcessEnd);
+        Assert.False(File.Exists(Path.Combine(runDirectory, "qemu.pid")));
     }
 
     [Fact]

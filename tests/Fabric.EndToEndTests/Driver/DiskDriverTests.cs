@@ -324,7 +324,7 @@ public sealed class DiskDriverTests(ITestOutputHelper output) : QemuDriverTest(o
 
     private async Task<string> CreateVolumeAsync(string name, long sizeBytes, string format = "qcow2")
     {
-        var path = Path.Combine(Sandbox.DataDirectory, $"{name}.{format}");
+        var path = Path.Combine(Sandbox.DisksDirectory, $"{name}.{format}");
         Assert.Equal(0, await RunAsync("qemu-img", "create", "-q", "-f", format, path, sizeBytes.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         return path;
     }

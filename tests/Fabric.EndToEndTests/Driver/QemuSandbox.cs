@@ -23,10 +23,15 @@ internal sealed class QemuSandbox : IAsyncDisposable
         _output = output;
         DataDirectory = Path.Combine("/tmp", $"{TestDirectories.Prefix}e2e-{Guid.NewGuid().ToString("N")[..8]}");
         Directory.CreateDirectory(DataDirectory);
+        DisksDirectory = Path.Combine(DataDirectory, "disks");
+        Directory.CreateDirectory(DisksDirectory);
         Logger = new CapturingLogger<QemuDriver>(output);
     }
 
     public string DataDirectory { get; }
+
+    /// <summary>Where tests make disk files: the drivers of this sandbox take disks from there (<see cref="QemuDriverOptions.DiskRoots"/>), as from a pool.</summary>
+    public string DisksDirectory { get; }
 
     /// <summary>The log of every driver of this sandbox.</summary>
     public CapturingLogger<QemuDriver> Logger { get; }
@@ -49,7 +54,7 @@ internal sealed class QemuSandbox : IAsyncDisposable
 
     public async Task<QemuDriver> CreateDriverAsync(Action<QemuDriverOptions>? configure = null)
     {
-        var options = new QemuDriverOptions { DataDirectory = DataDirectory, ImagesDirectory = TestGuestImages.Directory };
+        var options = new QemuDriverOptions { DataDirectory = DataDirectory, ImagesDirectory = TestGuestImages.Directory, DiskRoots = [DisksDirectory] };
         configure?.Invoke(options);
         var driver = await QemuDriver.CreateAsync(options, Logger, CancellationToken.None);
         _drivers.Add(driver);
