@@ -145,6 +145,7 @@ static HostDriverFactory CreateDriverFactory(SiloSettings settings) => settings.
             Accelerator = settings.Accelerator,
             QemuBinary = settings.QemuBinary,
             ConsoleLogLimitBytes = settings.ConsoleLogLimitBytes,
+            MemoryLimitOverrideMiB = settings.MemoryLimitOverrideMiB,
         },
         services.GetRequiredService<ILogger<QemuDriver>>(),
         cancellationToken,

@@ -118,6 +118,9 @@ public sealed class VmCgroup
     /// <summary>The memory limit in force, in bytes (null when the cgroup is gone).</summary>
     public long? MemoryLimitBytes => ReadNumber(Path.Combine(MemoryDirectory, Unified ? "memory.max" : "memory.limit_in_bytes"));
 
+    /// <summary>How many tasks (processes and threads) the cgroup holds now (<c>pids.current</c>).</summary>
+    public long? Tasks => ReadNumber(Path.Combine(Unified ? Path.Combine(Mount, Relative) : Path.Combine(Mount, "pids", Relative), "pids.current"));
+
     /// <summary>The memory the cgroup's processes use now, in bytes.</summary>
     public long? MemoryUsageBytes => ReadNumber(Path.Combine(MemoryDirectory, Unified ? "memory.current" : "memory.usage_in_bytes"));
 

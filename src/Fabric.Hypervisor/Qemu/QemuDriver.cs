@@ -86,7 +86,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             PidsLimit = options.PidsLimit,
             CgroupHost = options.CgroupHost.Length > 0 ? options.CgroupHost : Path.GetFileName(dataDirectory),
             NetworkNamespace = options.NetworkNamespace,
-            MemoryLimitMiBForTests = options.MemoryLimitMiBForTests,
+            MemoryLimitOverrideMiB = options.MemoryLimitOverrideMiB,
             DiskRoots = [.. options.DiskRoots.Select(root => Path.GetFullPath(root).TrimEnd('/'))],
             Accelerator = options.Accelerator,
             LaunchTimeout = options.LaunchTimeout,
@@ -552,7 +552,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         {
             var limit = cgroup.MemoryLimitBytes is { } bytes ? $" ({bytes >> 20} MiB)" : "";
             cgroup.TryRemove();
-            return new ExitRecord(ProcessPower.Crashed, $"QEMU was killed by the out-of-memory limit of its cgroup{limit} while no host agent was attached", now);
+            return new ExitRecord(ProcessPower.Crashed, $"QEMU ran out of memory: killed by the memory limit of its cgroup{limit} while no host agent was attached", now);
         }
 
         // The pid file is QEMU's (in its run directory): only whether it is still there is used, and only for the
@@ -704,7 +704,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
 
     private static string Quote(string text) => text.Length > 800 ? text[..800] + "…" : text;
 
-    /// <summary>A uid no process runs as and no VM directory is owned by (<see cref="VmUids"/>).</summary>
+    /// <summary>A uid no process runs as and no VM's run (or older VM) directory is owned by (<see cref="VmUids"/>).</summary>
     private int AllocateUid(Guid instanceId)
     {
         var taken = VmUids.OfRunningProcesses();
@@ -808,7 +808,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
 
     /// <summary>The VM's cgroup limits: its vCPUs, its RAM plus QEMU's overhead (<see cref="QemuMemoryOverhead"/>), bounded tasks.</summary>
     private CgroupLimits Limits(LaunchSpec spec) =>
-        new(spec.VCpus, _options.MemoryLimitMiBForTests ?? spec.MemoryMiB + QemuMemoryOverhead.MiB(spec.VCpus, spec.MemoryMiB), _options.PidsLimit);
+        new(spec.VCpus, _options.MemoryLimitOverrideMiB ?? spec.MemoryMiB + QemuMemoryOverhead.MiB(spec.VCpus, spec.MemoryMiB), _options.PidsLimit);
 
     /// <summary>Whether <paramref name="pid"/> is a QEMU started for these paths (its command line names the pid file).</summary>
     private static bool IsProcessOf(int pid, VmPaths paths) => Processes.Arguments(pid).Contains(paths.PidFile);

@@ -55,6 +55,9 @@ public sealed class QemuDriverOptions
     /// </summary>
     public IReadOnlyList<string> DiskRoots { get; set; } = [];
 
-    /// <summary>For tests: a cgroup memory limit below RAM plus overhead, to see the out-of-memory killer at work.</summary>
-    internal long? MemoryLimitMiBForTests { get; set; }
+    /// <summary>
+    /// Test/diagnostic override only: the cgroup memory limit of every VM instead of its RAM plus QEMU's overhead (e.g.
+    /// below it, to see the out-of-memory killer at work). Null, the default, in production.
+    /// </summary>
+    public long? MemoryLimitOverrideMiB { get; set; }
 }

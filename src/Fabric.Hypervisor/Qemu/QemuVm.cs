@@ -488,7 +488,7 @@ internal sealed partial class QemuVm
         if (_shutdownReason is null && cgroup?.OomKills() > 0)
         {
             var limit = cgroup.MemoryLimitBytes is { } bytes ? $" ({bytes >> 20} MiB)" : "";
-            reason = $"QEMU was killed by the out-of-memory limit of its cgroup{limit}";
+            reason = $"QEMU ran out of memory: killed by the memory limit of its cgroup{limit}";
         }
 
         RecordExit(power, reason);

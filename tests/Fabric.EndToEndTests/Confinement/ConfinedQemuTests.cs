@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using System.Text.Json.Nodes;
 using Fabric.EndToEndTests.Driver;
 using Fabric.Hypervisor;
@@ -154,13 +155,62 @@ public sealed class ConfinedQemuTests(ITestOutputHelper output) : QemuDriverTest
     public async Task AGuestThatOutgrowsItsCgroup_IsOomKilled_AndTheExitSaysSo()
     {
         // The test-only limit sits well below RAM plus overhead, so the guest walking its memory passes it.
-        var host = await StartDriverAsync(o => o.MemoryLimitMiBForTests = 96);
+        var host = await StartDriverAsync(o => o.MemoryLimitOverrideMiB = 96);
         await host.LaunchAsync(QemuSandbox.Memwalk(Vm, 256));
 
         var ended = await host.EndedAsync(Vm, TimeSpan.FromSeconds(60));
         Output.WriteLine(ended.Status.Reason);
         Assert.Equal(ProcessPower.Crashed, ended.Status.Power);
-        Assert.Equal("QEMU was killed by the out-of-memory limit of its cgroup (96 MiB)", ended.Status.Reason);
+        Assert.Equal("QEMU ran out of memory: killed by the memory limit of its cgroup (96 MiB)", ended.Status.Reason);
+    }
+
+    [Fact]
+    public async Task AGuestWalkingAllItsRam_StaysWithinItsNormalLimit_AndIsNotKilled()
+    {
+        var host = await StartDriverAsync();
+        var spec = QemuSandbox.Memwalk(Vm, 128);
+        var pid = await host.LaunchAsync(spec);
+        var console = host.Console(Vm);
+        await console.WaitForAsync(GuestConsole.Ready(), TinyBoot);
+        await console.WaitForAsync(GuestConsole.MemwalkRange(), TinyBoot);
+        var cgroup = CgroupOf(pid);
+
+        // Each pass line comes after at least one whole walk over the guest's RAM.
+        var first = await console.WaitForAsync(GuestConsole.Pass(), TimeSpan.FromSeconds(20));
+        Match last = first;
+        for (var i = 0; i < 4; i++)
+        {
+            last = await console.WaitForAsync(GuestConsole.Pass(), TimeSpan.FromSeconds(20));
+        }
+
+        var limit = (spec.MemoryMiB + QemuMemoryOverheadMiB(spec)) << 20;
+        var peak = cgroup.MemoryPeakBytes;
+        Output.WriteLine($"{first.Value} … {last.Value}: memory peak {peak >> 20} MiB, now {cgroup.MemoryUsageBytes >> 20} MiB, limit {cgroup.MemoryLimitBytes >> 20} MiB, tasks {cgroup.Tasks}");
+        Assert.True(last.Count() > first.Count(), $"the pass count did not grow: {first.Value}, then {last.Value}");
+        Assert.Equal(limit, cgroup.MemoryLimitBytes);
+        Assert.NotNull(peak);
+        Assert.InRange(peak!.Value, spec.MemoryMiB << 19, limit);
+        Assert.Equal(0, cgroup.OomKills());
+        Assert.True(host.Driver.GetStatus(Vm).IsAlive);
+    }
+
+    [Fact]
+    public async Task ALinuxGuestWithTwoVcpus_RunsFarFewerTasksThanItsPidsLimit()
+    {
+        var host = await StartDriverAsync();
+        var pid = await host.LaunchAsync(QemuSandbox.Linux(Vm) with { VCpus = 2 });
+        await host.Console(Vm).WaitForAsync(GuestConsole.Ready(), LinuxBoot);
+        var cgroup = CgroupOf(pid);
+        var threads = Status(pid)["Threads"];
+        Output.WriteLine($"linux guest, 2 vCPUs, booted: pids.current {cgroup.Tasks}, QEMU threads {threads}, memory {cgroup.MemoryUsageBytes >> 20} MiB");
+        Assert.InRange(cgroup.Tasks ?? 0, 1, 64);
+    }
+
+    private static VmCgroup CgroupOf(int pid)
+    {
+        var lines = File.ReadLines($"/proc/{pid}/cgroup").ToList();
+        var memory = (lines.FirstOrDefault(l => l.Split(':')[1].Split(',').Contains("memory")) ?? lines.Single(l => l.StartsWith("0::", StringComparison.Ordinal))).Split(':')[2];
+        return VmCgroup.Existing(memory.TrimStart('/'));
     }
 
     private static long QemuMemoryOverheadMiB(LaunchSpec spec) => Fabric.Hypervisor.Qemu.QemuMemoryOverhead.MiB(spec.VCpus, spec.MemoryMiB);
