@@ -110,7 +110,7 @@ public sealed class QemuCommandLineTests
         var paths = VmPaths.For(DataDirectory, "web-1");
         var args = Build(paths: paths);
 
-        Assert.Equal("/srv/fabric/vms/web-1/qemu.pid", ValueOf(args, "-pidfile"));
+        Assert.Matches("^/srv/fabric/run/[0-9a-f]{12}/qemu.pid$", ValueOf(args, "-pidfile"));
         Assert.DoesNotContain("-daemonize", args);
         Assert.Equal("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny", ValueOf(args, "-sandbox"));
 
