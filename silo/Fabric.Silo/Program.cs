@@ -167,6 +167,7 @@ static HostDriverFactory CreateDriverFactory(SiloSettings settings) => settings.
             Accelerator = settings.Accelerator,
             QemuBinary = settings.QemuBinary,
             ConsoleLogLimitBytes = settings.ConsoleLogLimitBytes,
+            MemoryLimitOverrideMiB = settings.MemoryLimitOverrideMiB,
 
             // The host's one certificate also secures its QEMUs' migration and disk-mirror streams to other hosts.
             StreamTls = settings.Tls is { } tls ? new StreamTlsFiles(tls.CaFile, tls.CertificateFile, tls.KeyFile) : null,

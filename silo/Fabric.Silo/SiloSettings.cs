@@ -41,6 +41,12 @@ public sealed class SiloSettings
     public required long ConsoleLogLimitBytes { get; init; }
 
     /// <summary>
+    /// Test/diagnostic override only (<c>Fabric:Confinement:MemoryLimitOverrideMiB</c>): the cgroup memory limit of every
+    /// VM's QEMU instead of its RAM plus QEMU's overhead, to watch the out-of-memory killer at work. Unset in production.
+    /// </summary>
+    public long? MemoryLimitOverrideMiB { get; init; }
+
+    /// <summary>
     /// Whether the host realizes virtual networks (<c>Fabric:Networks</c>: <c>on</c> or <c>off</c>, the default): only a
     /// silo in a network namespace of its own (a machine's, or a host namespace of the local topology) may make bridges,
     /// taps and VXLAN devices where it runs.
@@ -122,6 +128,11 @@ public sealed class SiloSettings
             QemuBinary = section["QemuBinary"] is { Length: > 0 } qemu ? qemu : "qemu-system-x86_64",
             Networks = ParseSwitch(section, "Networks"),
             ConsoleLogLimitBytes = section["ConsoleLogLimit"] is { Length: > 0 } limit ? Sizes.ParseMiB("Fabric:ConsoleLogLimit", limit) * 1024L * 1024 : new QemuDriverOptions().ConsoleLogLimitBytes,
+            MemoryLimitOverrideMiB = section["Confinement:MemoryLimitOverrideMiB"] is { Length: > 0 } memoryLimit
+                ? long.TryParse(memoryLimit, NumberStyles.None, CultureInfo.InvariantCulture, out var mib) && mib > 0
+                    ? mib
+                    : throw FabricException.InvalidSpec("Fabric:Confinement:MemoryLimitOverrideMiB", $"'{memoryLimit}' is not a positive number of MiB")
+                : null,
             Redis = redis,
             RedisPasswordFile = section["Redis:PasswordFile"] is { Length: > 0 } passwordFile ? RequireFile(section, "Redis:PasswordFile") : null,
             Tls = tls,

@@ -363,6 +363,8 @@ public sealed class FabricEnvironment : IAsyncDisposable
             {
                 await Task.Delay(20);
             }
+
+            ProcessSweep.RemoveCgroups(Path.Combine(Directory, "data"), hostsBelow: true);
         }
         finally
         {

@@ -28,6 +28,19 @@ public static class ProcessSweep
     public static IReadOnlyList<int> FindQemu(string fragment) =>
         Find(fragment).Where(pid => Processes.Arguments(pid) is [var program, ..] && program.StartsWith("qemu-system", StringComparison.Ordinal)).ToList();
 
+    /// <summary>
+    /// Removes the VM cgroups (<c>fabric/&lt;host&gt;/…</c>) of every host data directory under <paramref name="dataRoot"/>
+    /// (or of <paramref name="dataRoot"/> itself, a driver's data directory), once their QEMU processes are gone.
+    /// </summary>
+    public static void RemoveCgroups(string dataRoot, bool hostsBelow)
+    {
+        var hosts = !hostsBelow ? [Path.GetFileName(dataRoot)] : Directory.Exists(dataRoot) ? Directory.EnumerateDirectories(dataRoot).Select(Path.GetFileName).OfType<string>() : [];
+        foreach (var host in hosts)
+        {
+            Fabric.Hypervisor.Confinement.VmCgroup.RemoveHostLeftovers(host);
+        }
+    }
+
     /// <summary>Kills (SIGKILL) every live process whose command line contains <paramref name="fragment"/>.</summary>
     public static int KillAll(string fragment)
     {

@@ -10,5 +10,15 @@ public static class TestDirectories
     /// <summary>What every test directory's name starts with, under /tmp.</summary>
     public static string Prefix { get; } = Environment.GetEnvironmentVariable("FABRIC_TEST_RUN") is { Length: > 0 } run ? $"fab-{run}-" : "fab-";
 
-    public static string Create() => Directory.CreateTempSubdirectory(Prefix).FullName;
+    /// <summary>
+    /// A new directory, root:fabric-qemu 0710: the confined QEMU processes of the hosts below (each its own uid, group
+    /// fabric-qemu) must pass through it to their VM directories, and list nothing on the way.
+    /// </summary>
+    public static string Create()
+    {
+        var directory = Directory.CreateTempSubdirectory(Prefix).FullName;
+        Fabric.Hypervisor.Confinement.Ownership.Set(directory, 0, Fabric.Hypervisor.Confinement.QemuGroup.Resolve(),
+            UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute);
+        return directory;
+    }
 }

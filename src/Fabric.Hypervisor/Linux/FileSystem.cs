@@ -63,6 +63,10 @@ internal static class FileSystem
     public static SafeFileHandle OpenNoFollow(string path, bool directory = false) =>
         Open(path, Native.O_RDONLY | Native.O_NOFOLLOW | Native.O_NONBLOCK | Native.O_CLOEXEC | (directory ? Native.O_DIRECTORY : 0), 0);
 
+    /// <summary>Opens <paramref name="path"/> for reading and writing; a symlink as its last component fails with <c>ELOOP</c>.</summary>
+    public static SafeFileHandle OpenNoFollowReadWrite(string path) =>
+        Open(path, Native.O_RDWR | Native.O_NOFOLLOW | Native.O_NONBLOCK | Native.O_CLOEXEC, 0);
+
     /// <summary>Creates a new empty file, mode 0600; fails with <c>EEXIST</c> when anything, a symlink included, has that name.</summary>
     public static void CreateExclusive(string path)
     {

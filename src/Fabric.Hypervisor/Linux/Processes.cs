@@ -31,6 +31,26 @@ public static class Processes
         }
     }
 
+    /// <summary>The real uid of the process, or null when it is gone.</summary>
+    public static int? Uid(int pid)
+    {
+        try
+        {
+            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            {
+                if (line.StartsWith("Uid:", StringComparison.Ordinal))
+                {
+                    return int.Parse(line["Uid:".Length..].Trim().Split('\t')[0], CultureInfo.InvariantCulture);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+        }
+
+        return null;
+    }
+
     /// <summary>Resident memory of the process in bytes, or null when it is gone.</summary>
     public static long? ResidentBytes(int pid)
     {

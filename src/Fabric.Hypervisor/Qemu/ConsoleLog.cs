@@ -40,6 +40,11 @@ internal sealed partial class ConsoleLog(string vm, VmPaths paths, ConsoleLogLim
 
     private const int CopyBuffer = 64 * 1024;
 
+    /// <summary>The most <c>qemu.log</c> may grow to before it is cut back.</summary>
+    internal const long QemuLogLimit = 1 << 20;
+
+    private const UnixFileMode OwnerReadWrite = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
     private readonly SemaphoreSlim _lock = new(1, 1);
     private bool _failing;
 
@@ -67,8 +72,11 @@ internal sealed partial class ConsoleLog(string vm, VmPaths paths, ConsoleLogLim
         }
     }
 
-    /// <summary>Deletes the previous process's console files: QEMU appends, so a new process must find none.</summary>
-    public void StartFresh()
+    /// <summary>
+    /// Deletes the previous process's console files (QEMU appends, so a new process must find none) and creates an
+    /// empty <c>console.log</c> for <paramref name="uid"/> (0600): the VM's directory is root's, so QEMU could not create it.
+    /// </summary>
+    public void StartFresh(int uid, int gid)
     {
         _lock.Wait();
         try
@@ -77,6 +85,9 @@ internal sealed partial class ConsoleLog(string vm, VmPaths paths, ConsoleLogLim
             {
                 File.Delete(file);
             }
+
+            Linux.FileSystem.CreateExclusive(Current);
+            Confinement.Ownership.Set(Current, uid, gid, OwnerReadWrite);
         }
         finally
         {
@@ -98,6 +109,7 @@ internal sealed partial class ConsoleLog(string vm, VmPaths paths, ConsoleLogLim
             {
                 var next = output.Next;
                 TryKeepWithinLimit(writing);
+                KeepQemuLogBounded();
                 try
                 {
                     await next.WaitAsync(PeriodicCheck, detach).ConfigureAwait(false);
@@ -154,6 +166,27 @@ internal sealed partial class ConsoleLog(string vm, VmPaths paths, ConsoleLogLim
         }
     }
 
+    /// <summary>
+    /// <c>qemu.log</c> (QEMU's stderr; root's file, which the launcher's shell opened to append) is started afresh at
+    /// each launch and cut back to nothing when it passes <see cref="QemuLogLimit"/>, checked with the console log: a
+    /// QEMU that floods its stderr cannot fill the host's disk. Its next line lands at offset 0 (O_APPEND).
+    /// </summary>
+    private void KeepQemuLogBounded()
+    {
+        try
+        {
+            if (Linux.FileSystem.Lstat(paths.QemuLog) is { Kind: Linux.FileKind.Regular } facts && facts.Size > QemuLogLimit)
+            {
+                using var log = Linux.FileSystem.OpenNoFollowReadWrite(paths.QemuLog);
+                RandomAccess.SetLength(log, 0);
+            }
+        }
+        catch (IOException)
+        {
+            // The next check tries again.
+        }
+    }
+
     private ConsoleLogExtent Extent() =>
         new(ConsoleLogState.Read(State).Start, LengthOf(Rotated), LengthOf(Current));
 
@@ -174,7 +207,9 @@ internal sealed partial class ConsoleLog(string vm, VmPaths paths, ConsoleLogLim
 
             // The oldest output goes first, so the files never hold more than the limit, even while rotating.
             File.Delete(Rotated);
-            using (var copy = File.OpenHandle(RotatedNew, FileMode.Create, FileAccess.Write))
+            File.Delete(RotatedNew);
+            Linux.FileSystem.CreateExclusive(RotatedNew); // root 0600: the console's output is the VM's alone
+            using (var copy = File.OpenHandle(RotatedNew, FileMode.Open, FileAccess.Write))
             {
                 // Recorded once the copy exists: a recorded cut without a copy means the copy was renamed.
                 new ConsoleLogState(start, RotatingFrom: from).Write(State);
@@ -233,7 +268,7 @@ internal sealed partial class ConsoleLog(string vm, VmPaths paths, ConsoleLogLim
     private bool TruncatedSince(long from)
     {
         using var current = OpenCurrent();
-        using var copy = File.OpenHandle(RotatedNew, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        using var copy = Linux.FileSystem.OpenNoFollow(RotatedNew);
         var copied = RandomAccess.GetLength(copy);
         if (current is null || RandomAccess.GetLength(current) < from + copied)
         {
@@ -271,16 +306,31 @@ internal sealed partial class ConsoleLog(string vm, VmPaths paths, ConsoleLogLim
         return position;
     }
 
-    private SafeFileHandle? OpenCurrent()
+    /// <summary>
+    /// <c>console.log</c>, the VM uid's file, opened without following a symlink and only when it is a regular file;
+    /// what it holds is the guest's and QEMU's, never trusted beyond being bytes.
+    /// </summary>
+    private SafeFileHandle? OpenCurrent() => OpenRegular(Current, write: true);
+
+    private static SafeFileHandle? OpenRegular(string path, bool write)
     {
+        SafeFileHandle handle;
         try
         {
-            return File.OpenHandle(Current, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete);
+            handle = write ? Linux.FileSystem.OpenNoFollowReadWrite(path) : Linux.FileSystem.OpenNoFollow(path);
         }
-        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        catch (Linux.SystemCallException ex) when (ex.Errno is Linux.Native.ENOENT or Linux.Native.ENOTDIR)
         {
             return null;
         }
+
+        if (Linux.FileSystem.Fstat(handle, path).Kind != Linux.FileKind.Regular)
+        {
+            handle.Dispose();
+            throw new IOException($"'{path}' is not a regular file");
+        }
+
+        return handle;
     }
 
     /// <summary>Reads up to <paramref name="count"/> bytes (fewer if the file changed since it was measured).</summary>
@@ -291,9 +341,13 @@ internal sealed partial class ConsoleLog(string vm, VmPaths paths, ConsoleLogLim
             return [];
         }
 
-        try
+        using var file = OpenRegular(path, write: false);
+        if (file is null)
         {
-            using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, FileOptions.Asynchronous);
+            return [];
+        }
+
+        {
             var data = new byte[count];
             var read = 0;
             int n;
@@ -304,17 +358,11 @@ internal sealed partial class ConsoleLog(string vm, VmPaths paths, ConsoleLogLim
 
             return read == count ? data : data[..read];
         }
-        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
-        {
-            return [];
-        }
     }
 
-    private static long LengthOf(string path)
-    {
-        var file = new FileInfo(path);
-        return file.Exists ? file.Length : 0;
-    }
+    /// <summary>The length of the file itself (lstat: a symlink is never followed).</summary>
+    private static long LengthOf(string path) =>
+        Linux.FileSystem.Lstat(path) is { Kind: Linux.FileKind.Regular } file ? file.Size : 0;
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "VM {Vm}: console log rotated: kept {Kept} bytes from offset {From} of console.log in console.log.1; console.log now starts at logical offset {Start} ({Milliseconds:0.0} ms)")]
     private static partial void LogRotated(ILogger logger, string vm, long kept, long from, long start, double milliseconds);
@@ -357,10 +405,5 @@ internal sealed record ConsoleLogState(long Start, long? RotatingFrom)
         }
     }
 
-    public void Write(string path)
-    {
-        var temp = path + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(this, Json));
-        File.Move(temp, path, overwrite: true);
-    }
+    public void Write(string path) => RecordFile.WriteText(path, JsonSerializer.Serialize(this, Json));
 }

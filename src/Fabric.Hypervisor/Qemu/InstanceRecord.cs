@@ -9,9 +9,10 @@ internal sealed record ExitRecord(ProcessPower Power, string Reason, DateTimeOff
 /// <summary>
 /// <c>instance.json</c> in a VM's runtime directory: which process (placement epoch and instance id) the driver
 /// launched, with what arguments, the pid of the launcher while the launch is under way, and — once observed — how it
-/// ended. It is what re-attachment after a silo restart starts from.
+/// ended; and its confinement: the uid it runs as and its cgroup. It is what re-attachment after a silo restart starts
+/// from, and what tells clean-up whose files and which cgroup to take back.
 /// </summary>
-internal sealed record InstanceRecord(string Vm, long Epoch, Guid InstanceId, DateTimeOffset LaunchedAt, IReadOnlyList<string> Arguments, ExitRecord? Exit, int? LauncherPid = null)
+internal sealed record InstanceRecord(string Vm, long Epoch, Guid InstanceId, DateTimeOffset LaunchedAt, IReadOnlyList<string> Arguments, ExitRecord? Exit, int? LauncherPid = null, int? Uid = null, string? Cgroup = null)
 {
     private static readonly JsonSerializerOptions Json = new(RecordFile.Json)
     {

@@ -5,8 +5,8 @@ using Fabric.Hypervisor.Accel;
 namespace Fabric.Hypervisor.Qemu;
 
 /// <summary>
-/// Builds a QEMU argument list (never a shell string) from a validated launch spec. The process daemonizes once it is
-/// initialised, leaving its pid in <see cref="VmPaths.PidFile"/>, its QMP monitor and serial console on UNIX sockets,
+/// Builds a QEMU argument list (never a shell string) from a validated launch spec. The process runs in the foreground
+/// under its launcher (<see cref="Confinement.QemuLauncher"/>), in QEMU's seccomp sandbox, leaving its pid in <see cref="VmPaths.PidFile"/>, its QMP monitor and serial console on UNIX sockets,
 /// and everything the guest prints in <see cref="VmPaths.ConsoleLog"/> — whether or not anyone is connected. QEMU
 /// appends to that log (<c>logappend=on</c> opens it with O_APPEND), so the driver can rotate it under the running
 /// process (<see cref="ConsoleLog"/>); the driver deletes the previous process's log before a launch.
@@ -49,7 +49,10 @@ public static class QemuCommandLine
             "-mon", "chardev=qmp,mode=control",
             "-pidfile", paths.PidFile,
             "-msg", "timestamp=on",
-            "-daemonize",
+
+            // QEMU's seccomp filter: no obsolete system calls, no setuid/setgid or capability changes, no fork/exec
+            // (so no exec: migration, no scripts), no scheduler or CPU-affinity changes. Once set, it stays for life.
+            "-sandbox", Sandbox,
         };
 
         if (spec.Incoming)
@@ -149,6 +152,9 @@ public static class QemuCommandLine
         yield return "-device";
         yield return VirtioNic.DeviceOption(nic);
     }
+
+    /// <summary>The <c>-sandbox</c> option every QEMU gets.</summary>
+    public const string Sandbox = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
 
     /// <summary>Escapes a value inside a QEMU <c>key=value,…</c> option, where a literal comma is written twice.</summary>
     public static string Escape(string value) => value.Replace(",", ",,", StringComparison.Ordinal);

@@ -49,6 +49,13 @@ public sealed partial class QemuDriver : IVmDisks
             {
                 if (!state.Nodes.ContainsKey(disk.NodeName))
                 {
+                    // QEMU opens the file as the VM's uid: checked, then given to it, just before.
+                    EnsureAllowedDisk(disk);
+                    if (qemu.Uid is { } uid)
+                    {
+                        GiveDisk(disk, uid);
+                    }
+
                     await qemu.CommandAsync("blockdev-add", VirtioDisk.Blockdev(disk), cancellationToken).ConfigureAwait(false);
                 }
             },
@@ -82,6 +89,7 @@ public sealed partial class QemuDriver : IVmDisks
         }
 
         new DiskRecord(qemu.InstanceId, disks.Remove(disk)).Write(qemu.Paths.DisksFile);
+        TakeDiskBack(disk);
         LogDiskDetached(vm, slot, disk.Serial);
     }
 

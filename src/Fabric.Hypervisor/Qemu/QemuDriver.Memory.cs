@@ -24,7 +24,8 @@ public sealed partial class QemuDriver : IGuestMemory
 
         // QEMU writes the file itself, so the path must be one the driver chose: never a caller's, which would let a
         // request overwrite any file QEMU may write. A daemonized QEMU runs in '/', hence the absolute path.
-        var path = Path.GetFullPath(Path.Combine(qemu.Paths.Directory, IGuestMemory.DumpFileName));
+        // The run directory is the VM uid's (QEMU creates the file; the VM's directory is root's).
+        var path = Path.GetFullPath(Path.Combine(qemu.Paths.RunDirectory, IGuestMemory.DumpFileName));
 
         // A dump that fails half-way must not leave the previous one looking like its result.
         File.Delete(path);

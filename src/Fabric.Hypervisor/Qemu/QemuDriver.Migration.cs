@@ -83,14 +83,15 @@ public sealed partial class QemuDriver : ILiveMigration
     /// </summary>
     private async Task<string> StreamCredentialsAsync(QemuVm qemu, string vm, bool server, CancellationToken cancellationToken) =>
         _options.StreamTls is { } files
-            ? await StreamTls.CreateAsync(qemu, files, Path.Combine(VmPaths.For(_options.DataDirectory, vm).Directory, "tls"), server, GiveToVm(vm), cancellationToken).ConfigureAwait(false)
+            ? await StreamTls.CreateAsync(qemu, files, Path.Combine(VmPaths.For(_options.DataDirectory, vm).Directory, "tls"), server, StreamCredentialsToVm(vm), cancellationToken).ConfigureAwait(false)
             : "";
 
     /// <summary>
-    /// Makes a file the driver wrote into a VM's directory readable by that VM's QEMU. QEMU runs as the driver's own
-    /// user for now, so there is nothing to hand over.
+    /// Hands a credentials file (0600) or their directory (0700) the driver wrote to the VM's own uid, the only user that
+    /// may read them: QEMU runs unprivileged (docs/confinement.md).
     /// </summary>
-    private static Action<string> GiveToVm(string vm) => _ => { };
+    private Action<string> StreamCredentialsToVm(string vm) => path =>
+        GiveToVm(vm, path, Directory.Exists(path) ? UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute : UnixFileMode.UserRead | UnixFileMode.UserWrite);
 
     public async Task<MigrationProgress> QueryAsync(string vm, CancellationToken cancellationToken)
     {

@@ -1,3 +1,4 @@
+using Fabric.Hypervisor.Confinement;
 using System.Collections.Immutable;
 using System.Text.Json.Nodes;
 using Fabric.Hypervisor.Qmp;
@@ -55,6 +56,11 @@ public sealed partial class QemuDriver : IVmNics
             {
                 // A backend without its device is what a hot-plug that died half-way leaves (nothing uses it): start afresh.
                 await DeleteNetdevAsync(qemu, nic.NetdevId, cancellationToken).ConfigureAwait(false);
+                if (qemu.Uid is { } uid)
+                {
+                    TapOwner.Give(nic.Tap, uid, _options.NetworkNamespace); // QEMU, unprivileged, may open only a tap it owns.
+                }
+
                 await qemu.CommandAsync("netdev_add", VirtioNic.Netdev(nic), cancellationToken).ConfigureAwait(false);
             },
             VirtioNic.DeviceAdd(nic),

@@ -6,8 +6,8 @@ using Microsoft.Extensions.Logging;
 namespace Fabric.Hypervisor.Qemu;
 
 /// <summary>
-/// Snapshots with memory (see <see cref="ISnapshots"/>): QEMU's migration stream written to a file through
-/// <c>exec:</c>, and read back by a process launched as a migration's target (<see cref="LaunchSpec.Incoming"/>). The
+/// Snapshots with memory (see <see cref="ISnapshots"/>): QEMU's migration stream sent over a UNIX socket the driver
+/// serves and copied into a file by the driver (<see cref="SnapshotStream"/>), and read back by a process launched as a migration's target (<see cref="LaunchSpec.Incoming"/>). The
 /// VM's disks are snapshotted inside their qcow2 files (internal snapshots named like the snapshot) while the guest
 /// stands still at the moment its memory is captured, and reverted with <c>qemu-img snapshot -a</c> before a restore.
 /// </summary>
@@ -87,6 +87,8 @@ public sealed partial class QemuDriver : ISnapshots
         //   with the vCPUs stopped and the disks still active, the disks are snapshotted, and the stream goes on.
         // - a paused guest stands still throughout: its disks are snapshotted first.
         var disksAtSwitchover = !disks.IsEmpty && wasRunning && method == SnapshotMethods.Precopy;
+        using var streaming = new CancellationTokenSource();
+        Task? receiving = null;
         try
         {
             if (method == SnapshotMethods.Precopy)
@@ -110,7 +112,8 @@ public sealed partial class QemuDriver : ISnapshots
                 await TakeDiskSnapshotsAsync(qemu, disks, snapshot, cancellationToken).ConfigureAwait(false);
             }
 
-            await qemu.CommandAsync("migrate", new JsonObject { ["uri"] = "exec:" + WriterCommand(temporary) }, cancellationToken).ConfigureAwait(false);
+            receiving = SnapshotStream.ReceiveAsync(qemu.Paths.MigrationSocket, UidOf(qemu), _gid, temporary, streaming.Token);
+            await qemu.CommandAsync("migrate", new JsonObject { ["uri"] = "unix:" + qemu.Paths.MigrationSocket }, cancellationToken).ConfigureAwait(false);
             Func<Task>? atSwitchover = disksAtSwitchover ? () => TakeDiskSnapshotsAsync(qemu, disks, snapshot, cancellationToken) : null;
             var end = await AwaitOutgoingAsync(qemu, resumeOnCompletion: wasRunning && method == SnapshotMethods.Precopy, atSwitchover, cancellationToken).ConfigureAwait(false);
             if (String(end, "status") != "completed")
@@ -130,11 +133,19 @@ public sealed partial class QemuDriver : ISnapshots
                 await LeavePostmigrateAsync(qemu, cancellationToken).ConfigureAwait(false);
             }
 
+            // QEMU closes the socket after the stream's last byte; the copy ends there.
+            await receiving.WaitAsync(WriterPatience, cancellationToken).ConfigureAwait(false);
             await AwaitCompleteFileAsync(vm, snapshot, temporary, cancellationToken).ConfigureAwait(false);
             File.Move(temporary, path, overwrite: true);
         }
         catch
         {
+            await streaming.CancelAsync().ConfigureAwait(false);
+            if (receiving is not null)
+            {
+                await receiving.ContinueWith(_ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).ConfigureAwait(false);
+            }
+
             TryDelete(temporary);
             if (wasRunning)
             {
@@ -184,7 +195,10 @@ public sealed partial class QemuDriver : ISnapshots
         {
             // A new process starts with QEMU's defaults; set them anyway, so the stream is read exactly as it was written.
             await SetSnapshotCapabilitiesAsync(qemu, background: false, pauseBeforeSwitchover: false, cancellationToken).ConfigureAwait(false);
-            await qemu.CommandAsync("migrate-incoming", new JsonObject { ["uri"] = $"exec:cat {ShellQuote(path)}" }, cancellationToken).ConfigureAwait(false);
+            // QEMU listens in its own run directory; the driver, which may read the file, connects and sends it.
+            File.Delete(qemu.Paths.MigrationSocket);
+            await qemu.CommandAsync("migrate-incoming", new JsonObject { ["uri"] = "unix:" + qemu.Paths.MigrationSocket }, cancellationToken).ConfigureAwait(false);
+            await SnapshotStream.SendAsync(qemu.Paths.MigrationSocket, path, () => qemu.Status.IsAlive, _options.QmpTimeout, cancellationToken).ConfigureAwait(false);
             var end = await AwaitIncomingAsync(qemu, cancellationToken).ConfigureAwait(false);
             if (String(end, "status") != "completed")
             {
@@ -376,15 +390,9 @@ public sealed partial class QemuDriver : ISnapshots
         return Path.Combine(_options.DataDirectory, SnapshotsFolder, vm);
     }
 
-    /// <summary>
-    /// The command QEMU runs (with <c>/bin/sh -c</c>) to write the stream. When the stream ends QEMU closes the pipe
-    /// and, if the writer has not exited yet, sends it SIGTERM (then SIGKILL 10 ms later); ignoring SIGTERM gives it that
-    /// time to write what it still holds, and the file's trailer is checked anyway (<see cref="MigrationStreamFile"/>).
-    /// </summary>
-    internal static string WriterCommand(string path) => $"trap '' TERM; exec cat > {ShellQuote(path)}";
-
-    /// <summary>Quotes a path for <c>/bin/sh</c>: inside single quotes only a single quote needs escaping.</summary>
-    internal static string ShellQuote(string path) => "'" + path.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+    /// <summary>The uid the VM's process runs as (the socket it streams to is given to it).</summary>
+    private static int UidOf(QemuVm qemu) =>
+        qemu.Uid ?? throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{qemu.Name}': its process has no recorded uid (launched before confinement); it cannot be snapshotted");
 
     /// <summary>Turns QEMU's background-snapshot on (with the capabilities it excludes off); false when QEMU refuses it here.</summary>
     private async Task<bool> TryEnableBackgroundAsync(QemuVm qemu, CancellationToken cancellationToken)

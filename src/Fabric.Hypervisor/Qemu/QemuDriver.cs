@@ -3,14 +3,17 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Threading.Channels;
 using Fabric.Hypervisor.Accel;
+using Fabric.Hypervisor.Confinement;
 using Fabric.Hypervisor.Linux;
 using Microsoft.Extensions.Logging;
 
 namespace Fabric.Hypervisor.Qemu;
 
 /// <summary>
-/// Runs VMs as real QEMU processes on this machine. Each process daemonizes (so it outlives the silo), is watched over
-/// QMP, and is found again by <see cref="AttachAllAsync"/> after a silo restart from its runtime directory.
+/// Runs VMs as real QEMU processes on this machine, each confined (docs/confinement.md): a uid of its own, QEMU's
+/// seccomp sandbox, its own files only, and a cgroup. Each process runs in a session of its own (so it outlives the
+/// silo), is watched over QMP, and is found again by <see cref="AttachAllAsync"/> after a silo restart from its runtime
+/// directory.
 /// </summary>
 public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
 {
@@ -18,6 +21,14 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
 
     /// <summary>What a QEMU process is called even when started through a wrapper that execs it.</summary>
     private const string DefaultQemuCommand = "qemu-system-x86_64";
+
+    /// <summary>How much of <c>qemu.log</c> a failed start quotes.</summary>
+    private const int QemuLogQuote = 2000;
+
+    private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    /// <summary><c>vms/&lt;vm&gt;/</c>: root's (0710, group fabric-qemu), so a QEMU may reach its console log but change no entry.</summary>
+    private const UnixFileMode VmDirectoryMode = OwnerOnly | UnixFileMode.GroupExecute;
     private static readonly TimeSpan LogCatchUp = TimeSpan.FromMilliseconds(2);
     private static readonly TimeSpan ExitPollInterval = TimeSpan.FromMilliseconds(50);
 
@@ -27,10 +38,12 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     private readonly ConcurrentDictionary<string, QemuVm> _vms = new(StringComparer.Ordinal);
     private readonly Channel<ProcessEvent> _events = Channel.CreateUnbounded<ProcessEvent>(new UnboundedChannelOptions { SingleReader = true });
     private readonly FileStream _dataDirectoryLock;
+    private readonly int _gid;
     private int _disposed;
 
-    private QemuDriver(QemuDriverOptions options, AcceleratorChoice accelerator, IReadOnlyDictionary<string, GuestImage> images, HostFacts facts, FileStream dataDirectoryLock, ILogger<QemuDriver> logger, IHostNetworks? networks)
+    private QemuDriver(QemuDriverOptions options, AcceleratorChoice accelerator, IReadOnlyDictionary<string, GuestImage> images, HostFacts facts, FileStream dataDirectoryLock, ILogger<QemuDriver> logger, IHostNetworks? networks, int gid)
     {
+        _gid = gid;
         _networks = networks;
         _options = options;
         _dataDirectoryLock = dataDirectoryLock;
@@ -69,7 +82,14 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         {
             DataDirectory = dataDirectory,
             ImagesDirectory = Path.GetFullPath(options.ImagesDirectory),
-            QemuBinary = options.QemuBinary,
+            QemuBinary = QemuLauncher.ResolveBinary(options.QemuBinary),
+            VmUidBase = options.VmUidBase,
+            VmUidCount = options.VmUidCount,
+            PidsLimit = options.PidsLimit,
+            CgroupHost = options.CgroupHost.Length > 0 ? options.CgroupHost : Path.GetFileName(dataDirectory),
+            NetworkNamespace = options.NetworkNamespace,
+            MemoryLimitOverrideMiB = options.MemoryLimitOverrideMiB,
+            DiskRoots = [.. options.DiskRoots.Select(root => Path.GetFullPath(root).TrimEnd('/'))],
             Accelerator = options.Accelerator,
             LaunchTimeout = options.LaunchTimeout,
             QmpTimeout = options.QmpTimeout,
@@ -78,8 +98,17 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             StreamTls = options.StreamTls,
         };
         options.StreamTls?.EnsureReadable();
-        Directory.CreateDirectory(Path.Combine(dataDirectory, "vms"));
-        Directory.CreateDirectory(Path.Combine(dataDirectory, "run"));
+
+        // QEMU runs as a VM uid in group fabric-qemu: it may pass through the data directory, vms/ and run/ (0710) to its
+        // own directories, list none of them, and must reach the guest images.
+        var gid = QemuGroup.Resolve();
+        foreach (var directory in new[] { dataDirectory, Path.Combine(dataDirectory, "vms"), Path.Combine(dataDirectory, "run") })
+        {
+            Ownership.EnsureTraversalDirectory(directory, gid);
+        }
+
+        Ownership.EnsureTraversable(dataDirectory, gid, "data directory");
+        Ownership.EnsureTraversable(options.ImagesDirectory, gid, "images directory");
         var version = await ReadVersionAsync(options.QemuBinary, cancellationToken).ConfigureAwait(false);
         var dataDirectoryLock = LockDataDirectory(dataDirectory);
         try
@@ -94,6 +123,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             }
 
             LogImages(logger, images.Count, images.Keys);
+            GiveImagesToGroup(images.Values, options.ImagesDirectory, gid);
             if (options.StreamTls is null)
             {
                 LogStreamsInTheClear(logger);
@@ -102,7 +132,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             Processes.BecomeSubreaper();
 
             var facts = new HostFacts(Environment.ProcessorCount, ReadMemoryMiB(), accelerator.Name, accelerator.Reason, version);
-            return new QemuDriver(options, accelerator, images, facts, dataDirectoryLock, logger, networks);
+            return new QemuDriver(options, accelerator, images, facts, dataDirectoryLock, logger, networks, gid);
         }
         catch
         {
@@ -180,24 +210,41 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         // A process of an earlier driver that nobody re-attached: launching over it would unlink its sockets and
         // leave a guest running that nothing can control.
         if (existing is null && InstanceRecord.TryRead(paths.InstanceFile) is { Exit: null } earlier
-            && ReadPid(paths.PidFile) is { } orphan && Processes.IsAlive(orphan) && IsOurProcess(orphan, earlier))
+            && PidOf(earlier, paths) is { } orphan && Processes.IsAlive(orphan) && IsOurProcess(orphan, earlier))
         {
             throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{spec.Vm}' already has a running process (pid {orphan}) that this driver has not attached; call AttachAllAsync first");
         }
 
+        // Every file QEMU is to open is checked before anything of the launch is written: a path crafted to leave the
+        // allowed places is refused here, not discovered by QEMU.
+        EnsureAllowedFiles(spec, image);
         var createdDirectory = !Directory.Exists(paths.Directory);
         var previous = createdDirectory ? null : InstanceRecord.TryRead(paths.InstanceFile);
+
+        // root's directory before anything is written in it (one an older driver gave to a VM's uid is taken back):
+        // QEMU may pass through it to its console log, never create, rename or delete an entry in it.
         Directory.CreateDirectory(paths.Directory);
-        foreach (var stale in new[] { paths.QmpSocket, paths.ConsoleSocket, paths.PidFile })
+        Ownership.Set(paths.Directory, 0, _gid, VmDirectoryMode);
+        foreach (var stale in new[] { paths.QemuLog, Path.Combine(paths.Directory, "qemu.pid") })
         {
             File.Delete(stale);
         }
 
-        // QEMU appends to its console log (so that the driver can rotate it): a new process needs a new one.
-        (existing?.ConsoleLog ?? ConsoleLogOf(spec.Vm, paths)).StartFresh();
+        // The sockets' directory is made anew, so nothing an earlier process (another uid) left there survives.
+        if (Directory.Exists(paths.RunDirectory))
+        {
+            Directory.Delete(paths.RunDirectory, recursive: true);
+        }
 
+        Directory.CreateDirectory(paths.RunDirectory);
+        var uid = AllocateUid(spec.InstanceId);
+
+        // QEMU appends to its console log (so that the driver can rotate it): a new process needs a new one, its own.
+        (existing?.ConsoleLog ?? ConsoleLogOf(spec.Vm, paths)).StartFresh(uid, _gid);
+
+        var cgroup = VmCgroup.For(_options.CgroupHost, spec.Vm, spec.InstanceId);
         var arguments = QemuCommandLine.Build(spec, image, _accelerator, paths);
-        var record = new InstanceRecord(spec.Vm, spec.Epoch, spec.InstanceId, DateTimeOffset.UtcNow, arguments, Exit: null);
+        var record = new InstanceRecord(spec.Vm, spec.Epoch, spec.InstanceId, DateTimeOffset.UtcNow, arguments, Exit: null, Uid: uid, Cgroup: cgroup.Relative);
         record.Write(paths.InstanceFile);
         new DiskRecord(spec.InstanceId, spec.Disks).Write(paths.DisksFile);
         new NicRecord(spec.InstanceId, spec.Nics).Write(paths.NicsFile);
@@ -206,26 +253,30 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         QemuVm vm;
         try
         {
-            var pid = await DaemonizeAsync(record, paths, cancellationToken).ConfigureAwait(false);
+            GiveLaunchFilesToVm(paths, uid, spec);
+            cgroup.Create(Limits(spec));
+            var pid = await StartConfinedAsync(record, paths, cgroup, cancellationToken).ConfigureAwait(false);
             try
             {
+                await AwaitMonitorSocketAsync(spec.Vm, pid, paths, record.LaunchedAt + _options.LaunchTimeout, cancellationToken).ConfigureAwait(false);
                 vm = await QemuVm.AttachAsync(record, pid, paths, _options, _logger, Publish, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
                 // Never leave a process we cannot control behind.
                 await Processes.KillAndReapAsync(pid, _options.QuitTimeout).ConfigureAwait(false);
-                if (ex is OperationCanceledException)
+                if (ex is OperationCanceledException or HypervisorException)
                 {
                     throw;
                 }
 
-                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{spec.Vm}': QEMU started (pid {pid}) but its monitor did not answer: {ex.Message}", ex);
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{spec.Vm}': QEMU started (pid {pid}) but its monitor did not answer: {ex.Message}{QemuLogTail(paths)}", ex);
             }
         }
         catch
         {
             // A launch that failed leaves nothing behind: no record a later AttachAllAsync would mistake for a crash.
+            cgroup.TryRemove();
             ForgetFailedLaunch(paths, createdDirectory, previous);
             throw;
         }
@@ -333,13 +384,30 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         }
 
         _vms.TryRemove(vm, out _);
+        if (InstanceRecord.TryRead(paths.InstanceFile) is { } record)
+        {
+            // The VM's disks go back to root, and its cgroup away, with the VM.
+            foreach (var disk in DiskRecord.Read(paths.DisksFile, record.InstanceId).Where(d => File.Exists(d.Path)))
+            {
+                TakeDiskBack(disk);
+            }
+
+            if (record.Cgroup is { } cgroup)
+            {
+                VmCgroup.Existing(cgroup).TryRemove();
+            }
+        }
+
         if (Directory.Exists(paths.Directory))
         {
             Directory.Delete(paths.Directory, recursive: true);
         }
 
-        File.Delete(paths.QmpSocket);
-        File.Delete(paths.ConsoleSocket);
+        if (Directory.Exists(paths.RunDirectory))
+        {
+            Directory.Delete(paths.RunDirectory, recursive: true);
+        }
+
         return Task.CompletedTask;
     }
 
@@ -387,6 +455,11 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
                 File.Delete(file);
             }
 
+            if (Directory.Exists(paths.RunDirectory))
+            {
+                Directory.Delete(paths.RunDirectory, recursive: true);
+            }
+
             if (createdDirectory)
             {
                 Directory.Delete(paths.Directory, recursive: true);
@@ -419,10 +492,11 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
 
         await AwaitLaunchInFlightAsync(record, paths, cancellationToken).ConfigureAwait(false);
 
-        if (ReadPid(paths.PidFile) is { } pid && Processes.IsAlive(pid) && IsOurProcess(pid, record))
+        if (PidOf(record, paths) is { } pid && Processes.IsAlive(pid) && IsOurProcess(pid, record))
         {
             try
             {
+                await AwaitMonitorSocketAsync(record.Vm, pid, paths, DateTimeOffset.UtcNow + _options.QmpTimeout, cancellationToken).ConfigureAwait(false);
                 var vm = await QemuVm.AttachAsync(record, pid, paths, _options, _logger, Publish, cancellationToken).ConfigureAwait(false);
                 LogReattached(record.Vm, pid, vm.Status.Power);
                 return vm;
@@ -438,7 +512,12 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             }
         }
 
-        var gone = await DescribeExitWhileDetachedAsync(paths).ConfigureAwait(false);
+        var gone = await DescribeExitWhileDetachedAsync(record, paths).ConfigureAwait(false);
+        if (record.Cgroup is { } relative)
+        {
+            VmCgroup.Existing(relative).TryRemove();
+        }
+
         (record with { Exit = gone }).Write(paths.InstanceFile);
         File.Delete(paths.PidFile);
         LogFoundGone(record.Vm, gone.Power, gone.Reason);
@@ -446,31 +525,28 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     }
 
     /// <summary>
-    /// A launch a previous driver started but did not see through (its silo died meanwhile): the launcher may still be
-    /// on its way to a running QEMU. Concluding now that the process is gone would let it come up unwatched, so wait for
-    /// the launcher to finish, within the launch timeout counted from the launch; a launcher past that is killed, with
-    /// whatever daemon it already made, as the launch itself would have done.
+    /// A launch a previous driver started but did not see through (its silo died meanwhile): QEMU may still be on its
+    /// way to serving its monitor. Concluding now that it is gone would let it come up unwatched, so wait for its QMP
+    /// socket, within the launch timeout counted from the launch; a process past that is killed, as the launch itself
+    /// would have done.
     /// </summary>
     private async Task AwaitLaunchInFlightAsync(InstanceRecord record, VmPaths paths, CancellationToken cancellationToken)
     {
-        if (record.LauncherPid is not { } launcher || !Processes.IsAlive(launcher) || !IsProcessOf(launcher, paths))
+        if (record.LauncherPid is not { } launcher || !Processes.IsAlive(launcher) || !IsProcessOf(launcher, paths) || File.Exists(paths.QmpSocket))
         {
             return;
         }
 
         LogLaunchInFlight(record.Vm, launcher);
-        var deadline = record.LaunchedAt + _options.LaunchTimeout;
-        while (Processes.IsAlive(launcher) && DateTimeOffset.UtcNow < deadline)
+        try
         {
-            await Task.Delay(ExitPollInterval, cancellationToken).ConfigureAwait(false);
+            await AwaitMonitorSocketAsync(record.Vm, launcher, paths, record.LaunchedAt + _options.LaunchTimeout, cancellationToken).ConfigureAwait(false);
         }
-
-        if (Processes.IsAlive(launcher))
+        catch (HypervisorException)
         {
-            Processes.Kill(launcher);
-            if (ReadPid(paths.PidFile) is { } daemon && Processes.IsAlive(daemon) && IsProcessOf(daemon, paths))
+            if (Processes.IsAlive(launcher))
             {
-                await Processes.KillAndReapAsync(daemon, _options.QuitTimeout).ConfigureAwait(false);
+                await Processes.KillAndReapAsync(launcher, _options.QuitTimeout).ConfigureAwait(false);
             }
         }
     }
@@ -479,10 +555,19 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     /// How a process nobody watched ended. QEMU removes its pid file when it exits cleanly (the guest powered off or
     /// it was told to quit); a pid file naming a dead process means it was killed or crashed.
     /// </summary>
-    private static async Task<ExitRecord> DescribeExitWhileDetachedAsync(VmPaths paths)
+    private static async Task<ExitRecord> DescribeExitWhileDetachedAsync(InstanceRecord record, VmPaths paths)
     {
         var now = DateTimeOffset.UtcNow;
-        if (ReadPid(paths.PidFile) is not { } pid)
+        if (record.Cgroup is { } relative && VmCgroup.Existing(relative) is { } cgroup && cgroup.OomKills() > 0)
+        {
+            var limit = cgroup.MemoryLimitBytes is { } bytes ? $" ({bytes >> 20} MiB)" : "";
+            cgroup.TryRemove();
+            return new ExitRecord(ProcessPower.Crashed, $"QEMU ran out of memory: killed by the memory limit of its cgroup{limit} while no host agent was attached", now);
+        }
+
+        // The pid file is QEMU's (in its run directory): only whether it is still there is used, and only for the
+        // VM's own exit reason; the pid is the one the launcher reported, recorded by the driver.
+        if (FileSystem.Lstat(paths.PidFile) is null || PidOf(record, paths) is not { } pid)
         {
             return new ExitRecord(ProcessPower.ShutDown, "QEMU shut down while no host agent was attached (its pid file is gone)", now);
         }
@@ -492,28 +577,39 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             return new ExitRecord(ProcessPower.Crashed, $"QEMU exited while no host agent was attached (pid {pid} now belongs to another process)", now);
         }
 
-        // If it was our child (this process was its subreaper), collect the zombie and learn how it died.
-        var how = await Processes.ReapAsync(pid, TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+        // If it was our child (this process was its subreaper), collect the zombie and learn how it died. The pid is the
+        // launcher's report (root's record), never the pid file's content: a QEMU cannot make the driver reap another's child.
+        var how = record.LauncherPid == pid ? await Processes.ReapAsync(pid, TimeSpan.FromSeconds(2)).ConfigureAwait(false) : null;
         return new ExitRecord(ProcessPower.Crashed, $"QEMU pid {pid} exited while no host agent was attached ({how ?? "killed or crashed"})", now);
     }
 
-    /// <summary>Guards against pid reuse: the process must carry this VM's name and instance id on its command line.</summary>
+    /// <summary>
+    /// Guards against pid reuse: the process must carry this VM's name and instance id on its command line and, for a
+    /// confined launch, run as the instance's uid.
+    /// </summary>
     private static bool IsOurProcess(int pid, InstanceRecord record)
     {
         var arguments = Processes.Arguments(pid);
-        return arguments.Contains($"guest={record.Vm},debug-threads=on") && arguments.Contains(record.InstanceId.ToString("D"));
+        return arguments.Contains($"guest={record.Vm},debug-threads=on") && arguments.Contains(record.InstanceId.ToString("D"))
+            && (record.Uid is not { } uid || Processes.Uid(pid) == uid);
     }
 
-    private async Task<int> DaemonizeAsync(InstanceRecord record, VmPaths paths, CancellationToken cancellationToken)
+    /// <summary>
+    /// Starts QEMU through its launcher (<see cref="QemuLauncher"/>) and returns its pid, which the launcher's shell
+    /// prints before it joins the cgroup and execs on (so the pid stays QEMU's). The setsid the .NET process runs
+    /// forks and exits at once: QEMU is re-parented to this process, its subreaper, and reaped by its monitor.
+    /// </summary>
+    private async Task<int> StartConfinedAsync(InstanceRecord record, VmPaths paths, VmCgroup cgroup, CancellationToken cancellationToken)
     {
         var vm = record.Vm;
-        var startInfo = new ProcessStartInfo(_options.QemuBinary)
+        var startInfo = new ProcessStartInfo(QemuLauncher.Setsid)
         {
             RedirectStandardError = true,
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
-        foreach (var argument in record.Arguments)
+        var arguments = QemuLauncher.Arguments(_options.QemuBinary, record.Arguments, record.Uid!.Value, _gid, paths.QemuLog, cgroup.ProcsFiles, _options.NetworkNamespace);
+        foreach (var argument in arguments)
         {
             startInfo.ArgumentList.Add(argument);
         }
@@ -521,66 +617,208 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
         Process process;
         try
         {
-            process = Process.Start(startInfo) ?? throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': could not start {_options.QemuBinary}");
+            process = Process.Start(startInfo) ?? throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': could not start {QemuLauncher.Setsid}");
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
-            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': cannot run {_options.QemuBinary}: {ex.Message}", ex);
+            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': cannot run {QemuLauncher.Setsid}: {ex.Message}", ex);
         }
 
         using (process)
         {
+            // The pipes close when the shell execs with its stdio on qemu.log (or exits, having failed).
+            var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+            var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
             try
             {
-                // A driver that takes over mid-launch (this silo died) must know a launcher is still on its way.
-                (record with { LauncherPid = process.Id }).Write(paths.InstanceFile);
-                return await AwaitDaemonAsync(vm, process, paths, cancellationToken).ConfigureAwait(false);
+                await Task.WhenAll(stdout, stderr, process.WaitForExitAsync(cancellationToken)).WaitAsync(_options.LaunchTimeout, cancellationToken).ConfigureAwait(false);
             }
-            finally
+            catch (TimeoutException)
             {
-                // Daemonizing leaves QEMU's intermediate process (and, when the start failed, the daemon itself) as
-                // zombies re-parented to us, the subreaper; nobody else would ever collect them.
-                ReapLeftovers();
+                process.Kill(entireProcessTree: true);
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': the QEMU launcher did not start within {_options.LaunchTimeout.TotalSeconds:0} s");
             }
+
+            var output = (await stdout.ConfigureAwait(false)).Trim();
+            var errors = (await stderr.ConfigureAwait(false)).Trim();
+            if (!int.TryParse(output.Split('\n')[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': the QEMU launcher failed (exit code {process.ExitCode}): {Quote(errors)}");
+            }
+
+            // A driver that takes over mid-launch (this silo died) must know a launch is on its way.
+            (record with { LauncherPid = pid }).Write(paths.InstanceFile);
+            if (errors.Length > 0)
+            {
+                await Processes.KillAndReapAsync(pid, _options.QuitTimeout).ConfigureAwait(false);
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': the QEMU launcher failed: {Quote(errors)}");
+            }
+
+            return pid;
         }
     }
 
-    private async Task<int> AwaitDaemonAsync(string vm, Process process, VmPaths paths, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits until QEMU serves its QMP socket (it then initialised its devices and opened every file it was given), or
+    /// until it exits, which is reported with the end of its <c>qemu.log</c>.
+    /// </summary>
+    private async Task AwaitMonitorSocketAsync(string vm, int pid, VmPaths paths, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
-        // The parent exits once the daemon is initialised; the daemon then points its stdio at /dev/null, closing our pipes.
-        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        while (!File.Exists(paths.QmpSocket))
+        {
+            if (!Processes.IsAlive(pid))
+            {
+                var how = await Processes.ReapAsync(pid, ExitPollInterval * 20).ConfigureAwait(false);
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU exited ({how ?? "ended"}) before its monitor came up{QemuLogTail(paths)}");
+            }
+
+            if (DateTimeOffset.UtcNow > deadline)
+            {
+                throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU did not initialise within {_options.LaunchTimeout.TotalSeconds:0} s{QemuLogTail(paths)}");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(5), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The end of QEMU's own log, to explain a failed start (": …"), or nothing.</summary>
+    private static string QemuLogTail(VmPaths paths)
+    {
         try
         {
-            await process.WaitForExitAsync(cancellationToken).WaitAsync(_options.LaunchTimeout, cancellationToken).ConfigureAwait(false);
+            using var log = FileSystem.OpenNoFollow(paths.QemuLog);
+            using var stream = new FileStream(log, FileAccess.Read);
+            var length = stream.Length;
+            stream.Seek(Math.Max(0, length - QemuLogQuote), SeekOrigin.Begin);
+            using var reader = new StreamReader(stream);
+            var text = reader.ReadToEnd().Trim();
+            return text.Length == 0 ? "" : ": " + text;
         }
-        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or SystemCallException)
         {
-            // The daemon may already have written its pid file; never leave it running uncontrolled.
-            process.Kill(entireProcessTree: true);
-            if (ReadPid(paths.PidFile) is { } daemon && IsProcessOf(daemon, paths))
-            {
-                await Processes.KillAndReapAsync(daemon, _options.QuitTimeout).ConfigureAwait(false);
-            }
-
-            await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
-            if (ex is OperationCanceledException)
-            {
-                throw;
-            }
-
-            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU did not initialise within {_options.LaunchTimeout.TotalSeconds:0} s");
+            return "";
         }
-
-        var errors = (await stderr.ConfigureAwait(false) + await stdout.ConfigureAwait(false)).Trim();
-        if (process.ExitCode != 0)
-        {
-            var message = errors.Length > 800 ? errors[..800] + "…" : errors;
-            throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU exited with code {process.ExitCode}: {message}");
-        }
-
-        return ReadPid(paths.PidFile) ?? throw new HypervisorException(HypervisorErrorKind.Failed, $"vm '{vm}': QEMU daemonized but wrote no pid file");
     }
+
+    /// <summary>Guest image files: root's, readable by group fabric-qemu (every VM's QEMU) and nobody else (0640).</summary>
+    private static void GiveImagesToGroup(IEnumerable<GuestImage> images, string imagesDirectory, int gid)
+    {
+        foreach (var file in images.SelectMany(image => new[] { image.Disk, image.Kernel, image.Initrd }).OfType<string>().Select(Path.GetFullPath).Distinct(StringComparer.Ordinal))
+        {
+            if (file.StartsWith(imagesDirectory + "/", StringComparison.Ordinal) && FileSystem.Lstat(file) is { Kind: FileKind.Regular })
+            {
+                Ownership.Set(file, 0, gid, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+            }
+        }
+    }
+
+    private static string Quote(string text) => text.Length > 800 ? text[..800] + "…" : text;
+
+    /// <summary>A uid no process runs as and no VM's run (or older VM) directory is owned by (<see cref="VmUids"/>).</summary>
+    private int AllocateUid(Guid instanceId)
+    {
+        var taken = VmUids.OfRunningProcesses();
+        foreach (var folder in new[] { "vms", "run" })
+        {
+            foreach (var directory in Directory.EnumerateDirectories(Path.Combine(_options.DataDirectory, folder)))
+            {
+                if (Ownership.Of(directory) is { } owner)
+                {
+                    taken.Add(owner.Uid);
+                }
+            }
+        }
+
+        return VmUids.Allocate(instanceId, _options.VmUidBase, _options.VmUidCount, taken.Contains);
+    }
+
+    /// <summary>
+    /// For what a running VM's QEMU must open beyond its launch (e.g. a migration's TLS files, copied into a directory
+    /// root made): gives <paramref name="path"/> itself (never a symlink's target) to the VM's uid and group
+    /// fabric-qemu with <paramref name="mode"/>.
+    /// </summary>
+    internal void GiveToVm(string vm, string path, UnixFileMode mode)
+    {
+        var qemu = Require(vm);
+        if (qemu.Uid is not { } uid || !qemu.Status.IsAlive)
+        {
+            throw new HypervisorException(HypervisorErrorKind.Conflict, $"vm '{vm}' has no running confined process to give '{path}' to");
+        }
+
+        Ownership.Set(path, uid, _gid, mode);
+    }
+
+    /// <summary>
+    /// Hands the VM what its QEMU must open, and only that: its socket directory (0700; the VM directory stays root's,
+    /// its console log was made the VM's by <see cref="ConsoleLog.StartFresh"/>), its disks (0600) and its taps. Done as
+    /// the last step before the start, when no process of the new uid exists yet.
+    /// </summary>
+    private void GiveLaunchFilesToVm(VmPaths paths, int uid, LaunchSpec spec)
+    {
+        Ownership.Set(paths.RunDirectory, uid, _gid, OwnerOnly);
+
+        // The log is the launcher's (root's) file, created anew so no link an earlier process left can redirect it.
+        FileSystem.CreateExclusive(paths.QemuLog);
+        foreach (var disk in spec.Disks)
+        {
+            GiveDisk(disk, uid);
+        }
+
+        foreach (var nic in spec.Nics)
+        {
+            TapOwner.Give(nic.Tap, uid, _options.NetworkNamespace);
+        }
+    }
+
+    private void GiveDisk(DiskSpec disk, int uid) =>
+        Ownership.Set(disk.Path, uid, _gid, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+    /// <summary>A disk given back to root once no process of the VM holds it.</summary>
+    private void TakeDiskBack(DiskSpec disk)
+    {
+        if (Ownership.Of(disk.Path) is { Uid: >= 1 } owner && owner.Uid >= _options.VmUidBase && owner.Uid - _options.VmUidBase < _options.VmUidCount)
+        {
+            Ownership.Set(disk.Path, 0, 0, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+    }
+
+    /// <summary>The files of a launch must be plain files in allowed places (<see cref="Ownership.EnsurePlainFile"/>).</summary>
+    private void EnsureAllowedFiles(LaunchSpec spec, GuestImage image)
+    {
+        foreach (var disk in spec.Disks)
+        {
+            EnsureAllowedDisk(disk);
+        }
+
+        foreach (var file in new[] { image.Disk, image.Kernel, image.Initrd }.OfType<string>())
+        {
+            if (!Path.GetFullPath(file).StartsWith(_options.ImagesDirectory + "/", StringComparison.Ordinal))
+            {
+                throw new HypervisorException(HypervisorErrorKind.InvalidRequest, $"image '{image.Name}': '{file}' is outside the images directory");
+            }
+        }
+    }
+
+    /// <summary>
+    /// A disk must lie directly in the <c>volumes/</c> folder of a storage pool of this host (<see cref="Volumes.VolumeStore.IsVolumeFolder"/>)
+    /// or in one of <see cref="QemuDriverOptions.DiskRoots"/>, and be a plain file there: the file is given to the VM's uid.
+    /// </summary>
+    private void EnsureAllowedDisk(DiskSpec disk)
+    {
+        disk.EnsureValid();
+        var folder = Path.GetDirectoryName(disk.Path);
+        if (!Path.IsPathFullyQualified(disk.Path) || folder is null || !(_volumes.IsVolumeFolder(folder) || _options.DiskRoots.Contains(folder, StringComparer.Ordinal)))
+        {
+            throw new HypervisorException(HypervisorErrorKind.InvalidRequest,
+                $"disk {disk.Slot} '{disk.Path}' is not in the volumes folder of a storage pool of this host: refused before QEMU could open it");
+        }
+
+        Ownership.EnsurePlainFile(disk.Path, $"disk {disk.Slot}", [.. new[] { "vms", "run", SnapshotsFolder }.Select(f => Path.Combine(_options.DataDirectory, f))]);
+    }
+
+    /// <summary>The VM's cgroup limits: its vCPUs, its RAM plus QEMU's overhead (<see cref="QemuMemoryOverhead"/>), bounded tasks.</summary>
+    private CgroupLimits Limits(LaunchSpec spec) =>
+        new(spec.VCpus, _options.MemoryLimitOverrideMiB ?? spec.MemoryMiB + QemuMemoryOverhead.MiB(spec.VCpus, spec.MemoryMiB), _options.PidsLimit);
 
     /// <summary>Whether <paramref name="pid"/> is a QEMU started for these paths (its command line names the pid file).</summary>
     private static bool IsProcessOf(int pid, VmPaths paths) => Processes.Arguments(pid).Contains(paths.PidFile);
@@ -589,11 +827,27 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     private void ReapLeftovers() =>
         Processes.ReapZombieChildren([Path.GetFileName(_options.QemuBinary), DefaultQemuCommand], QemuVm.WatchedPids);
 
+    /// <summary>
+    /// The pid of a record's process: the one its launcher reported (root's record); for a record without one (the
+    /// driver died before writing it), QEMU's pid file — untrusted, so read without following a symlink, at most a few
+    /// bytes, and only used behind <see cref="IsOurProcess"/>.
+    /// </summary>
+    private static int? PidOf(InstanceRecord record, VmPaths paths) => record.LauncherPid ?? ReadPid(paths.PidFile);
+
     private static int? ReadPid(string pidFile)
     {
         try
         {
-            return File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) ? pid : null;
+            using var handle = FileSystem.OpenNoFollow(pidFile);
+            if (FileSystem.Fstat(handle, pidFile).Kind != FileKind.Regular)
+            {
+                return null;
+            }
+
+            var buffer = new byte[16];
+            var count = RandomAccess.Read(handle, buffer, 0);
+            var text = System.Text.Encoding.ASCII.GetString(buffer, 0, count).Trim();
+            return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid > 1 ? pid : null;
         }
         catch (IOException)
         {

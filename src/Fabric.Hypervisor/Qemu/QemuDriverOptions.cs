@@ -10,7 +10,26 @@ public sealed class QemuDriverOptions
     /// <summary>The folder of guest images (one sub-folder with an image.json per image).</summary>
     public string ImagesDirectory { get; set; } = "";
 
+    /// <summary>QEMU's program; a bare name is resolved on PATH once, at driver creation, and started by that absolute path.</summary>
     public string QemuBinary { get; set; } = "qemu-system-x86_64";
+
+    /// <summary>The first uid of the range VM processes run as (one per VM instance; no account needs to exist).</summary>
+    public int VmUidBase { get; set; } = 2_000_000_000;
+
+    /// <summary>How many uids the range holds.</summary>
+    public int VmUidCount { get; set; } = 1_000_000;
+
+    /// <summary>The most tasks (processes and threads) one QEMU may have; TCG QEMU runs about ten (docs/confinement.md).</summary>
+    public int PidsLimit { get; set; } = 256;
+
+    /// <summary>
+    /// The host's name in the cgroup tree (<c>fabric/&lt;host&gt;/…</c>); empty: the data directory's last component,
+    /// which is the host id where the silo and <c>./fabric</c> lay it out.
+    /// </summary>
+    public string CgroupHost { get; set; } = "";
+
+    /// <summary>A network namespace (e.g. <c>/run/netns/x</c>) the VMs' QEMU runs in and their taps live in; null: the driver's own.</summary>
+    public string? NetworkNamespace { get; set; }
 
     public AcceleratorMode Accelerator { get; set; } = AcceleratorMode.Auto;
 
@@ -35,4 +54,16 @@ public sealed class QemuDriverOptions
     /// only a development fabric on one machine should do (the driver says so when it starts).
     /// </summary>
     public StreamTlsFiles? StreamTls { get; set; }
+
+    /// <summary>
+    /// Folders, besides the <c>volumes/</c> folders of the storage pools this driver prepared, that VM disks may lie in
+    /// (directly): for tests and tools that make disk files themselves. A disk anywhere else is refused.
+    /// </summary>
+    public IReadOnlyList<string> DiskRoots { get; set; } = [];
+
+    /// <summary>
+    /// Test/diagnostic override only: the cgroup memory limit of every VM instead of its RAM plus QEMU's overhead (e.g.
+    /// below it, to see the out-of-memory killer at work). Null, the default, in production.
+    /// </summary>
+    public long? MemoryLimitOverrideMiB { get; set; }
 }

@@ -70,6 +70,9 @@ internal sealed partial class QemuVm
 
     public Guid InstanceId => _record.InstanceId;
 
+    /// <summary>The uid the process runs as (null for a process launched before confinement).</summary>
+    public int? Uid => _record.Uid;
+
     public int? Pid { get; }
 
     public VmPaths Paths { get; }
@@ -480,7 +483,16 @@ internal sealed partial class QemuVm
             (null, _) => (ProcessPower.Crashed, how is null ? "QEMU exited without shutting down (crashed or killed)" : $"QEMU exited without shutting down ({how})"),
         };
 
+        // The cgroup says whether its OOM killer ended QEMU: the one crash whose cause the fabric knows for sure.
+        var cgroup = _record.Cgroup is { } relative ? Confinement.VmCgroup.Existing(relative) : null;
+        if (_shutdownReason is null && cgroup?.OomKills() > 0)
+        {
+            var limit = cgroup.MemoryLimitBytes is { } bytes ? $" ({bytes >> 20} MiB)" : "";
+            reason = $"QEMU ran out of memory: killed by the memory limit of its cgroup{limit}";
+        }
+
         RecordExit(power, reason);
+        cgroup?.TryRemove();
         await CloseConsoleAsync().ConfigureAwait(false);
         if (Volatile.Read(ref _qmp) is { } qmp)
         {

@@ -30,11 +30,20 @@ internal static class RecordFile
         }
     }
 
-    /// <summary>Writes atomically: a temporary file beside it, then a rename over it.</summary>
-    public static void Write<T>(string path, T value, JsonSerializerOptions? options = null)
+    /// <summary>Writes atomically: a temporary file beside it (created anew, root 0600), then a rename over it.</summary>
+    public static void Write<T>(string path, T value, JsonSerializerOptions? options = null) =>
+        WriteText(path, JsonSerializer.Serialize(value, options ?? Json));
+
+    /// <summary>
+    /// Writes <paramref name="text"/> atomically as a file only the driver's user may read (0600): a VM's directory is
+    /// passable by every QEMU (group fabric-qemu), so a record must not be readable by group or others.
+    /// </summary>
+    public static void WriteText(string path, string text)
     {
         var temp = path + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(value, options ?? Json));
+        File.Delete(temp); // unlink: a leftover (never a symlink's target) goes, so the mode below applies
+        Linux.FileSystem.CreateExclusive(temp);
+        File.WriteAllText(temp, text);
         File.Move(temp, path, overwrite: true);
     }
 }

@@ -4,24 +4,27 @@ using System.Text;
 namespace Fabric.Hypervisor.Qemu;
 
 /// <summary>
-/// Where one VM's runtime files live under the host's data directory. Files go in <c>vms/&lt;name&gt;/</c>; the two
-/// UNIX sockets go in <c>run/</c> under a short hash of the name, because a socket path may not exceed 107 bytes.
+/// Where one VM's runtime files live under the host's data directory. The driver's records go in <c>vms/&lt;name&gt;/</c>,
+/// root's directory (group fabric-qemu, 0710), each record root 0600; of its files only <c>console.log</c> belongs to the
+/// VM's uid (pre-created by the driver; QEMU appends to it). What QEMU itself creates — its sockets, pid file and memory
+/// dumps — goes in <c>run/&lt;hash&gt;/</c> (a short hash of the name, because a socket path may not exceed 107 bytes),
+/// which belongs to the VM's uid (0700): the driver reads nothing there without O_NOFOLLOW, nor trusts what it reads.
 /// </summary>
 public sealed record VmPaths(string Directory, string PidFile, string ConsoleLog, string InstanceFile, string QmpSocket, string ConsoleSocket)
 {
     /// <summary>The longest socket path the kernel accepts (sun_path is 108 bytes with its terminator).</summary>
     public const int MaxSocketPath = 107;
 
-    private const int SocketNameLength = 16; // 12 hex digits + ".qmp"
+    private const int SocketNameLength = 16; // 12 hex digits + "/qmp"
 
     public static VmPaths For(string dataDirectory, string vm)
     {
         EnsureSafeName(vm);
         var directory = Path.Combine(dataDirectory, "vms", vm);
-        var socketStem = Path.Combine(dataDirectory, "run", ShortHash(vm));
+        var runDirectory = Path.Combine(dataDirectory, "run", ShortHash(vm));
 
         // The kernel counts bytes, so a data directory within MaxDataDirectoryLength characters can still be too long.
-        if (Encoding.UTF8.GetByteCount(socketStem + ".qmp") > MaxSocketPath)
+        if (Encoding.UTF8.GetByteCount(Path.Combine(runDirectory, "qmp")) > MaxSocketPath)
         {
             throw new HypervisorException(HypervisorErrorKind.InvalidRequest,
                 $"data directory '{dataDirectory}' is too long for VM sockets: at most {MaxDataDirectoryLength} bytes");
@@ -29,12 +32,21 @@ public sealed record VmPaths(string Directory, string PidFile, string ConsoleLog
 
         return new VmPaths(
             directory,
-            Path.Combine(directory, "qemu.pid"),
+            Path.Combine(runDirectory, "qemu.pid"),
             Path.Combine(directory, "console.log"),
             Path.Combine(directory, "instance.json"),
-            socketStem + ".qmp",
-            socketStem + ".con");
+            Path.Combine(runDirectory, "qmp"),
+            Path.Combine(runDirectory, "con"));
     }
+
+    /// <summary>The VM's private socket directory, <c>run/&lt;hash&gt;/</c>.</summary>
+    public string RunDirectory => Path.GetDirectoryName(QmpSocket)!;
+
+    /// <summary>Where a snapshot's migration stream passes between QEMU and the driver (a UNIX socket the driver serves).</summary>
+    public string MigrationSocket => Path.Combine(RunDirectory, "mig");
+
+    /// <summary>QEMU's own stdout and stderr (its error messages), bounded by the driver; read to explain a failed start.</summary>
+    public string QemuLog => Path.Combine(Directory, "qemu.log");
 
     /// <summary>The console output rotated out of <see cref="ConsoleLog"/> last time (see <see cref="Qemu.ConsoleLog"/>).</summary>
     public string RotatedConsoleLog => ConsoleLog + ".1";

@@ -60,6 +60,7 @@ public sealed partial class VolumeStore
         }
 
         Commit(pending, $"image '{image}'");
+        Confinement.Ownership.Set(target, 0, Confinement.QemuGroup.Resolve(), ImageMode); // every VM's QEMU may read a base image
         LogImageImported(_logger, image, paths.Root, probe.Format, sourceFile);
         return new ImageFile(image, target, probe.Format, copy.VirtualSize, FileSystem.Lstat(target)?.AllocatedBytes ?? 0);
     });

@@ -1,3 +1,4 @@
+using Fabric.Hypervisor.Confinement;
 using Fabric.Hypervisor.Linux;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -27,8 +28,15 @@ public sealed partial class VolumeStore : IVolumeStore
 
     private static readonly string[] Folders = [PoolPaths.VolumesFolder, PoolPaths.ImagesFolder];
 
+    /// <summary>Folder modes: root's, group fabric-qemu may pass (0710); image files readable by that group (0640).</summary>
+    private const UnixFileMode FolderMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute;
+    private const UnixFileMode ImageMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead;
+
     private readonly QemuImg _qemuImg;
     private readonly ILogger _logger;
+
+    /// <summary>The <c>volumes/</c> folders of the pools this store prepared or resolved a volume in: where VM disks may lie.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _volumeFolders = new(StringComparer.Ordinal);
 
     public VolumeStore()
         : this(new QemuImg(), NullLogger<VolumeStore>.Instance)
@@ -60,8 +68,31 @@ public sealed partial class VolumeStore : IVolumeStore
             paths.CheckFolder(folder); // a directory of its own, not a symlink slipped in meanwhile
         }
 
+        // QEMU (a VM's uid, group fabric-qemu) passes through the root and folders to the disks given to it and reads
+        // the images its linked clones are backed by; nobody else may (docs/confinement.md, Pools).
+        var gid = QemuGroup.Resolve();
+        foreach (var directory in new[] { paths.Root, paths.Volumes, paths.Images })
+        {
+            Ownership.Set(directory, 0, gid, FolderMode);
+        }
+
+        foreach (var image in Directory.EnumerateFiles(paths.Images))
+        {
+            if (!PendingFile.IsTemporary(Path.GetFileName(image)) && FileSystem.Lstat(image) is { Kind: FileKind.Regular })
+            {
+                Ownership.Set(image, 0, gid, ImageMode);
+            }
+        }
+
+        _volumeFolders[paths.Volumes] = true;
         return Measure(paths);
     });
+
+    /// <summary>
+    /// Whether <paramref name="folder"/> is the <c>volumes/</c> folder of a pool this store knows: one it prepared, or
+    /// resolved a volume in while that folder existed (a pool prepared before a restart). The driver takes disks only from there.
+    /// </summary>
+    public bool IsVolumeFolder(string folder) => _volumeFolders.ContainsKey(folder);
 
     public Task<PoolUsage> MeasurePoolAsync(string root, CancellationToken cancellationToken) => Run(root, paths =>
         paths.CheckRoot() is null
@@ -94,6 +125,7 @@ public sealed partial class VolumeStore : IVolumeStore
         }
 
         Directory.Delete(paths.Root, recursive: false);
+        _volumeFolders.TryRemove(paths.Volumes, out _);
         LogPoolRemoved(_logger, paths.Root);
         return true;
     });
@@ -219,7 +251,14 @@ public sealed partial class VolumeStore : IVolumeStore
     {
         try
         {
-            return PoolPaths.For(root).Volume(volume);
+            var paths = PoolPaths.For(root);
+            var path = paths.Volume(volume);
+            if (FileSystem.Lstat(paths.Volumes) is { Kind: FileKind.Directory })
+            {
+                _volumeFolders[paths.Volumes] = true;
+            }
+
+            return path;
         }
         catch (Exception ex) when (Translate(root, ex) is { } translated)
         {

@@ -64,7 +64,9 @@ internal static class SlowQemu
             exec qemu-system-x86_64 "$@"
 
             """);
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // QEMU runs as a VM's uid in group fabric-qemu (docs/confinement.md): the wrapper it execs must be readable and executable by that group.
+        Fabric.Hypervisor.Confinement.Ownership.Set(path, 0, Fabric.Hypervisor.Confinement.QemuGroup.Resolve(),
+            UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute);
         return path;
     }
 

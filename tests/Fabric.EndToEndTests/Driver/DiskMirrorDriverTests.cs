@@ -45,8 +45,8 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
         await using var targetSandbox = new QemuSandbox(Output);
         var source = await StartDriverAsync();
         var target = new Harness(await targetSandbox.CreateDriverAsync());
-        var spec = QemuSandbox.Linux(Vm) with { Disks = [Disk(await CreateDiskAsync(Sandbox.DataDirectory, "source"))] };
-        var targetDisk = await CreateDiskAsync(targetSandbox.DataDirectory, "target");
+        var spec = QemuSandbox.Linux(Vm) with { Disks = [Disk(await CreateDiskAsync(Sandbox.DisksDirectory, "source"))] };
+        var targetDisk = await CreateDiskAsync(targetSandbox.DisksDirectory, "target");
         await source.LaunchAsync(spec);
         var guest = new GuestShell(source.Driver, Vm);
         await guest.WaitReadyAsync(LinuxBoot);
@@ -114,13 +114,13 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
         await using var targetSandbox = new QemuSandbox(Output);
         var source = await StartDriverAsync();
         var target = new Harness(await targetSandbox.CreateDriverAsync());
-        var spec = QemuSandbox.Linux(Vm) with { Disks = [Disk(await CreateDiskAsync(Sandbox.DataDirectory, "source"))] };
+        var spec = QemuSandbox.Linux(Vm) with { Disks = [Disk(await CreateDiskAsync(Sandbox.DisksDirectory, "source"))] };
         await source.LaunchAsync(spec);
         var guest = new GuestShell(source.Driver, Vm);
         await guest.WaitReadyAsync(LinuxBoot);
         var dataSum = await guest.PrepareFileSystemAsync(dataMiB: 16);
 
-        await target.Driver.LaunchAsync(spec with { Incoming = true, Disks = [Disk(await CreateDiskAsync(targetSandbox.DataDirectory, "target"))] }, CancellationToken.None);
+        await target.Driver.LaunchAsync(spec with { Incoming = true, Disks = [Disk(await CreateDiskAsync(targetSandbox.DisksDirectory, "target"))] }, CancellationToken.None);
         var endpoint = await Mirror(target).ExportDisksAsync(Vm, Loopback, [0], CancellationToken.None);
 
         // 1 MiB/s over 16 MiB of data: the copy is still far from ready when it is cancelled.
@@ -266,14 +266,14 @@ public sealed class DiskMirrorDriverTests(ITestOutputHelper output) : QemuDriver
     {
         var source = await StartDriverAsync();
         var target = new Harness(await targetSandbox.CreateDriverAsync());
-        var spec = QemuSandbox.Linux(Vm) with { Disks = [Disk(await CreateDiskAsync(Sandbox.DataDirectory, "source"))] };
+        var spec = QemuSandbox.Linux(Vm) with { Disks = [Disk(await CreateDiskAsync(Sandbox.DisksDirectory, "source"))] };
         await source.LaunchAsync(spec);
         var guest = new GuestShell(source.Driver, Vm);
         await guest.WaitReadyAsync(LinuxBoot);
         var dataSum = await guest.PrepareFileSystemAsync(dataMiB: 4);
         await guest.RunAsync(StartWriter);
 
-        var incoming = await target.Driver.LaunchAsync(spec with { Incoming = true, Disks = [Disk(await CreateDiskAsync(targetSandbox.DataDirectory, "target"))] }, CancellationToken.None);
+        var incoming = await target.Driver.LaunchAsync(spec with { Incoming = true, Disks = [Disk(await CreateDiskAsync(targetSandbox.DisksDirectory, "target"))] }, CancellationToken.None);
         var endpoint = await Mirror(target).ExportDisksAsync(Vm, Loopback, [0], CancellationToken.None);
         await Mirror(source).StartMirrorAsync(Vm, endpoint, [0], bandwidthBytesPerSecond: null, CancellationToken.None);
         await WaitForReadyAsync(source, MirrorReady);

@@ -48,7 +48,7 @@ public sealed class MemwalkGuestTests(ITestOutputHelper output) : QemuDriverTest
         var dumping = Stopwatch.StartNew();
         var path = await memory.DumpAsync(Vm, address, length, CancellationToken.None);
         Output.WriteLine($"dumped {length / MiB} MiB in {dumping.ElapsedMilliseconds} ms");
-        Assert.Equal(Path.Combine(Sandbox.DataDirectory, "vms", Vm, IGuestMemory.DumpFileName), path);
+        Assert.Equal(Path.Combine(Fabric.Hypervisor.Qemu.VmPaths.For(Sandbox.DataDirectory, Vm).RunDirectory, IGuestMemory.DumpFileName), path);
         var dump = await File.ReadAllBytesAsync(path);
 
         var result = MemwalkCheck.Check(dump, length);

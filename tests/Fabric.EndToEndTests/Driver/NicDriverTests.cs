@@ -277,7 +277,7 @@ public sealed class NicDriverTests(ITestOutputHelper output) : QemuDriverTest(ou
 
         await using var targetSandbox = new QemuSandbox(Output);
         var source = await StartDriverAsync(net);
-        var target = new Harness(await targetSandbox.CreateDriverAsync(o => o.QemuBinary = net.QemuWrapper));
+        var target = new Harness(await targetSandbox.CreateDriverAsync(o => o.NetworkNamespace = net.NamespacePath));
         await source.LaunchAsync(QemuSandbox.Linux(Peer) with { Nics = [new NicSpec(0, "tpeer", MacA, 1500)] });
         var spec = QemuSandbox.Linux(Vm) with { MemoryMiB = SmallLinux, Nics = [new NicSpec(0, "tsrc", MacB, 1500)] };
         await source.LaunchAsync(spec);
@@ -325,7 +325,7 @@ public sealed class NicDriverTests(ITestOutputHelper output) : QemuDriverTest(ou
         Output.WriteLine($"announce-self: the bridge learned the guest again after {announcing.ElapsedMilliseconds} ms");
     }
 
-    private async Task<Harness> StartDriverAsync(TapNetwork net) => await StartDriverAsync(o => o.QemuBinary = net.QemuWrapper);
+    private async Task<Harness> StartDriverAsync(TapNetwork net) => await StartDriverAsync(o => o.NetworkNamespace = net.NamespacePath);
 
     /// <summary>A static address, and no traffic of the guest's own: its DHCP client stopped, IPv6 (router solicitations) off.</summary>
     private static async Task QuietAsync(GuestShell shell, string address)

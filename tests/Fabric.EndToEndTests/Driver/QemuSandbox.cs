@@ -23,13 +23,24 @@ internal sealed class QemuSandbox : IAsyncDisposable
         _output = output;
         DataDirectory = Path.Combine("/tmp", $"{TestDirectories.Prefix}e2e-{Guid.NewGuid().ToString("N")[..8]}");
         Directory.CreateDirectory(DataDirectory);
+        DisksDirectory = Path.Combine(DataDirectory, "disks");
+        Directory.CreateDirectory(DisksDirectory);
         Logger = new CapturingLogger<QemuDriver>(output);
     }
 
     public string DataDirectory { get; }
 
+    /// <summary>Where tests make disk files: the drivers of this sandbox take disks from there (<see cref="QemuDriverOptions.DiskRoots"/>), as from a pool.</summary>
+    public string DisksDirectory { get; }
+
     /// <summary>The log of every driver of this sandbox.</summary>
     public CapturingLogger<QemuDriver> Logger { get; }
+
+    /// <summary>
+    /// QEMU 7.2's background-snapshot needs userfaultfd, which an unprivileged process (every confined QEMU) gets only
+    /// where <c>vm.unprivileged_userfaultfd</c> is 1; elsewhere the driver falls back to a pre-copy (docs/confinement.md).
+    /// </summary>
+    public static bool UnprivilegedUserfaultfd => File.ReadAllText("/proc/sys/vm/unprivileged_userfaultfd").Trim() == "1";
 
     public static LaunchSpec Tiny(string vm) => new(vm, Epoch: 1, Guid.NewGuid(), VCpus: 1, MemoryMiB: 16, Image: TestGuestImages.Tiny);
 
@@ -43,7 +54,7 @@ internal sealed class QemuSandbox : IAsyncDisposable
 
     public async Task<QemuDriver> CreateDriverAsync(Action<QemuDriverOptions>? configure = null)
     {
-        var options = new QemuDriverOptions { DataDirectory = DataDirectory, ImagesDirectory = TestGuestImages.Directory };
+        var options = new QemuDriverOptions { DataDirectory = DataDirectory, ImagesDirectory = TestGuestImages.Directory, DiskRoots = [DisksDirectory] };
         configure?.Invoke(options);
         var driver = await QemuDriver.CreateAsync(options, Logger, CancellationToken.None);
         _drivers.Add(driver);
@@ -73,6 +84,8 @@ internal sealed class QemuSandbox : IAsyncDisposable
             _output.WriteLine($"clean-up: killing leftover pid {pid}: {string.Join(' ', Processes.Arguments(pid).Take(4))} …");
             await Processes.KillAndReapAsync(pid, KillPatience);
         }
+
+        ProcessSweep.RemoveCgroups(DataDirectory, hostsBelow: false);
 
         try
         {

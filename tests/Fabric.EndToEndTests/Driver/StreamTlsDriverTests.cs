@@ -78,8 +78,8 @@ public sealed class StreamTlsDriverTests(ITestOutputHelper output) : QemuDriverT
         var source = await StartDriverAsync(o => o.StreamTls = HostFiles(pki, "host-a"));
         var target = new Harness(await targetSandbox.CreateDriverAsync(o => o.StreamTls = HostFiles(pki, "host-b")));
         var spec = QemuSandbox.Tiny(Vm);
-        await source.LaunchAsync(spec with { Disks = [Disk(await CreateDiskAsync(Sandbox.DataDirectory, "source"))] });
-        await target.Driver.LaunchAsync(spec with { Incoming = true, Disks = [Disk(await CreateDiskAsync(targetSandbox.DataDirectory, "target"))] }, CancellationToken.None);
+        await source.LaunchAsync(spec with { Disks = [Disk(await CreateDiskAsync(Sandbox.DisksDirectory, "source"))] });
+        await target.Driver.LaunchAsync(spec with { Incoming = true, Disks = [Disk(await CreateDiskAsync(targetSandbox.DisksDirectory, "target"))] }, CancellationToken.None);
         var endpoint = await Mirror(target).ExportDisksAsync(Vm, Loopback.ToString(), [0], CancellationToken.None);
 
         var port = IPEndPoint.Parse(endpoint).Port;

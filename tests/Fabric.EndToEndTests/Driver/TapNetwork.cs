@@ -8,7 +8,7 @@ namespace Fabric.EndToEndTests.Driver;
 /// <summary>
 /// A network of a test's own: a network namespace <c>t?????-nic</c> (the test prefix <c>./fabric test</c> sweeps when
 /// left behind) with a bridge, taps on it made on demand, optionally an address on the bridge and a DHCP server
-/// (dnsmasq) bound to it, and a wrapper that runs QEMU inside the namespace, for <c>QemuDriverOptions.QemuBinary</c>.
+/// (dnsmasq) bound to it, and the namespace's path, for <c>QemuDriverOptions.NetworkNamespace</c>.
 /// Nothing of it is in the root namespace: no tap, no traffic. Disposing stops dnsmasq and deletes the namespace (with
 /// its bridge and taps; a QEMU still inside keeps it alive until the sandbox ends it).
 /// </summary>
@@ -26,17 +26,14 @@ internal sealed class TapNetwork : IAsyncDisposable
     {
         Name = name;
         _directory = directory;
-        QemuWrapper = Path.Combine(directory, "qemu-in-netns");
     }
 
     /// <summary>The namespace, <c>t&lt;5 hex&gt;-nic</c>.</summary>
     public string Name { get; }
 
-    /// <summary>
-    /// A script that execs QEMU in the namespace (<c>nsenter --net</c>): QEMU keeps the script's pid and its own
-    /// name, so the driver finds and reaps it as any QEMU, and it opens its taps in the namespace.
-    /// </summary>
-    public string QemuWrapper { get; }
+    /// <summary>The namespace's path, for <c>QemuDriverOptions.NetworkNamespace</c>: the driver starts QEMU in it.</summary>
+    public string NamespacePath => $"/run/netns/{Name}";
+
 
     /// <summary>The bridge's address, where dnsmasq answers (<see cref="StartDhcpAsync"/>).</summary>
     public static string Gateway => $"{Subnet}.1";
@@ -45,8 +42,6 @@ internal sealed class TapNetwork : IAsyncDisposable
     public static async Task<TapNetwork> CreateAsync(string directory)
     {
         var network = new TapNetwork(Underlay.NewPrefix() + "-nic", directory);
-        await File.WriteAllTextAsync(network.QemuWrapper, $"#!/bin/sh\nexec nsenter --net=/run/netns/{network.Name} qemu-system-x86_64 \"$@\"\n");
-        File.SetUnixFileMode(network.QemuWrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         await StorageTools.RunAsync("ip", "netns", "add", network.Name);
         try
         {

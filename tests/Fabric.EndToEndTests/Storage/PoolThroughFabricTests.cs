@@ -58,6 +58,21 @@ public sealed class PoolThroughFabricTests(MigrationFabric fabric)
         Assert.InRange(full.PhysicalBytes!.Value, 4 * MiB, 6 * MiB);
         Assert.True(await StorageTools.SameContentsAsync(source, "raw", Path.Combine(path, "volumes", "linked.qcow2"), "qcow2"));
 
+        // The base is root:fabric-qemu 0640 (every QEMU may read it, nobody else), the clone root 0600 until given to a
+        // VM: a VM on the linked clone starts, its unprivileged QEMU opening the backing file through the pool's 0710 folders.
+        var group = Fabric.Hypervisor.Confinement.QemuGroup.Resolve();
+        Assert.Equal((0, group, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead), Fabric.Hypervisor.Confinement.Ownership.Of(Path.Combine(path, "images", "base.raw")));
+        Assert.Equal((0, 0, UnixFileMode.UserRead | UnixFileMode.UserWrite), Fabric.Hypervisor.Confinement.Ownership.Of(Path.Combine(path, "volumes", "linked.qcow2")));
+        foreach (var folder in new[] { path, Path.Combine(path, "volumes"), Path.Combine(path, "images") })
+        {
+            Assert.Equal((0, group, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute), Fabric.Hypervisor.Confinement.Ownership.Of(folder));
+        }
+
+        await client.CreateVmAsync(new VmSpec { Name = "on-linked", Image = "tiny", MemoryMiB = 16, Disks = [DiskRequest.Parse("disk", "thin/linked")] });
+        Assert.Equal(VmState.Running, (await client.StartVmAsync("on-linked")).State);
+        await client.StopVmAsync("on-linked", new StopOptions { Force = true });
+        await client.DeleteVmAsync("on-linked");
+
         // Past capacity × overcommit: refused, nothing made, nothing counted.
         pool = await client.GetPoolAsync("thin");
         var refused = await Assert.ThrowsAsync<FabricException>(() => client.CreateVolumeAsync("thin", new VolumeSpec { Name = "toobig", SizeBytes = pool.LimitBytes - pool.AllocatedBytes + MiB }));

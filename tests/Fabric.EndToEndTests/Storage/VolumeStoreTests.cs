@@ -30,10 +30,18 @@ public sealed class VolumeStoreTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task PreparePool_MakesTheFoldersOwnerOnly()
+    public async Task PreparePool_MakesTheFoldersRootsAndPassableByQemuOnly_AndKnowsItsVolumesFolder()
     {
         Assert.Equal(["images", "volumes"], StorageTools.Entries(PoolRoot));
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Volumes));
+        var group = Fabric.Hypervisor.Confinement.QemuGroup.Resolve();
+        foreach (var folder in new[] { PoolRoot, Volumes, Images })
+        {
+            Assert.Equal((0, group, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute), Fabric.Hypervisor.Confinement.Ownership.Of(folder));
+        }
+
+        Assert.True(_store.IsVolumeFolder(Volumes));
+        Assert.False(_store.IsVolumeFolder(Images));
+        Assert.False(_store.IsVolumeFolder("/etc"));
 
         var usage = await _store.PreparePoolAsync(PoolRoot, CancellationToken.None);
 
@@ -239,6 +247,9 @@ public sealed class VolumeStoreTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.InRange(image.PhysicalBytes, 2 * MiB, 3 * MiB);
         Assert.True(await StorageTools.SameContentsAsync(source, "raw", image.Path, "raw"));
         Assert.Equal(["disk.raw"], StorageTools.Entries(Images));
+
+        // A base every QEMU (group fabric-qemu) may read, nobody else.
+        Assert.Equal((0, Fabric.Hypervisor.Confinement.QemuGroup.Resolve(), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead), Fabric.Hypervisor.Confinement.Ownership.Of(image.Path));
     }
 
     [Fact]

@@ -184,15 +184,16 @@ public sealed class ConsoleLogTests : IDisposable
     }
 
     [Fact]
-    public async Task StartFresh_DeletesEveryConsoleFile()
+    public async Task StartFresh_DeletesEveryConsoleFile_AndLeavesAnEmptyLogForTheNewProcess()
     {
         GuestLines(bytes: Limit.RotateAt);
         _log.TryKeepWithinLimit(() => true);
         Guest("old process\n");
 
-        _log.StartFresh();
+        _log.StartFresh(Environment.UserName == "root" ? 0 : -1, Environment.UserName == "root" ? 0 : -1);
 
-        Assert.Empty(Directory.EnumerateFiles(_paths.Directory, "console.*"));
+        Assert.Equal([_paths.ConsoleLog], Directory.EnumerateFiles(_paths.Directory, "console.*"));
+        Assert.Equal(0, new FileInfo(_paths.ConsoleLog).Length);
         Guest("new process\n");
         var read = await _log.ReadAsync(0, Read, Instance, CancellationToken.None);
         Assert.Equal((0L, "new process\n"), (read.Offset, Text(read)));

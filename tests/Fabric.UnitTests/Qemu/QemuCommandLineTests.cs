@@ -144,8 +144,9 @@ public sealed class QemuCommandLineTests
         var paths = VmPaths.For(DataDirectory, "web-1");
         var args = Build(paths: paths);
 
-        Assert.Equal("/srv/fabric/vms/web-1/qemu.pid", ValueOf(args, "-pidfile"));
-        Assert.Contains("-daemonize", args);
+        Assert.Matches("^/srv/fabric/run/[0-9a-f]{12}/qemu.pid$", ValueOf(args, "-pidfile"));
+        Assert.DoesNotContain("-daemonize", args);
+        Assert.Equal("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny", ValueOf(args, "-sandbox"));
 
         var chardevs = ValuesOf(args, "-chardev").Select(QemuOption.Parse).ToDictionary(c => c["id"]);
         Assert.Equal(["console", "qmp"], chardevs.Keys.Order());

@@ -9,16 +9,18 @@ public sealed class VmPathsTests
     private static readonly string LongestName = new('n', 63);
 
     [Fact]
-    public void For_PutsFilesInTheVmFolderAndSocketsInRun()
+    public void For_PutsRecordsInTheVmFolderAndWhatQemuCreatesInRun()
     {
         var paths = VmPaths.For("/srv/fabric", "web-1");
 
         Assert.Equal("/srv/fabric/vms/web-1", paths.Directory);
-        Assert.Equal("/srv/fabric/vms/web-1/qemu.pid", paths.PidFile);
+        Assert.Equal(paths.RunDirectory + "/qemu.pid", paths.PidFile);
         Assert.Equal("/srv/fabric/vms/web-1/console.log", paths.ConsoleLog);
         Assert.Equal("/srv/fabric/vms/web-1/instance.json", paths.InstanceFile);
-        Assert.Matches("^/srv/fabric/run/[0-9a-f]{12}\\.qmp$", paths.QmpSocket);
-        Assert.Equal(paths.QmpSocket[..^".qmp".Length] + ".con", paths.ConsoleSocket);
+        Assert.Matches("^/srv/fabric/run/[0-9a-f]{12}/qmp$", paths.QmpSocket);
+        Assert.Equal(paths.RunDirectory + "/con", paths.ConsoleSocket);
+        Assert.Equal(paths.RunDirectory + "/mig", paths.MigrationSocket);
+        Assert.Equal("/srv/fabric/vms/web-1/qemu.log", paths.QemuLog);
     }
 
     [Fact]
