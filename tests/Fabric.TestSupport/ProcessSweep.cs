@@ -24,9 +24,13 @@ public static class ProcessSweep
         return found;
     }
 
+    /// <summary>Whether <paramref name="pid"/> is a QEMU of VM <paramref name="vm"/> (by its <c>-name guest=…</c> argument).</summary>
+    public static bool IsQemuOf(int pid, string vm) =>
+        Processes.Arguments(pid).Contains($"guest={vm},debug-threads=on");
+
     /// <summary>Pids of live QEMU processes whose command line contains <paramref name="fragment"/>.</summary>
     public static IReadOnlyList<int> FindQemu(string fragment) =>
-        Find(fragment).Where(pid => Processes.Arguments(pid) is [var program, ..] && program.StartsWith("qemu-system", StringComparison.Ordinal)).ToList();
+        Find(fragment).Where(pid => Processes.Arguments(pid) is [var program, ..] && Path.GetFileName(program).StartsWith("qemu-system", StringComparison.Ordinal)).ToList();
 
     /// <summary>
     /// Removes the VM cgroups (<c>fabric/&lt;host&gt;/…</c>) of every host data directory under <paramref name="dataRoot"/>

@@ -1,7 +1,6 @@
 using Fabric.Client;
 using Fabric.Contracts;
 using Fabric.EndToEndTests.Cluster;
-using Fabric.Hypervisor.Linux;
 using Fabric.TestSupport;
 
 namespace Fabric.EndToEndTests.ControlPlane;
@@ -73,7 +72,7 @@ internal sealed class FaultScenario : IAsyncDisposable
 
     /// <summary>Live QEMU processes of <paramref name="vm"/>, on any host of the environment.</summary>
     public IReadOnlyList<int> QemuOf(string vm) =>
-        [.. Environment.QemuPids().Where(pid => Processes.Arguments(pid).Any(a => a.EndsWith($"/vms/{vm}/qemu.pid", StringComparison.Ordinal)))];
+        [.. Environment.QemuPids().Where(pid => ProcessSweep.IsQemuOf(pid, vm))];
 
     public Task AssertInvariantsAsync() => Invariants.AssertHoldAsync();
 

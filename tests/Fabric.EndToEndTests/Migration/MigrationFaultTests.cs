@@ -1,5 +1,6 @@
 using Fabric.Contracts;
 using Fabric.Hypervisor.Linux;
+using Fabric.TestSupport;
 using Xunit.Abstractions;
 
 namespace Fabric.EndToEndTests.Migration;
@@ -47,7 +48,7 @@ public sealed class MigrationFaultTests(MigrationFabric fabric, ITestOutputHelpe
         var (before, boot) = await fabric.RunTinyAsync(name);
         var end = await HeldAsync(name, phase, () =>
         {
-            var target = fabric.Environment.QemuPidsOf("host-b").Single(pid => IsOf(pid, name));
+            var target = fabric.Environment.QemuPidsOf("host-b").Single(pid => ProcessSweep.IsQemuOf(pid, name));
             Processes.Kill(target);
             return Task.CompletedTask;
         });
@@ -254,9 +255,6 @@ public sealed class MigrationFaultTests(MigrationFabric fabric, ITestOutputHelpe
 
     private static async Task ConflictAsync(Func<Task> call) =>
         Assert.Equal(ErrorCodes.Conflict, (await Assert.ThrowsAsync<FabricException>(call)).Code);
-
-    private static bool IsOf(int pid, string vm) =>
-        Processes.Arguments(pid).Any(a => a.EndsWith($"/vms/{vm}/qemu.pid", StringComparison.Ordinal));
 
     /// <summary>Whatever a test did to the silos, the next one finds them all running.</summary>
     private sealed class SilosRestored(MigrationFabric fabric) : IAsyncDisposable

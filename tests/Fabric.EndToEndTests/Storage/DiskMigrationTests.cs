@@ -4,6 +4,7 @@ using Fabric.EndToEndTests.ControlPlane;
 using Fabric.EndToEndTests.Driver;
 using Fabric.EndToEndTests.Migration;
 using Fabric.Hypervisor.Linux;
+using Fabric.TestSupport;
 using Xunit.Abstractions;
 
 namespace Fabric.EndToEndTests.Storage;
@@ -88,7 +89,7 @@ public sealed class DiskMigrationTests(MigrationFabric fabric, ITestOutputHelper
         var allocated = (await fabric.Client.GetPoolAsync("mkill-pool")).AllocatedBytes;
         var end = await HeldInMirrorAsync("mkill", () =>
         {
-            Processes.Kill(fabric.Environment.QemuPidsOf("host-b").Single(pid => Processes.Arguments(pid).Any(a => a.EndsWith("/vms/mkill/qemu.pid", StringComparison.Ordinal))));
+            Processes.Kill(fabric.Environment.QemuPidsOf("host-b").Single(pid => ProcessSweep.IsQemuOf(pid, "mkill")));
             return Task.CompletedTask;
         });
 
