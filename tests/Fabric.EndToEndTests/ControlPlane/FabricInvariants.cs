@@ -364,7 +364,7 @@ internal sealed class FabricInvariants(FabricEnvironment environment, FabricClie
         return violations;
     }
 
-    /// <summary>The environment's live QEMU processes: VM name and uuid from the command line, host and epoch from their directory.</summary>
+    /// <summary>The environment's live QEMU processes: VM name and uuid from the command line, host from the pid file's path, epoch from the VM's record.</summary>
     private List<RunningQemu> ReadProcesses()
     {
         var processes = new List<RunningQemu>();
@@ -378,9 +378,10 @@ internal sealed class FabricInvariants(FabricEnvironment environment, FabricClie
                 continue;
             }
 
+            // The pid file is in the VM's run directory (named by a hash); the VM's name is in -name guest=NAME,….
             var host = pidFile[data.Length..].Split('/')[0];
-            var vmDirectory = Path.GetDirectoryName(pidFile)!;
-            var vm = Path.GetFileName(vmDirectory);
+            var vm = Argument(arguments, "-name") is { } name && name.StartsWith("guest=", StringComparison.Ordinal) ? name["guest=".Length..].Split(',')[0] : "";
+            var vmDirectory = Path.Combine(data, host, "vms", vm);
             var instance = Guid.Parse(Argument(arguments, "-uuid")!, CultureInfo.InvariantCulture);
             long epoch = -1;
             try
