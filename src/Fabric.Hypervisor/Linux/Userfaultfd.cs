@@ -1,9 +1,9 @@
 namespace Fabric.Hypervisor.Linux;
 
 /// <summary>
-/// Whether QEMU may use userfaultfd, which post-copy migration needs on the target: QEMU 7.2 calls the syscall
-/// directly, which the kernel allows a privileged process always and others only with
-/// <c>vm.unprivileged_userfaultfd = 1</c>.
+/// Whether QEMU may use userfaultfd, which post-copy migration needs on the target (and a background snapshot on its
+/// source): QEMU 7.2 calls the syscall directly, which the kernel allows an unprivileged process — as every confined
+/// QEMU is, whoever runs the driver (docs/confinement.md) — only with <c>vm.unprivileged_userfaultfd = 1</c>.
 /// </summary>
 public static class Userfaultfd
 {
@@ -12,11 +12,6 @@ public static class Userfaultfd
     /// <summary>Why post-copy cannot work on this machine, or null when it can.</summary>
     public static string? UnavailableReason()
     {
-        if (Environment.IsPrivilegedProcess)
-        {
-            return null;
-        }
-
         string? setting;
         try
         {
@@ -29,6 +24,6 @@ public static class Userfaultfd
 
         return setting == "1"
             ? null
-            : $"post-copy needs userfaultfd, which this kernel allows unprivileged QEMU processes only with vm.unprivileged_userfaultfd=1 (it is {setting ?? "absent"}), and QEMU does not run as root here";
+            : $"post-copy needs userfaultfd, which this kernel allows unprivileged QEMU processes only with vm.unprivileged_userfaultfd=1 (it is {setting ?? "absent"}), and QEMU runs unprivileged";
     }
 }
