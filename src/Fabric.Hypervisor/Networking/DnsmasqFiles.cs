@@ -57,6 +57,10 @@ internal sealed class DnsmasqFiles
         text.Append(CultureInfo.InvariantCulture, $"dhcp-leasefile={Leases}\n");
         text.Append(CultureInfo.InvariantCulture, $"pid-file={Pid}\n");
         text.Append(CultureInfo.InvariantCulture, $"log-facility={Log}\n");
+
+        // dnsmasq drops root for nobody; the host's data directory lets only group fabric-qemu pass (0710,
+        // docs/confinement.md), so that is the group it keeps, to re-read its reservations there.
+        text.Append(CultureInfo.InvariantCulture, $"group={Confinement.QemuGroup.Name}\n");
         return text.ToString();
     }
 

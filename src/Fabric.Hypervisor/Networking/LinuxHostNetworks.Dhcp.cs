@@ -175,19 +175,19 @@ public sealed partial class LinuxHostNetworks
         && Processes.Arguments(pid).Contains(files.ConfigArgument, StringComparer.Ordinal);
 
     /// <summary>
-    /// dnsmasq drops root for <c>nobody</c> before it reads its reservations (at start and on SIGHUP): every folder
-    /// above them must let others through, or it would serve no one and say so only in its log.
+    /// dnsmasq drops root for <c>nobody</c>, group <c>fabric-qemu</c>, before it reads its reservations (at start and on
+    /// SIGHUP): every folder above them must let that group or others through, or it would serve no one and say so only
+    /// in its log.
     /// </summary>
     private static void EnsureReadableByDnsmasq(DnsmasqFiles files)
     {
-        for (var directory = new DirectoryInfo(files.Directory); directory is not null; directory = directory.Parent)
+        try
         {
-            if ((directory.UnixFileMode & UnixFileMode.OtherExecute) == 0)
-            {
-                throw new HypervisorException(
-                    HypervisorErrorKind.Failed,
-                    $"dnsmasq runs as nobody and reads {files.Hosts}, but {directory.FullName} is not searchable by others (chmod o+x it, or use another data directory)");
-            }
+            Confinement.Ownership.EnsureTraversable(files.Directory, Confinement.QemuGroup.Resolve(), "dnsmasq's reservations folder");
+        }
+        catch (HypervisorException ex)
+        {
+            throw new HypervisorException(HypervisorErrorKind.Failed, $"dnsmasq (user nobody, group {Confinement.QemuGroup.Name}) cannot read {files.Hosts}: {ex.Message}", ex);
         }
     }
 

@@ -184,7 +184,9 @@ public sealed class MigrationFleetTests(MigrationFabric fabric, ITestOutputHelpe
             done
             exec qemu-system-x86_64 "$@"
             """);
-        File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // QEMU runs as a VM's uid in group fabric-qemu (docs/confinement.md): the wrapper must be readable and executable by that group.
+        Fabric.Hypervisor.Confinement.Ownership.Set(wrapper, 0, Fabric.Hypervisor.Confinement.QemuGroup.Resolve(),
+            UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.GroupExecute);
         var settings = new Dictionary<string, string>(fabric.Settings) { ["Fabric__QemuBinary"] = wrapper };
         await fabric.Environment.StartSiloAsync("host-d", settings);
         try

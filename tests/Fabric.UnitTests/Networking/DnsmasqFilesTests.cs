@@ -33,6 +33,7 @@ public sealed class DnsmasqFilesTests
             dhcp-leasefile=/var/lib/fabric/networks/001001/leases
             pid-file=/var/lib/fabric/networks/001001/dnsmasq.pid
             log-facility=/var/lib/fabric/networks/001001/dnsmasq.log
+            group=fabric-qemu
 
             """.ReplaceLineEndings("\n"),
             files.ConfigText(Plan));
