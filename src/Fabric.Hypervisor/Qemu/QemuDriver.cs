@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using System.Net.Sockets;
 using System.Threading.Channels;
 using Fabric.Hypervisor.Accel;
 using Fabric.Hypervisor.Confinement;
@@ -664,7 +665,8 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     /// </summary>
     private async Task AwaitMonitorSocketAsync(string vm, int pid, VmPaths paths, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
-        while (!File.Exists(paths.QmpSocket))
+        // The socket's file appears at bind(), a moment before QEMU listens on it: until then a connection is refused.
+        while (!await MonitorListensAsync(paths.QmpSocket, cancellationToken).ConfigureAwait(false))
         {
             if (!Processes.IsAlive(pid))
             {
@@ -678,6 +680,26 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
             }
 
             await Task.Delay(TimeSpan.FromMilliseconds(5), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Whether QEMU accepts connections on its QMP socket yet (a probe it sees as a client that left at once).</summary>
+    private static async Task<bool> MonitorListensAsync(string socketPath, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(socketPath))
+        {
+            return false;
+        }
+
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await probe.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionRefused or SocketError.AddressNotAvailable)
+        {
+            return false;
         }
     }
 
