@@ -53,6 +53,13 @@ internal sealed class GuestShell(string vm, IGuestConsoleLink console)
         return match.Groups["v"].Value;
     }
 
+    /// <summary>Fails, with the console's last lines, unless the shell expression's value is <paramref name="expected"/>.</summary>
+    public async Task ExpectValueAsync(string expected, string expression)
+    {
+        var value = await ValueAsync(expression);
+        Assert.True(value == expected, $"'{expression}' is '{value}' in vm '{vm}', not '{expected}'. {console.Evidence()}");
+    }
+
     /// <summary>The SHA-256 of a guest file (or device), as <c>sha256sum</c> prints it.</summary>
     public async Task<string> Sha256Async(string path)
     {
