@@ -13,8 +13,6 @@ namespace Fabric.EndToEndTests.Driver;
 /// </summary>
 internal sealed class GuestShell(string vm, IGuestConsoleLink console)
 {
-    private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
-
     private int _next;
 
     /// <summary>Through the driver: typed into the console input, read back from the log as it grows.</summary>
@@ -28,12 +26,15 @@ internal sealed class GuestShell(string vm, IGuestConsoleLink console)
     /// <summary>The boot id of the guest's ready line, when the caller read it.</summary>
     public string Boot { get; init; } = "";
 
+    /// <summary>How long a command may take when its caller names no time.</summary>
+    public TimeSpan StepTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Runs <paramref name="command"/> and returns its exit status.</summary>
     public async Task<int> RunAsync(string command, TimeSpan? timeout = null)
     {
         var tag = $"rc{Interlocked.Increment(ref _next)}x{Random.Shared.Next():x}";
         await SendAsync($"{command}; echo \"__{tag}\"\"_$?__\"");
-        var match = await console.WaitForAsync(new Regex($"__{tag}_(?<v>\\d+)__"), timeout ?? DefaultTimeout);
+        var match = await console.WaitForAsync(new Regex($"__{tag}_(?<v>\\d+)__"), timeout ?? StepTimeout);
         return int.Parse(match.Groups["v"].Value, CultureInfo.InvariantCulture);
     }
 
@@ -49,7 +50,7 @@ internal sealed class GuestShell(string vm, IGuestConsoleLink console)
     {
         var tag = $"v{Interlocked.Increment(ref _next)}x{Random.Shared.Next():x}";
         await SendAsync($"echo \"__{tag}\"\"_{expression}__\"");
-        var match = await console.WaitForAsync(new Regex($"__{tag}_(?<v>.*)__"), timeout ?? DefaultTimeout);
+        var match = await console.WaitForAsync(new Regex($"__{tag}_(?<v>.*)__"), timeout ?? StepTimeout);
         return match.Groups["v"].Value;
     }
 

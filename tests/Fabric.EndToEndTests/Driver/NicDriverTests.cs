@@ -294,12 +294,10 @@ public sealed class NicDriverTests(ITestOutputHelper output) : QemuDriverTest(ou
         var incoming = spec with { Incoming = true, Nics = [.. source.Driver.Nics(Vm).Select(n => n with { Tap = "tdst" })] };
         Assert.Equal(ProcessPower.Paused, (await target.Driver.LaunchAsync(incoming, CancellationToken.None)).Power);
         Assert.Equal(incoming.Nics, target.Driver.Nics(Vm));
-        var features = new MigrationFeatures(Postcopy: false);
-        var uri = await target.Driver.ListenAsync(Vm, "127.0.0.1", features, CancellationToken.None);
-        await source.Driver.SendAsync(Vm, uri, new MigrationSettings(features, AutoConverge: false, DowntimeLimit: null, BandwidthBytesPerSecond: null), CancellationToken.None);
-        var sent = await WaitForMigrationAsync(source.Driver, MigrationEnd);
+        await source.SendMemoryAsync(target, Vm);
+        var sent = await source.WaitForMigrationAsync(Vm, MigrationEnd);
         Assert.Equal("completed", sent.Status);
-        Assert.Equal("completed", (await WaitForMigrationAsync(target.Driver, MigrationEnd)).Status);
+        Assert.Equal("completed", (await target.WaitForMigrationAsync(Vm, MigrationEnd)).Status);
         Output.WriteLine($"migrated in {sent.TotalMs} ms (downtime {sent.DowntimeMs} ms)");
 
         // QEMU announces by itself when an incoming migration completes, but the target is paused then (-S, until the
@@ -357,22 +355,6 @@ public sealed class NicDriverTests(ITestOutputHelper output) : QemuDriverTest(ou
         {
             Assert.True(DateTime.UtcNow < deadline, $"the bridge did not learn {mac} on {tap} within {timeout.TotalSeconds:0.#} s (it has it on {port ?? "no port"})");
             await Task.Delay(20);
-        }
-    }
-
-    private static async Task<MigrationProgress> WaitForMigrationAsync(QemuDriver driver, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var progress = await driver.QueryAsync(Vm, CancellationToken.None);
-            if (progress.IsFinished)
-            {
-                return progress;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"the migration did not finish within {timeout.TotalSeconds:0} s: {progress}");
-            await Task.Delay(50);
         }
     }
 

@@ -50,6 +50,8 @@ public abstract class QemuDriverTest(ITestOutputHelper output) : IAsyncLifetime
 
     internal sealed class Harness(QemuDriver driver)
     {
+        private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
+
         public QemuDriver Driver { get; } = driver;
 
         public DriverEvents Events { get; } = new(driver.Events);
@@ -68,5 +70,49 @@ public abstract class QemuDriverTest(ITestOutputHelper output) : IAsyncLifetime
 
         public Task<ProcessEvent> EndedAsync(string vm, TimeSpan timeout) =>
             Events.WaitForAsync(vm, status => status.Power is ProcessPower.ShutDown or ProcessPower.Crashed, timeout);
+
+        /// <summary>A pre-copy live migration from this driver to <paramref name="target"/>'s on loopback, uncapped: the target listens, this one sends.</summary>
+        public async Task SendMemoryAsync(Harness target, string vm)
+        {
+            var features = new MigrationFeatures(Postcopy: false);
+            var uri = await target.Driver.ListenAsync(vm, "127.0.0.1", features, CancellationToken.None);
+            await Driver.SendAsync(vm, uri, new MigrationSettings(features, AutoConverge: false, DowntimeLimit: null, BandwidthBytesPerSecond: null), CancellationToken.None);
+        }
+
+        /// <summary>Polls the VM's migration until <paramref name="condition"/> holds (by default: until it has finished).</summary>
+        public async Task<MigrationProgress> WaitForMigrationAsync(string vm, TimeSpan timeout, Func<MigrationProgress, bool>? condition = null)
+        {
+            condition ??= progress => progress.IsFinished;
+            var deadline = DateTime.UtcNow + timeout;
+            while (true)
+            {
+                var progress = await Driver.QueryAsync(vm, CancellationToken.None);
+                if (condition(progress))
+                {
+                    return progress;
+                }
+
+                Assert.True(DateTime.UtcNow < deadline, $"the migration of vm '{vm}' did not get there within {timeout.TotalSeconds:0} s: {progress}");
+                await Task.Delay(Poll);
+            }
+        }
+
+        /// <summary>Polls the VM's one disk mirror until <paramref name="condition"/> holds; an error fails the wait unless it is what is asked for.</summary>
+        public async Task<DiskMirrorProgress> WaitForMirrorAsync(string vm, TimeSpan timeout, Func<DiskMirrorProgress, bool> condition)
+        {
+            var deadline = DateTime.UtcNow + timeout;
+            while (true)
+            {
+                var progress = Assert.Single(await Driver.QueryMirrorAsync(vm, CancellationToken.None));
+                if (condition(progress))
+                {
+                    return progress;
+                }
+
+                Assert.True(progress.Error is null, $"the mirror of vm '{vm}' failed: {progress.Error}");
+                Assert.True(DateTime.UtcNow < deadline, $"the mirror of vm '{vm}' did not get there within {timeout.TotalSeconds:0} s: {progress}");
+                await Task.Delay(Poll);
+            }
+        }
     }
 }

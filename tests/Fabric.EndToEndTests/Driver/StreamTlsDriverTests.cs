@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using System.Net;
 using System.Text.RegularExpressions;
 using Fabric.Hypervisor;
 using Fabric.Hypervisor.Qemu;
+using Fabric.EndToEndTests.Storage;
 using Fabric.TestSupport;
 using Xunit.Abstractions;
 
@@ -18,7 +18,6 @@ public sealed class StreamTlsDriverTests(ITestOutputHelper output) : QemuDriverT
     private const string Vm = "tls-1";
     private static readonly IPAddress Loopback = IPAddress.Loopback;
     private static readonly TimeSpan MigrationEnd = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
     private static readonly Regex Tick = new("^tick ", RegexOptions.CultureInvariant);
 
     [Fact]
@@ -33,9 +32,9 @@ public sealed class StreamTlsDriverTests(ITestOutputHelper output) : QemuDriverT
         await source.Console(Vm).WaitForAsync(Tick, TinyBoot);
         await target.Driver.LaunchAsync(spec with { Incoming = true }, CancellationToken.None);
 
-        await MigrateAsync(source, target);
-        var sent = await WaitForMigrationAsync(source, p => p.IsFinished);
-        var received = await WaitForMigrationAsync(target, p => p.IsFinished);
+        await source.SendMemoryAsync(target, Vm);
+        var sent = await source.WaitForMigrationAsync(Vm, MigrationEnd);
+        var received = await target.WaitForMigrationAsync(Vm, MigrationEnd);
         Output.WriteLine($"source: {sent.Status}, tls-creds '{sent.TlsCredentials}'; target: {received.Status}, tls-creds '{received.TlsCredentials}'");
         Assert.Equal("completed", sent.Status);
         Assert.Equal("completed", received.Status);
@@ -61,8 +60,8 @@ public sealed class StreamTlsDriverTests(ITestOutputHelper output) : QemuDriverT
         await ticks.WaitForAsync(Tick, TinyBoot);
         await target.Driver.LaunchAsync(spec with { Incoming = true }, CancellationToken.None);
 
-        await MigrateAsync(source, target);
-        var sent = await WaitForMigrationAsync(source, p => p.IsFinished);
+        await source.SendMemoryAsync(target, Vm);
+        var sent = await source.WaitForMigrationAsync(Vm, MigrationEnd);
         Output.WriteLine($"source: {sent.Status} ({sent.Error}), guest {sent.RunState}");
         Assert.Equal("failed", sent.Status);
         Assert.Equal("running", sent.RunState);
@@ -78,29 +77,22 @@ public sealed class StreamTlsDriverTests(ITestOutputHelper output) : QemuDriverT
         var source = await StartDriverAsync(o => o.StreamTls = HostFiles(pki, "host-a"));
         var target = new Harness(await targetSandbox.CreateDriverAsync(o => o.StreamTls = HostFiles(pki, "host-b")));
         var spec = QemuSandbox.Tiny(Vm);
-        await source.LaunchAsync(spec with { Disks = [Disk(await CreateDiskAsync(Sandbox.DisksDirectory, "source"))] });
-        await target.Driver.LaunchAsync(spec with { Incoming = true, Disks = [Disk(await CreateDiskAsync(targetSandbox.DisksDirectory, "target"))] }, CancellationToken.None);
-        var endpoint = await Mirror(target).ExportDisksAsync(Vm, Loopback.ToString(), [0], CancellationToken.None);
+        await source.LaunchAsync(spec with { Disks = [Disk(await StorageTools.CreateQcow2Async(Sandbox.DisksDirectory, "source", "16M"))] });
+        await target.Driver.LaunchAsync(spec with { Incoming = true, Disks = [Disk(await StorageTools.CreateQcow2Async(targetSandbox.DisksDirectory, "target", "16M"))] }, CancellationToken.None);
+        var endpoint = await target.Driver.ExportDisksAsync(Vm, Loopback.ToString(), [0], CancellationToken.None);
 
         var port = IPEndPoint.Parse(endpoint).Port;
-        var (exitCode, text) = await ToolAsync("qemu-img", "info", "--image-opts", $"driver=nbd,host=127.0.0.1,port={port},export=disk0");
-        Output.WriteLine($"plain NBD client: exit {exitCode}: {text}");
-        Assert.NotEqual(0, exitCode);
+        var plain = await StorageTools.TryRunAsync("qemu-img", "info", "--image-opts", $"driver=nbd,host=127.0.0.1,port={port},export=disk0");
+        var text = plain.Output + plain.Error;
+        Output.WriteLine($"plain NBD client: exit {plain.ExitCode}: {text}");
+        Assert.NotEqual(0, plain.ExitCode);
         Assert.Contains("TLS", text, StringComparison.OrdinalIgnoreCase);
 
-        await Mirror(source).StartMirrorAsync(Vm, endpoint, [0], bandwidthBytesPerSecond: null, CancellationToken.None);
-        var deadline = DateTime.UtcNow + MigrationEnd;
-        DiskMirrorProgress progress;
-        while (!(progress = Assert.Single(await Mirror(source).QueryMirrorAsync(Vm, CancellationToken.None))).Ready)
-        {
-            Assert.True(progress.Error is null, $"the mirror failed: {progress.Error}");
-            Assert.True(DateTime.UtcNow < deadline, $"the mirror was not ready within {MigrationEnd.TotalSeconds:0} s: {progress}");
-            await Task.Delay(Poll);
-        }
-
+        await source.Driver.StartMirrorAsync(Vm, endpoint, [0], bandwidthBytesPerSecond: null, CancellationToken.None);
+        var progress = await source.WaitForMirrorAsync(Vm, MigrationEnd, p => p.Ready);
         Output.WriteLine($"mirror over TLS ready: {progress.CopiedBytes} of {progress.TotalBytes} bytes");
-        await Mirror(source).EndMirrorAsync(Vm, CancellationToken.None);
-        await Mirror(target).EndExportAsync(Vm, CancellationToken.None);
+        await source.Driver.EndMirrorAsync(Vm, CancellationToken.None);
+        await target.Driver.EndExportAsync(Vm, CancellationToken.None);
     }
 
     private static StreamTlsFiles HostFiles(TestPki pki, string host)
@@ -109,55 +101,5 @@ public sealed class StreamTlsDriverTests(ITestOutputHelper output) : QemuDriverT
         return new StreamTlsFiles(pki.CaFile, certificate, key);
     }
 
-    private static async Task MigrateAsync(Harness source, Harness target)
-    {
-        var features = new MigrationFeatures(Postcopy: false);
-        var uri = await Migration(target).ListenAsync(Vm, Loopback.ToString(), features, CancellationToken.None);
-        await Migration(source).SendAsync(Vm, uri, new MigrationSettings(features, AutoConverge: false, DowntimeLimit: null, BandwidthBytesPerSecond: null), CancellationToken.None);
-    }
-
-    private static async Task<MigrationProgress> WaitForMigrationAsync(Harness host, Func<MigrationProgress, bool> condition)
-    {
-        var deadline = DateTime.UtcNow + MigrationEnd;
-        while (true)
-        {
-            var progress = await Migration(host).QueryAsync(Vm, CancellationToken.None);
-            if (condition(progress))
-            {
-                return progress;
-            }
-
-            Assert.True(DateTime.UtcNow < deadline, $"the migration did not get there within {MigrationEnd.TotalSeconds:0} s: {progress}");
-            await Task.Delay(Poll);
-        }
-    }
-
-    private static ILiveMigration Migration(Harness host) => ((IHypervisorDriver)host.Driver).Capability<ILiveMigration>()!;
-
-    private static IDiskMirror Mirror(Harness host) => ((IHypervisorDriver)host.Driver).Capability<IDiskMirror>()!;
-
     private static DiskSpec Disk(string path) => new(Slot: 0, path, "qcow2", Serial: "data");
-
-    private static async Task<string> CreateDiskAsync(string directory, string name)
-    {
-        var path = Path.Combine(directory, $"{name}.qcow2");
-        var (exitCode, text) = await ToolAsync("qemu-img", "create", "-q", "-f", "qcow2", path, "16M");
-        Assert.True(exitCode == 0, text);
-        return path;
-    }
-
-    private static async Task<(int ExitCode, string Output)> ToolAsync(string program, params string[] arguments)
-    {
-        var startInfo = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(startInfo)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, (await stdout + await stderr).Trim());
-    }
 }

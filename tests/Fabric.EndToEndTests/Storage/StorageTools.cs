@@ -35,6 +35,14 @@ internal static class StorageTools
         return new Result(process.ExitCode, await output, await error);
     }
 
+    /// <summary>An empty qcow2 image <c>NAME.qcow2</c> of <paramref name="size"/> (qemu-img's notation, e.g. <c>64M</c>) in <paramref name="directory"/>.</summary>
+    public static async Task<string> CreateQcow2Async(string directory, string name, string size)
+    {
+        var path = Path.Combine(directory, $"{name}.qcow2");
+        await RunAsync("qemu-img", "create", "-q", "-f", "qcow2", path, size);
+        return path;
+    }
+
     /// <summary><c>qemu-img info --output=json -f FORMAT -U PATH</c>, as qemu-img prints it.</summary>
     public static async Task<JsonElement> InfoAsync(string path, string format)
     {
