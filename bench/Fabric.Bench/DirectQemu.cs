@@ -76,10 +76,7 @@ internal sealed class DirectQemu : IAsyncDisposable
 
         Directory.CreateDirectory(paths.Directory);
         Directory.CreateDirectory(Path.GetDirectoryName(paths.QmpSocket)!);
-        foreach (var stale in new[] { paths.QmpSocket, paths.ConsoleSocket })
-        {
-            File.Delete(stale);
-        }
+        File.Delete(paths.QmpSocket);
 
         var arguments = command.Skip(1).Select(a => a.Replace(fabricData, data, StringComparison.Ordinal)).ToList();
         if (incoming)

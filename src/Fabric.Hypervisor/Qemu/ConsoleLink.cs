@@ -1,40 +1,55 @@
-using System.Net.Sockets;
+using Fabric.Hypervisor.Linux;
+using Fabric.Hypervisor.Qmp;
 
 namespace Fabric.Hypervisor.Qemu;
 
 /// <summary>
-/// The driver's connection to a VM's serial console socket. QEMU accepts one client there; holding it gives the driver
-/// live notice of output (the durable copy is QEMU's own console log) and the only way to type into the guest.
-/// Output is read continuously, so the guest never blocks on a full socket.
+/// The driver's hold on a VM's serial console: the slave side of the pseudo-terminal QEMU made for it
+/// (<c>-chardev pty</c>, found through <c>query-chardev</c>). Holding it gives the driver live notice of output (the
+/// durable copy is QEMU's console log) and the way to type into the guest. Output is read continuously.
 /// </summary>
+/// <remarks>
+/// Not a socket: QEMU 7.2 logs a console byte that its socket refuses (EAGAIN) as if it were lost, then retries and
+/// logs it again, so a socket reader a few milliseconds late (a loaded host) doubled characters in the log. A terminal
+/// buffers tens of KiB where a socket held a few hundred one-byte writes, and while no one holds the terminal QEMU logs
+/// each byte once.
+/// </remarks>
 internal sealed class ConsoleLink : IAsyncDisposable
 {
-    private readonly Socket _socket;
+    /// <summary>How long typed input may wait for the guest to take it in (a paused guest takes nothing).</summary>
+    private static readonly TimeSpan InputTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often the reader looks up from its wait, to notice that the link is closing.</summary>
+    private const int ReadWaitMs = 200;
+
+    private readonly PtySlave _terminal;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly CancellationTokenSource _closing = new();
     private readonly Task _reader;
     private int _disposed;
 
-    private ConsoleLink(Socket socket, AsyncPulse output)
+    private ConsoleLink(PtySlave terminal, AsyncPulse output)
     {
-        _socket = socket;
-        _reader = Task.Run(() => ReadLoopAsync(output));
+        _terminal = terminal;
+        _reader = Task.Factory.StartNew(() => ReadLoop(output), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     public bool IsOpen => !_reader.IsCompleted;
 
-    public static async Task<ConsoleLink> ConnectAsync(string socketPath, AsyncPulse output, CancellationToken cancellationToken)
+    /// <summary>Opens the terminal of QEMU's <c>console</c> character device, which must belong to <paramref name="owner"/> (QEMU's uid).</summary>
+    public static async Task<ConsoleLink> ConnectAsync(QmpClient qmp, int owner, AsyncPulse output, CancellationToken cancellationToken)
     {
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
+        var devices = await qmp.ExecuteAsync("query-chardev", cancellationToken: cancellationToken).ConfigureAwait(false);
+        var filename = devices.EnumerateArray()
+            .Where(device => device.GetProperty("label").GetString() == "console")
+            .Select(device => device.GetProperty("filename").GetString())
+            .FirstOrDefault();
+        if (filename is null || !filename.StartsWith("pty:", StringComparison.Ordinal))
         {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken).ConfigureAwait(false);
-            return new ConsoleLink(socket, output);
+            throw new IOException($"QEMU has no console terminal (query-chardev says '{filename ?? "no console"}')");
         }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
+
+        return new ConsoleLink(PtySlave.Open(filename["pty:".Length..], owner), output);
     }
 
     public async Task SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
@@ -42,7 +57,7 @@ internal sealed class ConsoleLink : IAsyncDisposable
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await _socket.SendAsync(data, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            await Task.Run(() => _terminal.Write(data.Span, InputTimeout), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -58,32 +73,36 @@ internal sealed class ConsoleLink : IAsyncDisposable
             return;
         }
 
-        try
-        {
-            _socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (SocketException)
-        {
-        }
-
+        await _closing.CancelAsync().ConfigureAwait(false);
         await _reader.ConfigureAwait(false);
-        _socket.Dispose();
+        await _writeLock.WaitAsync().ConfigureAwait(false);
+        _terminal.Dispose();
         _writeLock.Dispose();
+        _closing.Dispose();
     }
 
-    private async Task ReadLoopAsync(AsyncPulse output)
+    private void ReadLoop(AsyncPulse output)
     {
         var buffer = new byte[4096];
         try
         {
-            while (await _socket.ReceiveAsync(buffer, SocketFlags.None).ConfigureAwait(false) > 0)
+            while (!_closing.IsCancellationRequested)
             {
-                output.Fire();
+                var read = _terminal.Read(buffer, ReadWaitMs);
+                if (read < 0)
+                {
+                    break;
+                }
+
+                if (read > 0)
+                {
+                    output.Fire();
+                }
             }
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        catch (IOException)
         {
-            // The VM exited or the link was disposed.
+            // The terminal failed under the reader; the link is closed, and the next input opens a new one.
         }
 
         output.Fire();

@@ -43,7 +43,7 @@ public static class QemuCommandLine
             "-smp", spec.VCpus.ToString(CultureInfo.InvariantCulture),
             "-m", $"{spec.MemoryMiB.ToString(CultureInfo.InvariantCulture)}M",
             "-display", "none",
-            "-chardev", $"socket,id=console,path={Escape(paths.ConsoleSocket)},server=on,wait=off,logfile={Escape(paths.ConsoleLog)},logappend=on",
+            "-chardev", $"pty,id=console,logfile={Escape(paths.ConsoleLog)},logappend=on",
             "-serial", "chardev:console",
             "-chardev", $"socket,id=qmp,path={Escape(paths.QmpSocket)},server=on,wait=off",
             "-mon", "chardev=qmp,mode=control",

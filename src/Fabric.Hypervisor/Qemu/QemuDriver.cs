@@ -451,7 +451,7 @@ public sealed partial class QemuDriver : IHypervisorDriver, IGuestConsole
     {
         try
         {
-            foreach (var file in new[] { paths.QmpSocket, paths.ConsoleSocket, paths.PidFile })
+            foreach (var file in new[] { paths.QmpSocket, paths.PidFile })
             {
                 File.Delete(file);
             }

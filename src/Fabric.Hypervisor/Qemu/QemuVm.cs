@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net.Sockets;
 using Fabric.Hypervisor.Linux;
 using Fabric.Hypervisor.Qmp;
 using Microsoft.Extensions.Logging;
@@ -109,7 +108,7 @@ internal sealed partial class QemuVm
                 _qmp = qmp,
                 _arrivalPending = record.LaunchedIncoming && power != ProcessPower.Running ? 1 : 0,
             };
-            vm._console = await ConsoleLink.ConnectAsync(paths.ConsoleSocket, vm.ConsoleOutput, cancellationToken).ConfigureAwait(false);
+            vm._console = await ConsoleLink.ConnectAsync(qmp, record.Uid ?? 0, vm.ConsoleOutput, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -207,7 +206,7 @@ internal sealed partial class QemuVm
 
     public async Task SendConsoleAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
-        RequireAlive("console input");
+        var qmp = RequireAlive("console input");
         await _consoleLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -218,12 +217,12 @@ internal sealed partial class QemuVm
                     await _console.DisposeAsync().ConfigureAwait(false);
                 }
 
-                _console = await ConsoleLink.ConnectAsync(Paths.ConsoleSocket, ConsoleOutput, cancellationToken).ConfigureAwait(false);
+                _console = await ConsoleLink.ConnectAsync(qmp, _record.Uid ?? 0, ConsoleOutput, cancellationToken).ConfigureAwait(false);
             }
 
             await _console.SendAsync(data, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException)
+        catch (Exception ex) when (ex is IOException or TimeoutException or ObjectDisposedException or QmpException)
         {
             throw Status.IsAlive
                 ? new HypervisorException(HypervisorErrorKind.Failed, $"vm '{Name}': console input failed: {ex.Message}", ex)

@@ -6,11 +6,11 @@ namespace Fabric.Hypervisor.Qemu;
 /// <summary>
 /// Where one VM's runtime files live under the host's data directory. The driver's records go in <c>vms/&lt;name&gt;/</c>,
 /// root's directory (group fabric-qemu, 0710), each record root 0600; of its files only <c>console.log</c> belongs to the
-/// VM's uid (pre-created by the driver; QEMU appends to it). What QEMU itself creates — its sockets, pid file and memory
+/// VM's uid (pre-created by the driver; QEMU appends to it). What QEMU itself creates — its QMP socket, pid file and memory
 /// dumps — goes in <c>run/&lt;hash&gt;/</c> (a short hash of the name, because a socket path may not exceed 107 bytes),
 /// which belongs to the VM's uid (0700): the driver reads nothing there without O_NOFOLLOW, nor trusts what it reads.
 /// </summary>
-public sealed record VmPaths(string Directory, string PidFile, string ConsoleLog, string InstanceFile, string QmpSocket, string ConsoleSocket)
+public sealed record VmPaths(string Directory, string PidFile, string ConsoleLog, string InstanceFile, string QmpSocket)
 {
     /// <summary>The longest socket path the kernel accepts (sun_path is 108 bytes with its terminator).</summary>
     public const int MaxSocketPath = 107;
@@ -35,8 +35,7 @@ public sealed record VmPaths(string Directory, string PidFile, string ConsoleLog
             Path.Combine(runDirectory, "qemu.pid"),
             Path.Combine(directory, "console.log"),
             Path.Combine(directory, "instance.json"),
-            Path.Combine(runDirectory, "qmp"),
-            Path.Combine(runDirectory, "con"));
+            Path.Combine(runDirectory, "qmp"));
     }
 
     /// <summary>The VM's private socket directory, <c>run/&lt;hash&gt;/</c>.</summary>

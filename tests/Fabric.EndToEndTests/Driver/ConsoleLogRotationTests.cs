@@ -18,11 +18,9 @@ namespace Fabric.EndToEndTests.Driver;
 /// under TCG here (the less, the busier the machine): 500 KB of output (~8 rotations) then takes 8–35 s.
 /// </para>
 /// <para>
-/// QEMU 7.2 writes a byte to its log again each time the console socket answers a write with EAGAIN (it logs a
-/// failed write's buffer, then the serial device retries it), which happens whenever the driver reads the socket a
-/// few milliseconds late: ~1–2 % of noise lines here have a doubled character, unrelated to rotation. So the checks
-/// below look through doubled bytes: noise is counted with runs of one character collapsed (the noise line has none),
-/// and a tick line garbled that way may stand in for its tick.
+/// Every byte the guest prints is logged exactly once: the noise is checked byte for byte and the ticks one by one.
+/// (Over the console socket used before, QEMU 7.2 logged a byte twice whenever the socket refused it for a moment,
+/// ~1–2 % of the noise lines on a loaded machine; the console is now a pseudo-terminal.)
 /// </para>
 /// </remarks>
 public sealed partial class ConsoleLogRotationTests(ITestOutputHelper output) : QemuDriverTest(output)
@@ -36,6 +34,12 @@ public sealed partial class ConsoleLogRotationTests(ITestOutputHelper output) : 
 
     /// <summary>Slack on top of the documented overshoot (output during one check interval and one rotation).</summary>
     private const long Slack = 16 * 1024;
+
+    /// <summary>
+    /// How late a check may run on a busy 2-core machine (the guest prints on meanwhile: nothing paces it to the driver).
+    /// Measured: 0.8 s of output over the limit while two busy loops held both cores.
+    /// </summary>
+    private static readonly TimeSpan CheckDelay = TimeSpan.FromSeconds(1);
 
     /// <summary>How long a busy 2-core machine may keep the driver from running between two system calls.</summary>
     private static readonly TimeSpan SchedulingGap = TimeSpan.FromMilliseconds(10);
@@ -66,11 +70,10 @@ public sealed partial class ConsoleLogRotationTests(ITestOutputHelper output) : 
         var overshoot = current + rotated - Limit;
         Output.WriteLine($"noise: {follower.Offset} console bytes in {noisy.Elapsed.TotalSeconds:0.0} s ({rate / 1000:0.0} KB/s); {rotations.Count} rotations; " +
             $"largest console.log {current} B (rotates at {Limit / 2}), largest console.log.1 {rotated} B (keeps {Limit / 2}); " +
-            $"on disk at most {current + rotated} B for a limit of {Limit} (overshoot {overshoot} B); noise bytes lost to rotation: {lost}; " +
-            $"lines with doubled bytes: {follower.Lines.Count(IsGarbled)}");
+            $"on disk at most {current + rotated} B for a limit of {Limit} (overshoot {overshoot} B); noise bytes lost to rotation: {lost}");
 
         Assert.True(rotations.Count >= 4, $"only {rotations.Count} rotations");
-        var allowed = Limit + Slack + (long)(rate * (ConsoleLog.MinCheckInterval.TotalSeconds + 0.2));
+        var allowed = Limit + Slack + (long)(rate * (ConsoleLog.MinCheckInterval + CheckDelay).TotalSeconds);
         Assert.True(current + rotated <= allowed, $"the console files held up to {current + rotated} bytes; allowed {allowed}");
         // Lost: what the guest printed between the copy's last read and the truncation, one system call apart — but a
         // loaded machine may preempt the driver between the two for a few milliseconds (docs/hypervisor.md).
@@ -141,17 +144,17 @@ public sealed partial class ConsoleLogRotationTests(ITestOutputHelper output) : 
     [GeneratedRegex("^fabric-noise$")]
     private static partial Regex NoiseStarted();
 
-    /// <summary>A tick line with runs of one character collapsed ("boot" reads "bot").</summary>
-    [GeneratedRegex(@"tick \d+ bot=[0-9a-f]+\n")]
-    private static partial Regex CollapsedTickLine();
+    /// <summary>A tick line, wherever it starts (the ticker may write between two writes of the noise).</summary>
+    [GeneratedRegex(@"tick \d+ boot=[0-9a-f]+\n")]
+    private static partial Regex TickLine();
 
     private static Task SendAsync(QemuDriver driver, string line) =>
         driver.SendConsoleAsync(Vm, Encoding.ASCII.GetBytes(line + "\n"), CancellationToken.None);
 
     /// <summary>
-    /// How many bytes of the noise never reached a reader: the noise the guest printed, with doubled bytes collapsed
-    /// and the tick lines that interleave with it removed, against what <c>yes | head -c</c> printed. Rotation loses
-    /// what QEMU writes between its copy's last read and its truncation.
+    /// How many bytes of the noise never reached a reader: the noise the guest printed, without the tick lines that
+    /// interleave with it, against what <c>yes | head -c</c> printed. Rotation loses what QEMU writes between its copy's
+    /// last read and its truncation; a byte logged twice would make this negative.
     /// </summary>
     private static long LostNoiseBytes(string console)
     {
@@ -160,55 +163,20 @@ public sealed partial class ConsoleLogRotationTests(ITestOutputHelper output) : 
         const string command = "$((6*7))\n";
         var end = text.IndexOf("noise-done-42\n", StringComparison.Ordinal);
         var start = text.LastIndexOf(command, end, StringComparison.Ordinal) + command.Length;
-        var noise = CollapsedTickLine().Replace(CollapseRuns(text[start..end]), "");
+        var noise = TickLine().Replace(text[start..end], "");
         var expected = string.Concat(Enumerable.Repeat(NoiseLine, NoiseBytes / NoiseLine.Length)) + NoiseLine[..(NoiseBytes % NoiseLine.Length)];
         return expected.Length - noise.Length;
     }
 
-    private static string CollapseRuns(string text)
-    {
-        var collapsed = new StringBuilder(text.Length);
-        foreach (var c in text)
-        {
-            if (collapsed.Length == 0 || collapsed[^1] != c)
-            {
-                collapsed.Append(c);
-            }
-        }
-
-        return collapsed.ToString();
-    }
-
-    /// <summary>A line that should have been a noise or tick line but holds a doubled byte.</summary>
-    private static bool IsGarbled(string line) =>
-        IsGarbledTick(line) || (line.Length > NoiseLine.Length - 1 && CollapseRuns(line).EndsWith(NoiseLine.TrimEnd(), StringComparison.Ordinal));
-
-    /// <summary>A tick line with a doubled byte: it no longer parses, but still reads "bot=" with runs collapsed.</summary>
-    private static bool IsGarbledTick(string line) =>
-        !GuestConsole.Tick().IsMatch(line) && !GuestConsole.Ready().IsMatch(line) && CollapseRuns(line).Contains("bot=", StringComparison.Ordinal);
-
-    /// <summary>
-    /// Asserts that the ticks come in order, once each, from one boot, reading through doubled bytes: a tick whose
-    /// line is garbled beyond parsing may be missing, but only where such a line stands. Returns the last count.
-    /// </summary>
+    /// <summary>Asserts that the ticks come in order, once each, from one boot, and returns the last count.</summary>
     private static int AssertTicksInOrder(IReadOnlyList<string> lines, string boot)
     {
         var next = 1;
-        var unreadable = 0; // Garbled tick lines since the last tick read.
-        foreach (var line in lines)
+        foreach (var tick in lines.Select(line => GuestConsole.Tick().Match(line)).Where(match => match.Success))
         {
-            if (GuestConsole.Tick().Match(line) is not { Success: true } tick)
-            {
-                unreadable += IsGarbledTick(line) ? 1 : 0;
-                continue;
-            }
-
-            Assert.Equal(CollapseRuns(boot), CollapseRuns(tick.Boot()));
-            var count = CollapseRuns(tick.Groups["n"].Value);
-            var candidates = Enumerable.Range(next, unreadable + 1).Where(n => CollapseRuns(n.ToString(CultureInfo.InvariantCulture)) == count).ToList();
-            Assert.True(candidates.Count > 0, $"'{line}' is not tick {next} (nor one of the {unreadable} after it whose lines were garbled): a tick came again, out of order, or went missing");
-            next = candidates[0] + 1;
-            unreadable = 0;
+            Assert.Equal(boot, tick.Boot());
+            Assert.True(tick.Groups["n"].Value == next.ToString(CultureInfo.InvariantCulture), $"'{tick.Value}' is not tick {next}: a tick came again, out of order, garbled, or went missing");
+            next++;
         }
 
         return next - 1;

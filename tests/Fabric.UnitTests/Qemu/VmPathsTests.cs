@@ -18,7 +18,6 @@ public sealed class VmPathsTests
         Assert.Equal("/srv/fabric/vms/web-1/console.log", paths.ConsoleLog);
         Assert.Equal("/srv/fabric/vms/web-1/instance.json", paths.InstanceFile);
         Assert.Matches("^/srv/fabric/run/[0-9a-f]{12}/qmp$", paths.QmpSocket);
-        Assert.Equal(paths.RunDirectory + "/con", paths.ConsoleSocket);
         Assert.Equal(paths.RunDirectory + "/mig", paths.MigrationSocket);
         Assert.Equal("/srv/fabric/vms/web-1/qemu.log", paths.QemuLog);
     }
@@ -65,7 +64,7 @@ public sealed class VmPathsTests
         var paths = VmPaths.For(dataDirectory, LongestName);
 
         Assert.Equal(VmPaths.MaxSocketPath, Encoding.UTF8.GetByteCount(paths.QmpSocket)); // the limit is tight
-        Assert.Equal(VmPaths.MaxSocketPath, Encoding.UTF8.GetByteCount(paths.ConsoleSocket));
+        Assert.Equal(VmPaths.MaxSocketPath, Encoding.UTF8.GetByteCount(paths.MigrationSocket));
     }
 
     [Fact]
