@@ -108,7 +108,15 @@ internal sealed partial class QemuVm
                 _qmp = qmp,
                 _arrivalPending = record.LaunchedIncoming && power != ProcessPower.Running ? 1 : 0,
             };
-            vm._console = await ConsoleLink.ConnectAsync(qmp, record.Uid ?? 0, vm.ConsoleOutput, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                vm._console = await ConsoleLink.ConnectAsync(qmp, record.Uid ?? 0, vm.ConsoleOutput, cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException ex)
+            {
+                // The guest runs and QEMU logs its console regardless; typed input opens the terminal again (and says why it cannot).
+                LogConsoleUnavailable(logger, record.Vm, ex.Message);
+            }
         }
         catch
         {
@@ -594,6 +602,9 @@ internal sealed partial class QemuVm
         await timer.CancelAsync().ConfigureAwait(false);
         return Exited.IsCompleted;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "VM {Vm}: its console terminal cannot be opened ({Error}); its output is still logged, and typed input will try again")]
+    private static partial void LogConsoleUnavailable(ILogger logger, string vm, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "VM {Vm}: QEMU pid {Pid} ended: {Power} ({Reason})")]
     private partial void LogExited(string vm, int pid, ProcessPower power, string reason);
