@@ -100,6 +100,10 @@ public sealed partial class QemuDriver : ISnapshots
             {
                 ["downtime-limit"] = 300L,
                 ["max-bandwidth"] = 1L << 40, // 0 would mean QEMU's default of 32 MiB/s in 7.2, not unlimited.
+
+                // The stream stays on this host (a UNIX socket the driver serves): no TLS, even in a process that last
+                // sent a migration, or received one and so still holds its server credentials.
+                ["tls-creds"] = "",
             };
             await qemu.CommandAsync("migrate-set-parameters", parameters, cancellationToken).ConfigureAwait(false);
             if (!disks.IsEmpty && !disksAtSwitchover)
