@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
-using Fabric.Hypervisor.Linux;
 using Fabric.Hypervisor.Qemu;
 using Fabric.Hypervisor.Qmp;
 using Fabric.TestSupport;
@@ -16,21 +14,24 @@ namespace Fabric.Bench;
 internal sealed class DirectQemu : IAsyncDisposable
 {
     private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan LaunchTimeout = TimeSpan.FromSeconds(30);
 
     private readonly Lock _gate = new();
     private readonly Task _events;
     private DateTimeOffset? _stoppedAt;
     private DateTimeOffset? _resumedAt;
 
-    private DirectQemu(int pid, QmpClient qmp, VmPaths paths)
+    private readonly Process _process;
+
+    private DirectQemu(Process process, QmpClient qmp, VmPaths paths)
     {
-        Pid = pid;
+        _process = process;
         Qmp = qmp;
         Paths = paths;
         _events = Task.Run(RecordEventsAsync);
     }
 
-    public int Pid { get; }
+    public int Pid => _process.Id;
 
     public QmpClient Qmp { get; }
 
@@ -64,7 +65,7 @@ internal sealed class DirectQemu : IAsyncDisposable
     /// Launches <paramref name="command"/> (a fabric QEMU's argument list, program first) with every path under
     /// <paramref name="fabricData"/> moved under <paramref name="data"/>, in <paramref name="hostId"/>'s namespace when
     /// <paramref name="underlay"/> is given (<see cref="InNamespace"/>); <paramref name="incoming"/> adds <c>-S -incoming defer</c>, as the fabric's
-    /// migration target launch does. Returns once QEMU has daemonized and its monitor answers.
+    /// migration target launch does. Returns once its monitor answers.
     /// </summary>
     public static async Task<DirectQemu> LaunchAsync(IReadOnlyList<string> command, string fabricData, string data, string vm, bool incoming, Underlay? underlay, string hostId)
     {
@@ -85,32 +86,56 @@ internal sealed class DirectQemu : IAsyncDisposable
         }
 
         var (program, argv) = underlay is null ? (command[0], arguments) : InNamespace(underlay, hostId, command[0], arguments);
+        var (process, qmp) = await StartAsync(program, argv, paths.QmpSocket);
+        return new DirectQemu(process, qmp, paths);
+    }
+
+    /// <summary>
+    /// Starts QEMU in the foreground, as a child of this process (the fabric's command line has no <c>-daemonize</c>:
+    /// its launcher keeps QEMU under a fixed shell), and returns once its monitor accepts a connection, the point where
+    /// the fabric's launch returns too.
+    /// </summary>
+    public static async Task<(Process Process, QmpClient Qmp)> StartAsync(string program, IEnumerable<string> arguments, string qmpSocket)
+    {
         var startInfo = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in argv)
+        foreach (var argument in arguments)
         {
             startInfo.ArgumentList.Add(argument);
         }
 
-        using (var launcher = Process.Start(startInfo) ?? throw new InvalidOperationException($"{program} did not start"))
+        var process = Process.Start(startInfo) ?? throw new InvalidOperationException($"{program} did not start");
+        var errors = new System.Text.StringBuilder();
+        process.ErrorDataReceived += (_, e) =>
         {
-            var error = launcher.StandardError.ReadToEndAsync();
-            await launcher.WaitForExitAsync();
-            if (launcher.ExitCode != 0)
+            lock (errors)
             {
-                throw new InvalidOperationException($"direct QEMU on {hostId} failed (exit {launcher.ExitCode}): {(await error).Trim()}");
+                errors.AppendLine(e.Data);
             }
-        }
+        };
+        process.OutputDataReceived += (_, _) => { };
+        process.BeginErrorReadLine();
+        process.BeginOutputReadLine();
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            if (process.HasExited)
+            {
+                await process.WaitForExitAsync();
+                lock (errors)
+                {
+                    throw new InvalidOperationException($"direct QEMU exited with code {process.ExitCode}: {errors.ToString().Trim()}");
+                }
+            }
 
-        var pid = int.Parse(File.ReadAllText(paths.PidFile).Trim(), CultureInfo.InvariantCulture);
-        try
-        {
-            var qmp = await QmpClient.ConnectAsync(paths.QmpSocket);
-            return new DirectQemu(pid, qmp, paths);
-        }
-        catch
-        {
-            await Processes.KillAndReapAsync(pid, ExitTimeout);
-            throw;
+            try
+            {
+                return (process, await QmpClient.ConnectAsync(qmpSocket, TimeSpan.FromSeconds(5)));
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or IOException or QmpException && deadline.Elapsed < LaunchTimeout)
+            {
+                // Not there yet, or bound but not yet listening.
+                await Task.Delay(1);
+            }
         }
     }
 
@@ -156,17 +181,20 @@ internal sealed class DirectQemu : IAsyncDisposable
     /// <summary>Waits for the process to end (a quit sent earlier), kills it if it does not, and closes the monitor.</summary>
     public async ValueTask DisposeAsync()
     {
-        var deadline = Stopwatch.StartNew();
-        while (Processes.IsAlive(Pid) && deadline.Elapsed < ExitTimeout)
+        using (var exited = new CancellationTokenSource(ExitTimeout))
         {
-            await Task.Delay(10);
+            try
+            {
+                await _process.WaitForExitAsync(exited.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill();
+                await _process.WaitForExitAsync();
+            }
         }
 
-        if (Processes.IsAlive(Pid))
-        {
-            await Processes.KillAndReapAsync(Pid, ExitTimeout);
-        }
-
+        _process.Dispose();
         await Qmp.DisposeAsync();
         await _events;
     }

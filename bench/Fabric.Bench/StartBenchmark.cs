@@ -52,7 +52,7 @@ internal static class StartBenchmark
         var fabric = new List<double>();
         var direct = new List<double>();
         var startCalls = new List<double>();
-        var daemonized = new List<double>();
+        var monitorUp = new List<double>();
         var fabricRss = new List<double>();
         var directRss = new List<double>();
         var baseline = Path.Combine(environment.Directory, "direct");
@@ -77,7 +77,7 @@ internal static class StartBenchmark
             {
                 var measured = await DirectlyAsync(latest.Arguments, environment.Silos["host-a"].DataDirectory, baseline);
                 direct.Add(measured.ReadyMs);
-                daemonized.Add(measured.StartCallMs);
+                monitorUp.Add(measured.StartCallMs);
                 directRss.Add(measured.RssMiB);
             }
 
@@ -97,7 +97,7 @@ internal static class StartBenchmark
 
         var f = new Stats(fabric);
         var d = new Stats(direct);
-        return new StartResult(image, runs, f.Median, d.Median, f.Median / d.Median, new Stats(startCalls).Median, new Stats(daemonized).Median, f.Min, d.Min, new Stats(fabricRss).Median, new Stats(directRss).Median);
+        return new StartResult(image, runs, f.Median, d.Median, f.Median / d.Median, new Stats(startCalls).Median, new Stats(monitorUp).Median, f.Min, d.Min, new Stats(fabricRss).Median, new Stats(directRss).Median);
     }
 
     private sealed record Measured(double ReadyMs, double StartCallMs, double RssMiB, IReadOnlyList<string> Arguments);
@@ -122,9 +122,9 @@ internal static class StartBenchmark
     }
 
     /// <summary>
-    /// Launches the fabric's own QEMU command line directly, its paths moved under <paramref name="baseline"/>. Its
-    /// "start call" is the time until QEMU's launcher returns (QEMU initialised and daemonized): the point where the
-    /// fabric's start call can return at the earliest.
+    /// Launches the fabric's own QEMU command line directly, as root and unconfined, its paths moved under
+    /// <paramref name="baseline"/>. Its "start call" is the time until QEMU's monitor accepts a connection: the point
+    /// where the fabric's start call can return at the earliest.
     /// </summary>
     private static async Task<Measured> DirectlyAsync(IReadOnlyList<string> fabricArguments, string dataDirectory, string baseline)
     {
@@ -134,32 +134,33 @@ internal static class StartBenchmark
         }
 
         var arguments = fabricArguments.Skip(1).Select(a => a.Replace(dataDirectory, baseline, StringComparison.Ordinal)).ToList();
-        var vmDirectory = Path.GetDirectoryName(arguments[arguments.IndexOf("-pidfile") + 1])!;
-        Directory.CreateDirectory(vmDirectory);
-        Directory.CreateDirectory(Path.Combine(baseline, "run"));
-        var log = Path.Combine(vmDirectory, "console.log");
-        var pidFile = Path.Combine(vmDirectory, "qemu.pid");
+        var runDirectory = Path.GetDirectoryName(arguments[arguments.IndexOf("-pidfile") + 1])!;
+        var log = OptionOf(arguments, "id=console", "logfile");
+        Directory.CreateDirectory(runDirectory);
+        Directory.CreateDirectory(Path.GetDirectoryName(log)!);
 
         var clock = Stopwatch.StartNew();
-        var startInfo = new ProcessStartInfo(fabricArguments[0]) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-        arguments.ForEach(startInfo.ArgumentList.Add);
-        using (var launcher = Process.Start(startInfo)!)
-        {
-            await launcher.WaitForExitAsync();
-            if (launcher.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"direct QEMU failed: {await launcher.StandardError.ReadToEndAsync()}");
-            }
-        }
-
+        var (qemu, qmp) = await DirectQemu.StartAsync(fabricArguments[0], arguments, OptionOf(arguments, "id=qmp", "path"));
         var launched = clock.Elapsed.TotalMilliseconds;
-        await WaitForReadyAsync(log);
-        var ready = clock.Elapsed.TotalMilliseconds;
-        var pid = int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        var rss = (Processes.ResidentBytes(pid) ?? 0) / 1048576.0;
-        await Processes.KillAndReapAsync(pid, TimeSpan.FromSeconds(5));
-        return new Measured(ready, launched, rss, fabricArguments);
+        await qmp.DisposeAsync();
+        using (qemu)
+        {
+            await WaitForReadyAsync(log);
+            var ready = clock.Elapsed.TotalMilliseconds;
+            var rss = (Processes.ResidentBytes(qemu.Id) ?? 0) / 1048576.0;
+            qemu.Kill();
+            await qemu.WaitForExitAsync();
+            return new Measured(ready, launched, rss, fabricArguments);
+        }
     }
+
+    /// <summary>The value of <paramref name="key"/> in the <c>-chardev</c> argument that contains <paramref name="id"/>.</summary>
+    private static string OptionOf(IReadOnlyList<string> arguments, string id, string key) =>
+        arguments.Where(a => a.Contains(id, StringComparison.Ordinal))
+            .SelectMany(a => a.Split(','))
+            .Where(part => part.StartsWith(key + "=", StringComparison.Ordinal))
+            .Select(part => part[(key.Length + 1)..])
+            .First();
 
     /// <summary>Polls the console log every millisecond until the ready line is in it.</summary>
     internal static async Task WaitForReadyAsync(string log)

@@ -9,7 +9,7 @@ internal static class Tables
     public static void Print(StartReport report)
     {
         var table = new Table().Title($"start: API call → ready line (accelerator {report.Accelerator})");
-        foreach (var column in new[] { "guest", "runs", "fabric p50", "direct p50", "ratio", "start call p50", "direct daemonized p50", "fabric min", "direct min", "QEMU RSS fabric", "QEMU RSS direct" })
+        foreach (var column in new[] { "guest", "runs", "fabric p50", "direct p50", "ratio", "start call p50", "direct monitor up p50", "fabric min", "direct min", "QEMU RSS fabric", "QEMU RSS direct" })
         {
             table.AddColumn(column);
         }
@@ -340,7 +340,7 @@ internal static class Tables
         "each command: from Process.Start to its exit (stdout and stderr read to the end), exit 0 with output required; a failed run is counted and left out of the figures",
         "fabricctl gets FABRIC_API (the silo's REST API) and FABRIC_TOKEN_FILE; curl reads the same token from a header file (-H @FILE); --version and curl --version start the program and end it without a request (the floor of each)",
         "in-process GET: one request from a warm HttpClient (connection kept) in the benchmark's own process: the silo's work plus loopback, what no process start or connection set-up adds to",
-        "to ready: from starting the first command (fabricctl vm create, or virsh create) to the guest's 'fabric-guest ready boot=' line in its console log (the host's vms/NAME/console.log; libvirt's serial file), polled every 1 ms; first/second command: the create and start processes (virsh: the create process); QEMU forked at: when the guest's QEMU process began (/proc/PID/stat, 10 ms ticks) after the first command started (the fabric's QEMU daemonizes: its daemon child, forked early in QEMU's start-up; libvirt's QEMU does not)",
+        "to ready: from starting the first command (fabricctl vm create, or virsh create) to the guest's 'fabric-guest ready boot=' line in its console log (the host's vms/NAME/console.log; libvirt's serial file), polled every 1 ms; first/second command: the create and start processes (virsh: the create process); QEMU forked at: when the guest's QEMU process began (/proc/PID/stat, 10 ms ticks) after the first command started (the fabric's QEMU: the process its launcher forks, which becomes QEMU)",
         "/bin/true: a process that does nothing, spawned and reaped the same way: the floor under every row of the first table on this machine at that moment",
     ];
 
