@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -304,7 +305,7 @@ internal static partial class MigrateBenchmark
         var launches = new Stats(direct.Where(s => s.LaunchMs is not null).Select(s => s.LaunchMs!.Value));
         progress.WriteLine($"    raw QMP: launching the target QEMU took {launches.Median:0} ms p50 (max {launches.Max:0} ms) of its total");
         var f = Figures("fabric", fabric, failures);
-        var d = Figures("raw QMP (baseline)", direct, []);
+        var d = Figures("raw QMP + TLS (baseline)", direct, []);
         var ratio = f.TotalP50Ms / d.TotalP50Ms;
         var tuned = downtimeLimitMs == TunedDowntimeLimitMs;
         return new MigrateComparison(
@@ -540,7 +541,9 @@ internal static partial class MigrateBenchmark
     /// with <c>-incoming defer</c>, <c>migrate-set-capabilities</c> on both sides, <c>migrate-incoming</c> on the
     /// target's underlay address at port 0 (the port read back from <c>query-migrate</c>), <c>migrate-set-parameters</c>
     /// and <c>migrate</c> on the source, <c>query-migrate</c> on the target every 5 ms until completed, the source's
-    /// figures read, <c>cont</c> on the target, <c>quit</c> to the source.
+    /// figures read, <c>cont</c> on the target, <c>quit</c> to the source. The stream is encrypted as the fabric's is:
+    /// a <c>tls-creds-x509</c> object on each side from the fabric CA and a certificate of that host (verify-peer), and
+    /// <c>tls-creds</c> set on both, so the ratio measures the fabric, not TLS.
     /// </summary>
     private sealed class Baseline(FabricEnvironment environment, IReadOnlyList<string> command) : IAsyncDisposable
     {
@@ -550,10 +553,12 @@ internal static partial class MigrateBenchmark
         private readonly string _fabricData = environment.Silos["host-a"].DataDirectory;
 
         private DirectQemu? _current;
+        private string _host = "host-a";
 
         public async Task BootAsync()
         {
             _current = await LaunchAsync("host-a", incoming: false);
+            _host = "host-a";
             await WaitForLogAsync(_current.Paths.ConsoleLog, Tick2(), BootTimeout);
         }
 
@@ -570,14 +575,17 @@ internal static partial class MigrateBenchmark
             try
             {
                 await SetCapabilitiesAsync(target);
+                await UseTlsAsync(target, to, server: true);
                 await target.Qmp.ExecuteAsync("migrate-incoming", new JsonObject { ["uri"] = $"tcp:{address}:0" });
                 var port = Port(await target.Qmp.ExecuteAsync("query-migrate"));
 
                 await SetCapabilitiesAsync(source);
+                var tls = await UseTlsAsync(source, _host, server: false);
                 await source.Qmp.ExecuteAsync("migrate-set-parameters", new JsonObject
                 {
                     ["downtime-limit"] = downtimeLimitMs,
                     ["max-bandwidth"] = 1L << 40,
+                    ["tls-creds"] = tls,
                 });
                 var sent = DateTimeOffset.UtcNow;
                 await source.Qmp.ExecuteAsync("migrate", new JsonObject { ["uri"] = $"tcp:{address}:{port}" });
@@ -607,6 +615,7 @@ internal static partial class MigrateBenchmark
                 var pause = source.StoppedAt is { } stopped && stopped >= sent && resumed is { } r && r >= stopped ? (r - stopped).TotalMilliseconds : (double?)null;
                 await source.DisposeAsync();
                 _current = target;
+                _host = to;
                 return new Sample(total, qemuTotal, downtime, pause, null) { LaunchMs = launched };
             }
             catch
@@ -625,6 +634,37 @@ internal static partial class MigrateBenchmark
                 await current.DisposeAsync();
                 _current = null;
             }
+        }
+
+        /// <summary>
+        /// What the driver's <c>StreamTls</c> does, by hand: the fabric CA and a certificate of <paramref name="host"/>
+        /// (its underlay address in the SAN) copied into the names QEMU expects, a <c>tls-creds-x509</c> object with
+        /// verify-peer, and on the target <c>tls-creds</c> set. Returns the object's id.
+        /// </summary>
+        private async Task<string> UseTlsAsync(DirectQemu qemu, string host, bool server)
+        {
+            var role = server ? "server" : "client";
+            var id = $"baseline-tls-{role}";
+            var directory = Path.Combine(qemu.Paths.Directory, id);
+            Directory.CreateDirectory(directory);
+            var (certificate, key) = environment.Pki.IssueHost($"baseline-{host}", IPAddress.Parse(environment.Silos[host].Address));
+            File.Copy(environment.Pki.CaFile, Path.Combine(directory, "ca-cert.pem"), overwrite: true);
+            File.Copy(certificate, Path.Combine(directory, $"{role}-cert.pem"), overwrite: true);
+            File.Copy(key, Path.Combine(directory, $"{role}-key.pem"), overwrite: true);
+            await qemu.Qmp.ExecuteAsync("object-add", new JsonObject
+            {
+                ["qom-type"] = "tls-creds-x509",
+                ["id"] = id,
+                ["dir"] = directory,
+                ["endpoint"] = role,
+                ["verify-peer"] = true,
+            });
+            if (server)
+            {
+                await qemu.Qmp.ExecuteAsync("migrate-set-parameters", new JsonObject { ["tls-creds"] = id });
+            }
+
+            return id;
         }
 
         private Task<DirectQemu> LaunchAsync(string host, bool incoming) =>
