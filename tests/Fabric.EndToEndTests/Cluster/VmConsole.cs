@@ -5,7 +5,7 @@ using Fabric.EndToEndTests.Driver;
 namespace Fabric.EndToEndTests.Cluster;
 
 /// <summary>Reads a VM's serial console through the fabric, from the start of its log, and answers questions about the guest protocol.</summary>
-internal sealed class VmConsole(FabricClient client, string vm)
+internal sealed partial class VmConsole(FabricClient client, string vm)
 {
     private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(60);
 
@@ -41,8 +41,14 @@ internal sealed class VmConsole(FabricClient client, string vm)
         }
 
         var seen = await LinesAsync();
-        throw new TimeoutException($"vm {vm}: no console line matching {pattern} within {(timeout ?? DefaultTimeout).TotalSeconds:0} s; last lines:\n{string.Join('\n', seen.TakeLast(10))}");
+        var kernel = seen.Where(line => KernelMessage().IsMatch(line)).Take(40).ToList();
+        throw new TimeoutException($"vm {vm}: no console line matching {pattern} within {(timeout ?? DefaultTimeout).TotalSeconds:0} s; last lines:\n{string.Join('\n', seen.TakeLast(10))}" +
+            (kernel.Count > 0 ? $"\nthe guest kernel's first messages in this log (an oops starts here):\n{string.Join('\n', kernel)}" : ""));
     }
+
+    /// <summary>A kernel log line on the console (<c>[   39.438554] …</c>): with <c>quiet</c>, only errors and oopses get there.</summary>
+    [GeneratedRegex(@"^\[\s*\d+\.\d+\] ")]
+    private static partial Regex KernelMessage();
 
     /// <summary>The boot id of the guest's latest ready line.</summary>
     public async Task<string> WaitForReadyAsync(TimeSpan? timeout = null) => (await WaitForAsync(GuestConsole.Ready(), timeout: timeout)).Boot();
