@@ -70,7 +70,13 @@ public sealed class UnderlayTests
             Assert.Equal(2, silos.Select(s => s.Address).Distinct().Count());
             Assert.All(silos, s => Assert.Equal(s.Namespace, NetworkNamespaces.Of(s.Process.Pid)));
 
+            // A silo serves before the scheduler has its host's first report: wait for both, as a placement would.
             var client = await environment.ConnectAsync();
+            foreach (var host in new[] { "host-a", "host-b" })
+            {
+                await FabricEnvironment.WaitForHostStateAsync(client, host, Contracts.HostState.Ready, TimeSpan.FromSeconds(30));
+            }
+
             Assert.Equal(["host-a", "host-b"], (await client.ListHostsAsync()).Select(h => h.Name).Order());
             await client.CreateVmAsync(new Contracts.VmSpec { Name = "netns-tiny", Image = "tiny", MemoryMiB = 16 });
             var vm = await client.StartVmAsync("netns-tiny");
