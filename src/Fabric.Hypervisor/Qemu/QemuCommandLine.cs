@@ -20,6 +20,15 @@ public static class QemuCommandLine
     /// </summary>
     public const int TcgTranslationCacheMiB = 64;
 
+    /// <summary>
+    /// What TCG adds to the guest's RAM, in KiB (QEMU rounds <c>-m</c> to 8 KiB). QEMU 7.2 syncs a RAM block's migration
+    /// dirty bitmap 64 pages at a time when the block is a multiple of 256 KiB, and that fast path forgets to reset the
+    /// TCG TLB: stores through an entry made while the page was dirty are then never marked again, and a pre-copy (live
+    /// migration, snapshot) loses them (fixed in QEMU 9.0, 03bfc2188f). A block 8 KiB off that size takes the page-at-a-
+    /// time path, which resets the TLB (docs/hypervisor.md, Lost writes under TCG).
+    /// </summary>
+    public const int TcgRamPaddingKiB = 8;
+
     /// <summary>The boot disk's address on <c>pcie.0</c> (below the root ports, <see cref="PcieRootPorts"/>).</summary>
     public const string BootDiskAddress = "0x1";
 
@@ -41,7 +50,7 @@ public static class QemuCommandLine
             "-accel", accelerator.IsKvm ? "kvm" : $"tcg,tb-size={TcgTranslationCacheMiB.ToString(CultureInfo.InvariantCulture)}",
             "-cpu", accelerator.IsKvm ? "host" : "max",
             "-smp", spec.VCpus.ToString(CultureInfo.InvariantCulture),
-            "-m", $"{spec.MemoryMiB.ToString(CultureInfo.InvariantCulture)}M",
+            "-m", MemoryOption(spec.MemoryMiB, accelerator),
             "-display", "none",
             "-chardev", $"pty,id=console,logfile={Escape(paths.ConsoleLog)},logappend=on",
             "-serial", "chardev:console",
@@ -104,6 +113,15 @@ public static class QemuCommandLine
         }
 
         return args;
+    }
+
+    /// <summary>The guest's RAM as <c>-m</c> gives it: its MiB under KVM, and <see cref="TcgRamPaddingKiB"/> more under TCG.</summary>
+    public static string MemoryOption(int memoryMiB, AcceleratorChoice accelerator)
+    {
+        ArgumentNullException.ThrowIfNull(accelerator);
+        return accelerator.IsKvm
+            ? $"{memoryMiB.ToString(CultureInfo.InvariantCulture)}M"
+            : $"{((long)memoryMiB * 1024 + TcgRamPaddingKiB).ToString(CultureInfo.InvariantCulture)}K";
     }
 
     /// <summary>
