@@ -116,13 +116,10 @@ public static class QemuCommandLine
     }
 
     /// <summary>The guest's RAM as <c>-m</c> gives it: its MiB under KVM, and <see cref="TcgRamPaddingKiB"/> more under TCG.</summary>
-    public static string MemoryOption(int memoryMiB, AcceleratorChoice accelerator)
-    {
-        ArgumentNullException.ThrowIfNull(accelerator);
-        return accelerator.IsKvm
+    private static string MemoryOption(int memoryMiB, AcceleratorChoice accelerator) =>
+        accelerator.IsKvm
             ? $"{memoryMiB.ToString(CultureInfo.InvariantCulture)}M"
             : $"{((long)memoryMiB * 1024 + TcgRamPaddingKiB).ToString(CultureInfo.InvariantCulture)}K";
-    }
 
     /// <summary>
     /// A disk image's boot disk: read-only virtio-blk on <c>pcie.0</c>, first in SeaBIOS's boot order. q35 has no floppy

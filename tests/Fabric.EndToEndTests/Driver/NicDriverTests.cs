@@ -315,9 +315,18 @@ public sealed class NicDriverTests(ITestOutputHelper output) : QemuDriverTest(ou
         await peer.MustAsync(Ping(moverAddress), GuestNotices);
 
         // The fabric can announce again: with the guest quiet, only the announcement teaches the bridge where it is.
+        // Quiet is not silent: a guest's neighbour probe (seconds apart) can teach the bridge again between the forget
+        // and the check (seen once), so forget until the bridge is seen without the guest.
         await Task.Delay(TimeSpan.FromSeconds(1));
-        await net.ForgetAsync(MacB, "tdst");
-        Assert.False((await net.LearnedAsync()).ContainsKey(MacB), "the bridge still knows the guest after forgetting it");
+        var forgotten = false;
+        for (var attempt = 0; attempt < 5 && !forgotten; attempt++)
+        {
+            await Task.Delay(attempt * 200);
+            await net.ForgetAsync(MacB, "tdst");
+            forgotten = !(await net.LearnedAsync()).ContainsKey(MacB);
+        }
+
+        Assert.True(forgotten, "the bridge still knows the guest after forgetting it five times");
         var announcing = Stopwatch.StartNew();
         await NicsOf(target.Driver).AnnounceAsync(Vm, CancellationToken.None);
         await WaitUntilLearnedAsync(net, MacB, "tdst", TimeSpan.FromSeconds(2));

@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using Fabric.Hypervisor;
 using Fabric.Hypervisor.Accel;
 using Fabric.Hypervisor.Linux;
+using Fabric.Hypervisor.Qemu;
 using Xunit.Abstractions;
 
 namespace Fabric.EndToEndTests.Driver;
@@ -85,7 +86,7 @@ public sealed class TinyGuestTests(ITestOutputHelper output) : QemuDriverTest(ou
         Output.WriteLine($"pc.ram: {used} bytes under {host.Driver.Facts.Accelerator}");
         if (host.Driver.Facts.Accelerator == "tcg")
         {
-            Assert.Equal((16L << 20) + (Fabric.Hypervisor.Qemu.QemuCommandLine.TcgRamPaddingKiB << 10), used);
+            Assert.Equal((16L << 20) + (QemuCommandLine.TcgRamPaddingKiB << 10), used);
             Assert.NotEqual(0, used % (256 << 10));
         }
         else
